@@ -1,0 +1,561 @@
+//! The engine: `(rules, member states, event) -> outcome`.
+//!
+//! Pure and deterministic: time comes from the event, the variable reward
+//! from a hash of the event id and rule id.
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::{Bucket, Day, Period};
+use crate::event::Event;
+use crate::ids::{CommunityId, MemberId};
+use crate::rules::{Criterion, Metric, Role, RuleSet, Stage};
+use crate::state::MemberState;
+
+/// Access to the states of the members an event touches. Stores load those
+/// members (see [`members_touched`]) into a map before applying.
+pub trait Members {
+    /// The member's state, created empty when unknown.
+    fn member(&mut self, id: &MemberId) -> &mut MemberState;
+}
+
+impl<S: BuildHasher> Members for HashMap<MemberId, MemberState, S> {
+    fn member(&mut self, id: &MemberId) -> &mut MemberState {
+        self.entry(id.clone()).or_default()
+    }
+}
+
+/// How an event was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Applied,
+    Duplicate,
+    Ignored,
+}
+
+/// Points given to (or, when negative, taken back from) a member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Award {
+    pub member: MemberId,
+    pub rule: Arc<str>,
+    pub points: i64,
+    /// The recipient's local day, whose cap room the award used.
+    pub day: Day,
+}
+
+/// The counts an event added.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counted {
+    pub kind: Arc<str>,
+    pub stage: Stage,
+    pub actor: MemberId,
+    pub received_by: Option<MemberId>,
+    /// Whether the actor's per-community count of this kind was kept.
+    pub by_community: bool,
+}
+
+/// A `once_per` slot an event used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slot {
+    pub member: MemberId,
+    pub key: u64,
+}
+
+/// What an applied event changed, kept so that a revocation can undo exactly that.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Effects {
+    pub occurred_at: Timestamp,
+    pub community: Option<CommunityId>,
+    pub awards: Vec<Award>,
+    pub counted: Option<Counted>,
+    pub slots: Vec<Slot>,
+    /// Set once the event has been revoked.
+    #[serde(default)]
+    pub revoked: bool,
+}
+
+/// A badge tier granted by an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BadgeGranted {
+    pub member: MemberId,
+    pub badge: Arc<str>,
+    pub tier: Option<String>,
+}
+
+/// A member reaching a higher level.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LevelUp {
+    pub member: MemberId,
+    pub level: String,
+}
+
+/// The result of applying one event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub status: Status,
+    /// +1 for an event, -1 for a revocation (whose `effects` are the revoked event's).
+    pub sign: i64,
+    pub effects: Option<Effects>,
+    pub badges: Vec<BadgeGranted>,
+    pub level_ups: Vec<LevelUp>,
+}
+
+/// A leaderboard change for a store to apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Increment<'a> {
+    pub board: &'a str,
+    /// `None` for the global scope.
+    pub community: Option<&'a CommunityId>,
+    pub bucket: Bucket,
+    pub member: &'a MemberId,
+    pub delta: i64,
+}
+
+impl Outcome {
+    fn ignored() -> Outcome {
+        Outcome {
+            status: Status::Ignored,
+            sign: 1,
+            effects: None,
+            badges: Vec::new(),
+            level_ups: Vec::new(),
+        }
+    }
+
+    /// The awards to report, negative for a revocation.
+    pub fn awards(&self) -> impl Iterator<Item = (&MemberId, &str, i64)> {
+        self.effects
+            .iter()
+            .flat_map(|e| &e.awards)
+            .map(|a| (&a.member, &*a.rule, a.points * self.sign))
+    }
+
+    /// Effects to keep for a later revocation: those of an applied event
+    /// that is not itself a revocation.
+    pub fn revocable(&self) -> Option<&Effects> {
+        (self.sign > 0).then_some(self.effects.as_ref()).flatten()
+    }
+
+    /// Every leaderboard change this outcome makes, under `rules`.
+    pub fn increments<'a>(&'a self, rules: &'a RuleSet) -> Vec<Increment<'a>> {
+        let mut out = Vec::new();
+        let Some(effects) = &self.effects else {
+            return out;
+        };
+        let date = rules.timezone.to_datetime(effects.occurred_at).date();
+        let buckets = Period::ALL.map(|p| Bucket::containing(p, date, rules.week_starts));
+        for board in &rules.leaderboards {
+            let mut push = |member: &'a MemberId, delta: i64| {
+                for period in &board.periods {
+                    let bucket = buckets[*period as usize];
+                    if board.global {
+                        out.push(Increment {
+                            board: &board.id,
+                            community: None,
+                            bucket,
+                            member,
+                            delta,
+                        });
+                    }
+                    if let (true, Some(c)) = (board.community, &effects.community) {
+                        out.push(Increment {
+                            board: &board.id,
+                            community: Some(c),
+                            bucket,
+                            member,
+                            delta,
+                        });
+                    }
+                }
+            };
+            match board.metric {
+                Metric::Points => {
+                    for a in &effects.awards {
+                        push(&a.member, a.points * self.sign);
+                    }
+                }
+                Metric::Count { action, role } => {
+                    let Some(c) = &effects.counted else { continue };
+                    if c.kind != rules.actions[action].kind {
+                        continue;
+                    }
+                    let member = match role {
+                        Role::Actor => Some(&c.actor),
+                        Role::Received => c.received_by.as_ref(),
+                    };
+                    if let Some(m) = member {
+                        push(m, self.sign);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The members whose state applying `event` may read or change: stores load
+/// these before calling [`RuleSet::apply`]. `revoked` is the stored effects
+/// of the event that `event.revokes` names, if any.
+pub fn members_touched(event: &Event, revoked: Option<&Effects>) -> Vec<MemberId> {
+    let mut out: Vec<MemberId> = Vec::new();
+    let mut add = |m: &MemberId| {
+        if !out.contains(m) {
+            out.push(m.clone());
+        }
+    };
+    add(&event.actor);
+    if let Some(author) = event.target.as_ref().and_then(|t| t.author.as_ref()) {
+        add(author);
+    }
+    if let Some(e) = revoked {
+        e.awards.iter().for_each(|a| add(&a.member));
+        e.slots.iter().for_each(|s| add(&s.member));
+        if let Some(c) = &e.counted {
+            add(&c.actor);
+            c.received_by.iter().for_each(&mut add);
+        }
+    }
+    out
+}
+
+impl RuleSet {
+    /// Applies one event to the members' states.
+    ///
+    /// `revoked` must be the stored effects of the event named by
+    /// `event.revokes` (`None` when that event is unknown, was ignored, or was
+    /// itself a revocation); it is marked revoked in place.
+    pub fn apply<M: Members>(
+        &self,
+        members: &mut M,
+        event: &Event,
+        revoked: Option<&mut Effects>,
+    ) -> Outcome {
+        if let Some(actor_name) = &event.actor_name {
+            let profile = &mut members.member(&event.actor).profile;
+            if profile.name.as_ref() != Some(actor_name) {
+                profile.name = Some(actor_name.clone());
+            }
+        }
+        if event.revokes.is_some() {
+            return match revoked {
+                Some(effects) if !effects.revoked => self.revoke(members, effects),
+                _ => Outcome::ignored(),
+            };
+        }
+        let Some(action) = self.action(&event.kind) else {
+            return Outcome::ignored();
+        };
+        let mut effects = Effects {
+            occurred_at: event.occurred_at,
+            community: event.community.clone(),
+            awards: Vec::new(),
+            counted: None,
+            slots: Vec::new(),
+            revoked: false,
+        };
+        for &rule_idx in &self.rules_by_action[action] {
+            self.fire(members, event, rule_idx, &mut effects);
+        }
+
+        let kind = &self.actions[action].kind;
+        let stage = self.actions[action].stage;
+        let by_community = self.tracks_communities[action] && event.community.is_some();
+        let actor = members.member(&event.actor);
+        actor.counts.entry_ref(kind).actor += 1;
+        *actor.stages.entry_ref(stage.as_str()) += 1;
+        if let (true, Some(c)) = (by_community, &event.community) {
+            *actor.communities.entry_ref(kind).entry_ref(c.as_str()) += 1;
+        }
+        if let Some(streak) = &self.streak
+            && streak.counts[action]
+        {
+            let day = Day::of(event.occurred_at, actor.timezone(&self.timezone));
+            actor.streak.record(day, streak);
+        }
+        let received_by = event.other_author().cloned();
+        if let Some(author) = &received_by {
+            members.member(author).counts.entry_ref(kind).received += 1;
+        }
+        effects.counted = Some(Counted {
+            kind: kind.clone(),
+            stage,
+            actor: event.actor.clone(),
+            received_by,
+            by_community,
+        });
+
+        let mut outcome = Outcome {
+            status: Status::Applied,
+            sign: 1,
+            effects: None,
+            badges: Vec::new(),
+            level_ups: Vec::new(),
+        };
+        self.settle(members, event.occurred_at, &effects, &mut outcome);
+        outcome.effects = Some(effects);
+        outcome
+    }
+
+    /// Runs one points rule; records the award when it gives anything.
+    fn fire<M: Members>(
+        &self,
+        members: &mut M,
+        event: &Event,
+        rule_idx: usize,
+        effects: &mut Effects,
+    ) {
+        let rule = &self.points[rule_idx];
+        if !rule.communities.is_empty()
+            && !event
+                .community
+                .as_ref()
+                .is_some_and(|c| rule.communities.iter().any(|r| r == c.as_str()))
+        {
+            return;
+        }
+        let recipient = match rule.to {
+            Role::Actor => &event.actor,
+            Role::Received => match event.target.as_ref().and_then(|t| t.author.as_ref()) {
+                Some(author) => author,
+                None => return,
+            },
+        };
+        if rule.not_self && *recipient == event.actor {
+            return;
+        }
+        if let Some(chance) = rule.chance
+            && !fires(event.id.as_str(), &rule.id, chance)
+        {
+            return;
+        }
+        let slot = if rule.once_per_target {
+            // Without a target the limit cannot be kept, so the rule gives nothing.
+            let Some(target) = &event.target else { return };
+            let key = slot_key(&rule.id, &target.id);
+            if members.member(&event.actor).slots.contains(&key) {
+                return;
+            }
+            Some(key)
+        } else {
+            None
+        };
+        let state = members.member(recipient);
+        let day = Day::of(event.occurred_at, state.timezone(&self.timezone));
+        let mut points = rule.points;
+        if let Some(cap) = rule.daily_cap {
+            if state.cap_forgotten(day) {
+                return;
+            }
+            points = points.min(cap - state.cap_used(&rule.id, day));
+            if points <= 0 {
+                return;
+            }
+            state.use_cap(&rule.id, day, points);
+        }
+        state.points += points;
+        effects.awards.push(Award {
+            member: recipient.clone(),
+            rule: rule.id.clone(),
+            points,
+            day,
+        });
+        if let Some(key) = slot {
+            members.member(&event.actor).slots.insert(key);
+            effects.slots.push(Slot {
+                member: event.actor.clone(),
+                key,
+            });
+        }
+    }
+
+    /// Undoes what an event did. Badges stay; streaks are not rewound.
+    fn revoke<M: Members>(&self, members: &mut M, effects: &mut Effects) -> Outcome {
+        effects.revoked = true;
+        for award in &effects.awards {
+            let state = members.member(&award.member);
+            state.points -= award.points;
+            state.use_cap(&award.rule, award.day, -award.points);
+        }
+        for slot in &effects.slots {
+            members.member(&slot.member).slots.remove(&slot.key);
+        }
+        if let Some(c) = &effects.counted {
+            let actor = members.member(&c.actor);
+            if let Some(n) = actor.counts.get_mut(&*c.kind) {
+                n.actor = n.actor.saturating_sub(1);
+            }
+            if let Some(n) = actor.stages.get_mut(c.stage.as_str()) {
+                *n = n.saturating_sub(1);
+            }
+            if let (true, Some(community)) = (c.by_community, &effects.community)
+                && let Some(per) = actor.communities.get_mut(&*c.kind)
+            {
+                decrement(per, community.as_str());
+            }
+            if let Some(author) = &c.received_by
+                && let Some(n) = members.member(author).counts.get_mut(&*c.kind)
+            {
+                n.received = n.received.saturating_sub(1);
+            }
+        }
+        let mut outcome = Outcome {
+            status: Status::Applied,
+            sign: -1,
+            effects: None,
+            badges: Vec::new(),
+            level_ups: Vec::new(),
+        };
+        self.settle(members, effects.occurred_at, effects, &mut outcome);
+        outcome.effects = Some(effects.clone());
+        outcome
+    }
+
+    /// Grants the badges and reports the level-ups of every member touched.
+    fn settle<M: Members>(
+        &self,
+        members: &mut M,
+        at: Timestamp,
+        effects: &Effects,
+        outcome: &mut Outcome,
+    ) {
+        let mut touched: Vec<&MemberId> = Vec::new();
+        let counted = effects.counted.as_ref();
+        let candidates = counted
+            .map(|c| &c.actor)
+            .into_iter()
+            .chain(counted.and_then(|c| c.received_by.as_ref()))
+            .chain(effects.awards.iter().map(|a| &a.member));
+        for m in candidates {
+            if !touched.contains(&m) {
+                touched.push(m);
+            }
+        }
+        for member in touched {
+            let gained: i64 = effects
+                .awards
+                .iter()
+                .filter(|a| a.member == *member)
+                .map(|a| a.points * outcome.sign)
+                .sum();
+            let state = members.member(member);
+            let before = self.level_index(state.points - gained);
+            let after = self.level_index(state.points);
+            if after > before {
+                outcome.level_ups.push(LevelUp {
+                    member: member.clone(),
+                    level: self.levels[after].name.clone(),
+                });
+            }
+            if outcome.sign > 0 {
+                self.grant_earned(member, state, at, &mut outcome.badges);
+            }
+        }
+    }
+
+    fn grant_earned(
+        &self,
+        member: &MemberId,
+        state: &mut MemberState,
+        at: Timestamp,
+        out: &mut Vec<BadgeGranted>,
+    ) {
+        for badge in &self.badges {
+            let held = state.tiers_held(&badge.id);
+            if held >= badge.tiers.len() {
+                continue;
+            }
+            let Some(value) = self.progress_value(&badge.criterion, state) else {
+                continue;
+            };
+            for (tier_idx, tier) in badge.tiers.iter().enumerate().skip(held) {
+                if value < tier.at_least {
+                    break;
+                }
+                state.badges.push(crate::state::HeldBadge {
+                    badge: badge.id.to_string(),
+                    tier: tier_idx,
+                    awarded_at: at,
+                    reason: None,
+                });
+                out.push(BadgeGranted {
+                    member: member.clone(),
+                    badge: badge.id.clone(),
+                    tier: tier.name.clone(),
+                });
+            }
+        }
+    }
+
+    /// The member's current value for a badge criterion (`None` for manual badges).
+    pub fn progress_value(&self, criterion: &Criterion, state: &MemberState) -> Option<i64> {
+        let kind = |a: usize| &*self.actions[a].kind;
+        Some(match criterion {
+            Criterion::Count { action, role } => {
+                let c = state.counts.get(kind(*action)).copied().unwrap_or_default();
+                i64::from(match role {
+                    Role::Actor => c.actor,
+                    Role::Received => c.received,
+                })
+            }
+            Criterion::StreakDays => i64::from(state.streak.current),
+            Criterion::DistinctCommunities { action } => state
+                .communities
+                .get(kind(*action))
+                .map_or(0, |m| m.len() as i64),
+            Criterion::AllStages => state.stages.values().filter(|n| **n > 0).count() as i64,
+            Criterion::Points => state.points,
+            Criterion::Manual => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Whether a `chance` rule fires for an event: a stable hash of the event
+/// id and rule id, read as a number in [0, 1).
+pub fn fires(event_id: &str, rule_id: &str, chance: f64) -> bool {
+    let mut h = xxhash_rust::xxh3::Xxh3Default::new();
+    h.update(event_id.as_bytes());
+    h.update(&[0xff]);
+    h.update(rule_id.as_bytes());
+    let unit = (h.digest() >> 11) as f64 / (1u64 << 53) as f64;
+    unit < chance
+}
+
+fn slot_key(rule_id: &str, target_id: &str) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3Default::new();
+    h.update(rule_id.as_bytes());
+    h.update(&[0xff]);
+    h.update(target_id.as_bytes());
+    h.digest()
+}
+
+fn decrement(per: &mut std::collections::BTreeMap<String, u32>, key: &str) {
+    if let Some(n) = per.get_mut(key) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            per.remove(key);
+        }
+    }
+}
+
+/// `entry` for string-keyed maps without allocating when the key exists.
+trait EntryRef<V> {
+    fn entry_ref(&mut self, key: &str) -> &mut V;
+}
+
+impl<V: Default> EntryRef<V> for std::collections::BTreeMap<String, V> {
+    fn entry_ref(&mut self, key: &str) -> &mut V {
+        if !self.contains_key(key) {
+            self.insert(key.to_owned(), V::default());
+        }
+        // Present: inserted just above when it was missing.
+        self.get_mut(key).unwrap_or_else(|| unreachable!())
+    }
+}

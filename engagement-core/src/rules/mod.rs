@@ -1,0 +1,235 @@
+//! The rule file: its compiled model, and loading it from TOML.
+//!
+//! A [`RuleSet`] is built only through [`RuleSet::from_toml`], which checks
+//! every reference and limit, so the engine never meets an inconsistent rule.
+
+mod error;
+mod load;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use jiff::civil::Weekday;
+use jiff::tz::TimeZone;
+use serde::Serialize;
+
+use crate::calendar::Period;
+
+pub use error::{RuleError, RuleErrors};
+
+/// The stages of the knowledge-management cycle an action can serve.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Create,
+    Discover,
+    Capture,
+    Organize,
+    Disseminate,
+    Use,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 6] = [
+        Stage::Create,
+        Stage::Discover,
+        Stage::Capture,
+        Stage::Organize,
+        Stage::Disseminate,
+        Stage::Use,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Create => "create",
+            Stage::Discover => "discover",
+            Stage::Capture => "capture",
+            Stage::Organize => "organize",
+            Stage::Disseminate => "disseminate",
+            Stage::Use => "use",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+/// Index of an action in [`RuleSet::actions`].
+pub type ActionIdx = usize;
+
+/// A recognised action kind.
+#[derive(Debug, Clone)]
+pub struct Action {
+    pub kind: Arc<str>,
+    pub stage: Stage,
+    pub label: String,
+}
+
+/// Who a points rule or a count refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The member who did the action.
+    Actor,
+    /// The author of the thing acted on, when that is someone else.
+    Received,
+}
+
+/// A points rule.
+#[derive(Debug, Clone)]
+pub struct PointsRule {
+    pub id: Arc<str>,
+    pub on: ActionIdx,
+    pub to: Role,
+    pub points: i64,
+    pub daily_cap: Option<i64>,
+    pub not_self: bool,
+    pub once_per_target: bool,
+    /// Empty means every community (and events without one).
+    pub communities: Vec<String>,
+    pub chance: Option<f64>,
+}
+
+/// A level on the path of participation.
+#[derive(Debug, Clone)]
+pub struct Level {
+    pub name: String,
+    pub at: i64,
+}
+
+/// A tier of a badge. Badges without tiers have one tier with no name.
+#[derive(Debug, Clone)]
+pub struct Tier {
+    pub name: Option<String>,
+    pub at_least: i64,
+}
+
+/// What earns a badge.
+#[derive(Debug, Clone)]
+pub enum Criterion {
+    Count {
+        action: ActionIdx,
+        role: Role,
+    },
+    StreakDays,
+    DistinctCommunities {
+        action: ActionIdx,
+    },
+    AllStages,
+    Points,
+    /// Granted by an admin only.
+    Manual,
+}
+
+#[derive(Debug, Clone)]
+pub struct Badge {
+    pub id: Arc<str>,
+    pub name: String,
+    pub description: String,
+    pub criterion: Criterion,
+    /// Thresholds in increasing order; for `AllStages` the one threshold is
+    /// the number of stages.
+    pub tiers: Vec<Tier>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StreakRule {
+    /// `counts[action]` is true when the action keeps a streak going.
+    pub counts: Vec<bool>,
+    pub max_freezes: u32,
+    pub earn_every_days: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    Points,
+    Count { action: ActionIdx, role: Role },
+}
+
+#[derive(Debug, Clone)]
+pub struct Leaderboard {
+    pub id: Arc<str>,
+    pub name: String,
+    pub metric: Metric,
+    pub periods: Vec<Period>,
+    pub global: bool,
+    pub community: bool,
+    pub exclude_groups: Vec<String>,
+}
+
+/// A checked, compiled rule file.
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    /// Short hash of the source text: which rule file produced an award.
+    pub version: String,
+    pub timezone_name: String,
+    pub timezone: TimeZone,
+    pub week_starts: Weekday,
+    pub actions: Vec<Action>,
+    pub points: Vec<PointsRule>,
+    pub levels: Vec<Level>,
+    pub badges: Vec<Badge>,
+    pub streak: Option<StreakRule>,
+    pub leaderboards: Vec<Leaderboard>,
+    pub(crate) action_index: HashMap<Arc<str>, ActionIdx>,
+    /// Points rules of each action, in file order.
+    pub(crate) rules_by_action: Vec<Vec<usize>>,
+    /// Actions counted per community by a `distinct_communities` badge.
+    pub(crate) tracks_communities: Vec<bool>,
+}
+
+/// What a valid rule file holds, for `rules check` and the admin API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub version: String,
+    pub timezone: String,
+    pub actions: usize,
+    pub points_rules: usize,
+    pub levels: usize,
+    pub badges: usize,
+    pub leaderboards: usize,
+    pub streaks: bool,
+}
+
+impl RuleSet {
+    /// Parses and checks a rule file.
+    pub fn from_toml(source: &str) -> Result<RuleSet, RuleErrors> {
+        load::load(source)
+    }
+
+    pub fn action(&self, kind: &str) -> Option<ActionIdx> {
+        self.action_index.get(kind).copied()
+    }
+
+    pub fn leaderboard(&self, id: &str) -> Option<&Leaderboard> {
+        self.leaderboards.iter().find(|b| &*b.id == id)
+    }
+
+    pub fn badge(&self, id: &str) -> Option<&Badge> {
+        self.badges.iter().find(|b| &*b.id == id)
+    }
+
+    /// Index of the level held with `points`.
+    pub fn level_index(&self, points: i64) -> usize {
+        self.levels
+            .iter()
+            .rposition(|l| points >= l.at)
+            .unwrap_or_default()
+    }
+
+    pub fn summary(&self) -> Summary {
+        Summary {
+            version: self.version.clone(),
+            timezone: self.timezone_name.clone(),
+            actions: self.actions.len(),
+            points_rules: self.points.len(),
+            levels: self.levels.len(),
+            badges: self.badges.len(),
+            leaderboards: self.leaderboards.len(),
+            streaks: self.streak.is_some(),
+        }
+    }
+}

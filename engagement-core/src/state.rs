@@ -1,0 +1,282 @@
+//! What the engine remembers about one member.
+//!
+//! Growth: `counts`, `stages` and `communities` are bounded by the rule file
+//! and the number of communities; `badges` by the badge tiers; `caps` keeps
+//! only [`CAP_WINDOW_DAYS`] days; `slots` (the `once_per` memory) grows with
+//! every distinct thing a member liked or attended, 8 bytes each, because
+//! "at most once per target, ever" cannot be kept with less.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::Day;
+use crate::rules::StreakRule;
+
+/// Days of daily-cap usage kept per member. An event more than this many
+/// days older than the member's newest capped award gets nothing from capped
+/// rules: its cap room can no longer be checked, and caps must hold.
+pub const CAP_WINDOW_DAYS: i64 = 35;
+
+/// How visible a member chooses to be on leaderboards.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    #[default]
+    Public,
+    /// Listed without id or name.
+    Anonymous,
+    /// Not listed at all.
+    Hidden,
+}
+
+/// What a member (or an admin) says about them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Profile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// IANA time zone for daily caps and streak days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub visibility: Visibility,
+}
+
+/// Events of one kind done and received.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Count {
+    pub actor: u32,
+    pub received: u32,
+}
+
+/// One badge tier held by a member.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeldBadge {
+    pub badge: String,
+    /// Index of the tier in the badge's tier list.
+    pub tier: usize,
+    pub awarded_at: Timestamp,
+    /// Why an admin granted it by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Points a capped rule gave a member on one local day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapUse {
+    pub rule: String,
+    pub day: Day,
+    pub used: i64,
+}
+
+/// A daily streak.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Streak {
+    pub current: u32,
+    pub longest: u32,
+    pub freezes: u32,
+    pub last_active: Option<Day>,
+}
+
+impl Streak {
+    /// Records activity on `day`. Earlier days than the last active one
+    /// change nothing; missed days are covered by freezes when there are
+    /// enough, otherwise the streak starts again.
+    pub fn record(&mut self, day: Day, rule: &StreakRule) {
+        let gap = match self.last_active {
+            None => None,
+            Some(last) => Some(last.days_until(day)),
+        };
+        match gap {
+            Some(g) if g <= 0 => return,
+            Some(1) => self.current += 1,
+            Some(g) if g - 1 <= i64::from(self.freezes) => {
+                self.freezes -= (g - 1) as u32;
+                self.current += 1;
+            }
+            _ => self.current = 1,
+        }
+        self.last_active = Some(day);
+        if self.current % rule.earn_every_days == 0 {
+            self.freezes = (self.freezes + 1).min(rule.max_freezes);
+        }
+        self.longest = self.longest.max(self.current);
+    }
+
+    /// The streak as shown on `today`: 0 once more days were missed than
+    /// freezes can cover.
+    pub fn current_on(&self, today: Day) -> u32 {
+        match self.last_active {
+            Some(last) if last.days_until(today) - 1 <= i64::from(self.freezes) => self.current,
+            _ => 0,
+        }
+    }
+}
+
+/// Everything the engine keeps about one member; stores persist it whole.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MemberState {
+    #[serde(default)]
+    pub profile: Profile,
+    #[serde(default)]
+    pub points: i64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub counts: BTreeMap<String, Count>,
+    /// Actions done per knowledge-cycle stage.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub stages: BTreeMap<String, u32>,
+    /// Per action kind tracked by a `distinct_communities` badge: events per community.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub communities: BTreeMap<String, BTreeMap<String, u32>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub badges: Vec<HeldBadge>,
+    #[serde(default)]
+    pub streak: Streak,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caps: Vec<CapUse>,
+    /// `once_per` slots used by this member as actor.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub slots: BTreeSet<u64>,
+    #[serde(skip)]
+    tz: Option<TimeZone>,
+}
+
+impl MemberState {
+    /// The member's own time zone, or `fallback` when unset or unknown.
+    pub fn timezone<'a>(&'a mut self, fallback: &'a TimeZone) -> &'a TimeZone {
+        if self.tz.is_none()
+            && let Some(name) = &self.profile.timezone
+        {
+            self.tz = TimeZone::get(name).ok();
+        }
+        self.tz.as_ref().unwrap_or(fallback)
+    }
+
+    /// Replaces the profile (and forgets the cached time zone).
+    pub fn set_profile(&mut self, profile: Profile) {
+        self.profile = profile;
+        self.tz = None;
+    }
+
+    /// Number of tiers of `badge` held.
+    pub fn tiers_held(&self, badge: &str) -> usize {
+        self.badges.iter().filter(|b| b.badge == badge).count()
+    }
+
+    pub(crate) fn cap_used(&self, rule: &str, day: Day) -> i64 {
+        self.caps
+            .iter()
+            .find(|c| c.day == day && c.rule == rule)
+            .map_or(0, |c| c.used)
+    }
+
+    /// Whether `day` is too old for its cap room to be known.
+    pub(crate) fn cap_forgotten(&self, day: Day) -> bool {
+        self.caps
+            .iter()
+            .map(|c| c.day)
+            .max()
+            .is_some_and(|newest| day.days_until(newest) >= CAP_WINDOW_DAYS)
+    }
+
+    pub(crate) fn use_cap(&mut self, rule: &str, day: Day, points: i64) {
+        match self
+            .caps
+            .iter_mut()
+            .find(|c| c.day == day && c.rule == rule)
+        {
+            Some(c) => c.used += points,
+            None => self.caps.push(CapUse {
+                rule: rule.to_owned(),
+                day,
+                used: points,
+            }),
+        }
+        if let Some(newest) = self.caps.iter().map(|c| c.day).max() {
+            self.caps
+                .retain(|c| c.day.days_until(newest) < CAP_WINDOW_DAYS && c.used > 0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule() -> StreakRule {
+        StreakRule {
+            counts: vec![],
+            max_freezes: 2,
+            earn_every_days: 7,
+        }
+    }
+
+    fn run(days: &[i32]) -> Streak {
+        let mut s = Streak::default();
+        for d in days {
+            s.record(Day(*d), &rule());
+        }
+        s
+    }
+
+    #[test]
+    fn consecutive_days_grow_the_streak_and_same_day_counts_once() {
+        let s = run(&[1, 1, 2, 3]);
+        assert_eq!((s.current, s.longest, s.last_active), (3, 3, Some(Day(3))));
+    }
+
+    #[test]
+    fn reaching_a_multiple_of_earn_every_days_earns_a_freeze_up_to_the_maximum() {
+        let s = run(&(1..=7).collect::<Vec<_>>());
+        assert_eq!((s.current, s.freezes), (7, 1));
+        let s = run(&(1..=28).collect::<Vec<_>>());
+        assert_eq!((s.current, s.freezes), (28, 2));
+    }
+
+    #[test]
+    fn a_freeze_covers_one_missed_day_without_adding_to_the_streak() {
+        let mut days: Vec<i32> = (1..=7).collect();
+        days.push(9);
+        let s = run(&days);
+        assert_eq!((s.current, s.freezes, s.longest), (8, 0, 8));
+    }
+
+    #[test]
+    fn missing_more_days_than_freezes_restarts_at_one() {
+        let mut days: Vec<i32> = (1..=7).collect();
+        days.push(10);
+        let s = run(&days);
+        assert_eq!((s.current, s.freezes, s.longest), (1, 1, 7));
+    }
+
+    #[test]
+    fn an_event_before_the_last_active_day_does_not_change_the_streak() {
+        let s = run(&[5, 6, 3]);
+        assert_eq!((s.current, s.last_active), (2, Some(Day(6))));
+    }
+
+    #[test]
+    fn the_streak_shown_now_is_zero_when_missed_days_exceed_freezes() {
+        let s = run(&[1, 2, 3]);
+        assert_eq!(s.current_on(Day(3)), 3);
+        assert_eq!(s.current_on(Day(4)), 3);
+        assert_eq!(s.current_on(Day(5)), 0);
+        let frozen = run(&(1..=7).collect::<Vec<_>>());
+        assert_eq!(frozen.current_on(Day(9)), 7);
+        assert_eq!(frozen.current_on(Day(10)), 0);
+    }
+
+    #[test]
+    fn cap_usage_older_than_the_window_is_forgotten() {
+        let mut m = MemberState::default();
+        m.use_cap("r", Day(0), 5);
+        m.use_cap("r", Day(CAP_WINDOW_DAYS as i32), 5);
+        assert_eq!(m.caps.len(), 1);
+        assert!(m.cap_forgotten(Day(0)));
+        assert!(!m.cap_forgotten(Day(1)));
+    }
+}

@@ -1,0 +1,1 @@
+//! End-to-end tests and benchmarks live in `tests/` and `benches/`.
