@@ -36,7 +36,30 @@ pub struct Target {
     pub author: Option<MemberId>,
 }
 
+/// Longest kind, target id or display name accepted, in bytes.
+pub const MAX_TEXT_BYTES: usize = 200;
+
 impl Event {
+    /// Checks what the types alone do not: lengths of the free-text fields.
+    /// The error names the field.
+    pub fn check(&self) -> Result<(), String> {
+        let text = |field: &str, value: &str, min: usize| {
+            if value.len() < min || value.len() > MAX_TEXT_BYTES {
+                Err(format!("{field}: must be {min} to {MAX_TEXT_BYTES} bytes"))
+            } else {
+                Ok(())
+            }
+        };
+        text("kind", &self.kind, 1)?;
+        if let Some(name) = &self.actor_name {
+            text("actor_name", name, 0)?;
+        }
+        if let Some(target) = &self.target {
+            text("target.id", &target.id, 1)?;
+        }
+        Ok(())
+    }
+
     /// The member credited as target author, if it is someone else than the actor.
     pub fn other_author(&self) -> Option<&MemberId> {
         self.target

@@ -161,6 +161,7 @@ impl Checker<'_> {
 
         let mut actions = Vec::new();
         let mut action_index = HashMap::new();
+        let mut bad_stage = HashSet::new();
         for (kind, action) in raw.actions {
             let Some(stage) = Stage::parse(action.stage.get_ref()) else {
                 self.error(
@@ -171,6 +172,7 @@ impl Checker<'_> {
                         list(Stage::ALL.iter().map(|s| s.as_str()))
                     ),
                 );
+                bad_stage.insert(kind.get_ref().clone());
                 continue;
             };
             let kind_name: Arc<str> = Arc::from(kind.get_ref().as_str());
@@ -183,6 +185,7 @@ impl Checker<'_> {
         }
         let kinds = Kinds {
             index: &action_index,
+            bad_stage: &bad_stage,
         };
 
         let points = self.points(&raw.points, &kinds);
@@ -613,7 +616,9 @@ impl Checker<'_> {
 
     fn kind(&mut self, kinds: &Kinds<'_>, kind: &S<String>) -> Option<usize> {
         let found = kinds.index.get(kind.get_ref().as_str()).copied();
-        if found.is_none() {
+        // A kind listed with a bad stage is already reported there; calling it
+        // unlisted here would be false.
+        if found.is_none() && !kinds.bad_stage.contains(kind.get_ref()) {
             let hint = kinds
                 .closest(kind.get_ref())
                 .map(|k| format!(" (did you mean \"{k}\"?)"))
@@ -654,6 +659,8 @@ impl Checker<'_> {
 
 struct Kinds<'a> {
     index: &'a HashMap<Arc<str>, usize>,
+    /// Kinds listed in `[actions]` whose stage is unknown.
+    bad_stage: &'a HashSet<String>,
 }
 
 impl Kinds<'_> {

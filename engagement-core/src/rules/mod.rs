@@ -233,3 +233,6 @@ impl RuleSet {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,128 @@
+//! Shared application state: the rules in force, the store, credentials, metrics.
+
+use std::sync::{Arc, RwLock};
+
+use engagement_core::{BoardKey, Event, MemberId, MemberState, Outcome, Profile, RuleSet};
+
+use crate::metrics::Metrics;
+use crate::store::{
+    EmbeddedStore, LedgerEntry, Listing, LogEntry, ManualGrant, Page, RedisStore, Standing, Store,
+    StoreError,
+};
+
+/// A checked rule file and the text it came from.
+#[derive(Debug)]
+pub struct LoadedRules {
+    pub rules: RuleSet,
+    pub source: String,
+}
+
+/// Bearer tokens; `None` leaves that group of endpoints open (loopback only).
+#[derive(Debug, Clone, Default)]
+pub struct Tokens {
+    pub ingest: Option<String>,
+    pub admin: Option<String>,
+    pub read: Option<String>,
+    pub discourse: Option<String>,
+    pub github: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct AppState {
+    rules: RwLock<Arc<LoadedRules>>,
+    pub store: AnyStore,
+    pub tokens: Tokens,
+    pub metrics: Metrics,
+}
+
+impl AppState {
+    pub fn new(rules: LoadedRules, store: AnyStore, tokens: Tokens, metrics: Metrics) -> AppState {
+        AppState {
+            rules: RwLock::new(Arc::new(rules)),
+            store,
+            tokens,
+            metrics,
+        }
+    }
+
+    /// The rules in force; a request keeps the ones it started with.
+    pub fn rules(&self) -> Arc<LoadedRules> {
+        self.rules
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Puts new (already checked) rules in force for the next requests.
+    pub fn swap_rules(&self, rules: LoadedRules) {
+        *self
+            .rules
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(rules);
+    }
+}
+
+/// The store chosen at start.
+#[derive(Debug)]
+pub enum AnyStore {
+    Embedded(EmbeddedStore),
+    Redis(RedisStore),
+}
+
+macro_rules! delegate {
+    ($self:ident, $s:ident => $call:expr) => {
+        match $self {
+            AnyStore::Embedded($s) => $call.await,
+            AnyStore::Redis($s) => $call.await,
+        }
+    };
+}
+
+impl Store for AnyStore {
+    async fn ingest(&self, rules: &RuleSet, events: &[Event]) -> Result<Vec<Outcome>, StoreError> {
+        delegate!(self, s => s.ingest(rules, events))
+    }
+    async fn set_profile(&self, member: &MemberId, profile: Profile) -> Result<(), StoreError> {
+        delegate!(self, s => s.set_profile(member, profile))
+    }
+    async fn grant_badge(&self, member: &MemberId, grant: ManualGrant) -> Result<bool, StoreError> {
+        delegate!(self, s => s.grant_badge(member, grant))
+    }
+    async fn member(&self, member: &MemberId) -> Result<Option<MemberState>, StoreError> {
+        delegate!(self, s => s.member(member))
+    }
+    async fn ledger(
+        &self,
+        member: &MemberId,
+        limit: usize,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        delegate!(self, s => s.ledger(member, limit))
+    }
+    async fn page(
+        &self,
+        key: &BoardKey,
+        listing: &Listing,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Page, StoreError> {
+        delegate!(self, s => s.page(key, listing, offset, limit))
+    }
+    async fn standing(
+        &self,
+        key: &BoardKey,
+        listing: &Listing,
+        member: &MemberId,
+        radius: u64,
+    ) -> Result<Standing, StoreError> {
+        delegate!(self, s => s.standing(key, listing, member, radius))
+    }
+    async fn listing(&self) -> Result<Listing, StoreError> {
+        delegate!(self, s => s.listing())
+    }
+    async fn export(&self) -> Result<Vec<LogEntry>, StoreError> {
+        delegate!(self, s => s.export())
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        delegate!(self, s => s.ping())
+    }
+}

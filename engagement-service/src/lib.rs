@@ -1,0 +1,14 @@
+//! The HTTP service and command line around `engagement-core`.
+
+pub mod app;
+pub mod cli;
+pub mod error;
+pub mod generate;
+pub mod metrics;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+pub mod store;
+
+pub use settings::Settings;
+pub use startup::Application;

@@ -1,0 +1,178 @@
+//! Admin: read, check and replace the rules; grant badges by hand.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use engagement_core::RuleSet;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{Access, authorize, json_body, member_id, read_body};
+use crate::app::{AppState, LoadedRules};
+use crate::error::ApiError;
+use crate::store::{ManualGrant, Store};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RulesView {
+    #[schema(value_type = Object)]
+    pub summary: engagement_core::Summary,
+    pub source: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckFailure {
+    pub error: CheckError,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckError {
+    pub code: String,
+    pub message: String,
+    #[schema(value_type = Vec<Object>)]
+    pub errors: Vec<engagement_core::RuleError>,
+}
+
+/// Checks a TOML body; a failure is a 422 listing every error with line and column.
+async fn checked(
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<Result<LoadedRules, HttpResponse>, ApiError> {
+    let body = read_body(req, payload).await?;
+    let source = String::from_utf8(body.to_vec())
+        .map_err(|_| ApiError::Malformed("rule file is not UTF-8".into()))?;
+    Ok(match RuleSet::from_toml(&source) {
+        Ok(rules) => Ok(LoadedRules { rules, source }),
+        Err(errors) => Err(HttpResponse::UnprocessableEntity().json(CheckFailure {
+            error: CheckError {
+                code: "invalid_rules".into(),
+                message: format!("the rule file has {} error(s)", errors.0.len()),
+                errors: errors.0,
+            },
+        })),
+    })
+}
+
+#[utoipa::path(get, path = "/v1/admin/rules", tag = "admin", responses((status = 200, body = RulesView)))]
+pub async fn rules(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state, Access::Admin)?;
+    let loaded = state.rules();
+    Ok(HttpResponse::Ok().json(RulesView {
+        summary: loaded.rules.summary(),
+        source: loaded.source.clone(),
+    }))
+}
+
+#[utoipa::path(post, path = "/v1/admin/rules/check", tag = "admin", request_body(content = String, content_type = "application/toml"),
+    responses((status = 200, body = RulesView), (status = 422, body = CheckFailure)))]
+pub async fn check_rules(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state, Access::Admin)?;
+    Ok(match checked(&req, payload).await? {
+        Ok(loaded) => HttpResponse::Ok().json(RulesView {
+            summary: loaded.rules.summary(),
+            source: loaded.source,
+        }),
+        Err(failure) => failure,
+    })
+}
+
+/// Checks, then swaps the rules in atomically; a bad file leaves the old rules in force.
+#[utoipa::path(put, path = "/v1/admin/rules", tag = "admin", request_body(content = String, content_type = "application/toml"),
+    responses((status = 200, body = RulesView), (status = 422, body = CheckFailure)))]
+pub async fn replace_rules(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state, Access::Admin)?;
+    Ok(match checked(&req, payload).await? {
+        Ok(loaded) => {
+            let view = RulesView {
+                summary: loaded.rules.summary(),
+                source: loaded.source.clone(),
+            };
+            tracing::info!(version = %view.summary.version, "rules replaced");
+            state.swap_rules(loaded);
+            HttpResponse::Ok().json(view)
+        }
+        Err(failure) => failure,
+    })
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantRequest {
+    pub badge: String,
+    /// Tier name; the first tier when absent.
+    pub tier: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GrantView {
+    pub member: String,
+    pub badge: String,
+    pub tier: Option<String>,
+    /// False when the member already held that tier.
+    pub granted: bool,
+}
+
+#[utoipa::path(post, path = "/v1/admin/members/{member}/badges", tag = "admin", request_body = GrantRequest,
+    params(("member" = String, Path)), responses((status = 200, body = GrantView), (status = 422)))]
+pub async fn grant_badge(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state, Access::Admin)?;
+    let member = member_id(path.into_inner())?;
+    let body = json_body(&req, payload).await?;
+    let grant: GrantRequest = serde_json::from_value(body)
+        .map_err(|e| ApiError::invalid("invalid_grant", e.to_string()))?;
+    let loaded = state.rules();
+    let badge = loaded.rules.badge(&grant.badge).ok_or_else(|| {
+        ApiError::invalid(
+            "invalid_grant",
+            format!("badge: no badge \"{}\"", grant.badge),
+        )
+    })?;
+    let tier = match &grant.tier {
+        None => 0,
+        Some(name) => badge
+            .tiers
+            .iter()
+            .position(|t| t.name.as_deref() == Some(name))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "invalid_grant",
+                    format!("tier: badge \"{}\" has no tier \"{name}\"", grant.badge),
+                )
+            })?,
+    };
+    if grant.reason.as_ref().is_some_and(|r| r.len() > 500) {
+        return Err(ApiError::invalid(
+            "invalid_grant",
+            "reason: at most 500 bytes",
+        ));
+    }
+    let granted = state
+        .store
+        .grant_badge(
+            &member,
+            ManualGrant {
+                badge: grant.badge.clone(),
+                tier,
+                at: jiff::Timestamp::now(),
+                reason: grant.reason,
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(GrantView {
+        member: member.to_string(),
+        badge: grant.badge,
+        tier: badge.tiers[tier].name.clone(),
+        granted,
+    }))
+}

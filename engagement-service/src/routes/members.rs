@@ -1,0 +1,294 @@
+//! Member profiles, their ledger, and the profile settings members choose.
+
+use std::collections::BTreeMap;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use engagement_core::rules::Criterion;
+use engagement_core::{Day, MemberState, Profile, RuleSet, Visibility};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{Access, authorize, json_body, member_id};
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::store::Store;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfileView {
+    pub member: String,
+    pub name: Option<String>,
+    pub points: i64,
+    pub level: LevelView,
+    pub badges: Vec<HeldBadgeView>,
+    pub streak: StreakView,
+    #[schema(value_type = Object)]
+    pub counts: BTreeMap<String, engagement_core::state::Count>,
+    pub stages: BTreeMap<String, u32>,
+    pub progress: Vec<ProgressView>,
+    pub timezone: Option<String>,
+    pub groups: Vec<String>,
+    /// `public`, `anonymous` or `hidden`.
+    pub visibility: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LevelView {
+    pub name: String,
+    pub next: Option<String>,
+    pub points_to_next: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HeldBadgeView {
+    pub badge: String,
+    pub name: String,
+    pub tier: Option<String>,
+    pub awarded_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StreakView {
+    /// As of today in the member's time zone.
+    pub current: u32,
+    pub longest: u32,
+    pub freezes: u32,
+    pub last_active_day: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProgressView {
+    pub badge: String,
+    pub tier: Option<String>,
+    pub current: i64,
+    pub target: i64,
+}
+
+/// The profile of a member as of `now`.
+pub fn profile_view(
+    rules: &RuleSet,
+    member: &str,
+    mut state: MemberState,
+    now: jiff::Timestamp,
+) -> ProfileView {
+    let level_idx = rules.level_index(state.points);
+    let next = rules.levels.get(level_idx + 1);
+    let today = Day::of(now, state.timezone(&rules.timezone));
+    let badges = state
+        .badges
+        .iter()
+        .map(|held| {
+            let badge = rules.badge(&held.badge);
+            HeldBadgeView {
+                badge: held.badge.clone(),
+                name: badge.map_or_else(|| held.badge.clone(), |b| b.name.clone()),
+                tier: badge
+                    .and_then(|b| b.tiers.get(held.tier))
+                    .and_then(|t| t.name.clone()),
+                awarded_at: held.awarded_at.to_string(),
+                reason: held.reason.clone(),
+            }
+        })
+        .collect();
+    let progress = rules
+        .badges
+        .iter()
+        .filter(|b| !matches!(b.criterion, Criterion::Manual))
+        .filter_map(|b| {
+            let tier = b.tiers.get(state.tiers_held(&b.id))?;
+            let current = rules.progress_value(&b.criterion, &state)?;
+            Some(ProgressView {
+                badge: b.id.to_string(),
+                tier: tier.name.clone(),
+                current: current.min(tier.at_least),
+                target: tier.at_least,
+            })
+        })
+        .collect();
+    ProfileView {
+        member: member.to_owned(),
+        name: state.profile.name.clone(),
+        points: state.points,
+        level: LevelView {
+            name: rules.levels[level_idx].name.clone(),
+            next: next.map(|l| l.name.clone()),
+            points_to_next: next.map(|l| l.at - state.points),
+        },
+        badges,
+        streak: StreakView {
+            current: state.streak.current_on(today),
+            longest: state.streak.longest,
+            freezes: state.streak.freezes,
+            last_active_day: state.streak.last_active.map(|d| d.to_string()),
+        },
+        counts: state.counts.clone(),
+        stages: state.stages.clone(),
+        progress,
+        timezone: state.profile.timezone.clone(),
+        groups: state.profile.groups.clone(),
+        visibility: visibility_name(state.profile.visibility).to_owned(),
+    }
+}
+
+fn visibility_name(v: Visibility) -> &'static str {
+    match v {
+        Visibility::Public => "public",
+        Visibility::Anonymous => "anonymous",
+        Visibility::Hidden => "hidden",
+    }
+}
+
+#[utoipa::path(get, path = "/v1/members/{member}", tag = "read",
+    params(("member" = String, Path)), responses((status = 200, body = ProfileView), (status = 404)))]
+pub async fn profile(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state, Access::Read)?;
+    let member = member_id(path.into_inner())?;
+    let found = state.store.member(&member).await?;
+    let found = found.ok_or_else(|| ApiError::NotFound(format!("no member \"{member}\"")))?;
+    let rules = state.rules();
+    Ok(HttpResponse::Ok().json(profile_view(
+        &rules.rules,
+        member.as_str(),
+        found,
+        jiff::Timestamp::now(),
+    )))
+}
+
+/// What a member may set; absent fields keep their value.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileUpdate {
+    pub name: Option<String>,
+    /// IANA time zone, e.g. `Europe/Madrid`.
+    pub timezone: Option<String>,
+    pub groups: Option<Vec<String>>,
+    /// `public`, `anonymous` or `hidden`.
+    #[schema(value_type = Option<String>)]
+    pub visibility: Option<Visibility>,
+}
+
+impl ProfileUpdate {
+    fn apply_to(self, mut profile: Profile) -> Result<Profile, ApiError> {
+        let invalid = |m: String| ApiError::invalid("invalid_profile", m);
+        if let Some(name) = self.name {
+            if name.is_empty() || name.len() > 200 {
+                return Err(invalid("name: must be 1 to 200 bytes".into()));
+            }
+            profile.name = Some(name);
+        }
+        if let Some(tz) = self.timezone {
+            jiff::tz::TimeZone::get(&tz)
+                .map_err(|_| invalid(format!("timezone: unknown IANA time zone \"{tz}\"")))?;
+            profile.timezone = Some(tz);
+        }
+        if let Some(groups) = self.groups {
+            if groups.len() > 50 || groups.iter().any(|g| g.is_empty() || g.len() > 100) {
+                return Err(invalid(
+                    "groups: at most 50 groups of 1 to 100 bytes".into(),
+                ));
+            }
+            profile.groups = groups;
+        }
+        if let Some(v) = self.visibility {
+            profile.visibility = v;
+        }
+        Ok(profile)
+    }
+}
+
+#[utoipa::path(put, path = "/v1/members/{member}", tag = "ingest", request_body = ProfileUpdate,
+    params(("member" = String, Path)), responses((status = 200, body = ProfileView), (status = 422)))]
+pub async fn update(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state, Access::Ingest)?;
+    let member = member_id(path.into_inner())?;
+    let body = json_body(&req, payload).await?;
+    let update: ProfileUpdate = serde_json::from_value(body)
+        .map_err(|e| ApiError::invalid("invalid_profile", e.to_string()))?;
+    let current = state.store.member(&member).await?.unwrap_or_default();
+    let profile = update.apply_to(current.profile.clone())?;
+    state.store.set_profile(&member, profile).await?;
+    let updated = state.store.member(&member).await?.unwrap_or_default();
+    let rules = state.rules();
+    Ok(HttpResponse::Ok().json(profile_view(
+        &rules.rules,
+        member.as_str(),
+        updated,
+        jiff::Timestamp::now(),
+    )))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerQuery {
+    limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerView {
+    pub member: String,
+    pub entries: Vec<LedgerLine>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerLine {
+    pub event: String,
+    pub rule: String,
+    pub points: i64,
+    pub at: String,
+    pub rules_version: String,
+    /// The award was taken back by a later revocation.
+    pub revoked: bool,
+    /// On a take-back line: the event whose award it undoes.
+    pub revokes: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/members/{member}/ledger", tag = "read",
+    params(("member" = String, Path), ("limit" = Option<usize>, Query)), responses((status = 200, body = LedgerView)))]
+pub async fn ledger(
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<LedgerQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state, Access::Read)?;
+    let member = member_id(path.into_inner())?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid(
+            "invalid_query",
+            "limit: expected 1 to 500",
+        ));
+    }
+    let lines = state.store.ledger(&member, limit).await?;
+    let revoked: Vec<(String, String)> = lines
+        .iter()
+        .filter_map(|l| l.revokes.as_ref().map(|r| (r.to_string(), l.rule.clone())))
+        .collect();
+    let entries = lines
+        .into_iter()
+        .map(|l| LedgerLine {
+            revoked: l.revokes.is_none()
+                && revoked.contains(&(l.event.to_string(), l.rule.clone())),
+            event: l.event.to_string(),
+            rule: l.rule,
+            points: l.points,
+            at: l.at.to_string(),
+            rules_version: l.rules_version,
+            revokes: l.revokes.map(|r| r.to_string()),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(LedgerView {
+        member: member.to_string(),
+        entries,
+    }))
+}

@@ -1,0 +1,152 @@
+//! Every route of the service, registered in one place.
+
+mod admin;
+mod events;
+mod leaderboards;
+mod members;
+mod ops;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, web};
+use futures_util::StreamExt;
+use subtle::ConstantTimeEq;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+pub use ops::ApiDoc;
+
+/// Largest request body accepted (a batch of 1000 events fits easily).
+pub const BODY_LIMIT: usize = 4 * 1024 * 1024;
+
+/// Registers every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::QueryConfig::default()
+            .error_handler(|e, _| ApiError::invalid("invalid_query", e.to_string()).into()),
+    )
+    .app_data(
+        web::PathConfig::default()
+            .error_handler(|e, _| ApiError::invalid("invalid_path", e.to_string()).into()),
+    )
+    .route("/healthz", web::get().to(ops::healthz))
+    .route("/readyz", web::get().to(ops::readyz))
+    .route("/metrics", web::get().to(ops::metrics))
+    .route("/openapi.json", web::get().to(ops::openapi))
+    .service(
+        web::scope("/v1")
+            .route("/events", web::post().to(events::ingest))
+            .route("/leaderboards", web::get().to(leaderboards::list))
+            .route("/leaderboards/{board}", web::get().to(leaderboards::page))
+            .route(
+                "/leaderboards/{board}/members/{member}",
+                web::get().to(leaderboards::standing),
+            )
+            .route("/members/{member}", web::get().to(members::profile))
+            .route("/members/{member}", web::put().to(members::update))
+            .route("/members/{member}/ledger", web::get().to(members::ledger))
+            .route("/admin/rules", web::get().to(admin::rules))
+            .route("/admin/rules", web::put().to(admin::replace_rules))
+            .route("/admin/rules/check", web::post().to(admin::check_rules))
+            .route(
+                "/admin/members/{member}/badges",
+                web::post().to(admin::grant_badge),
+            ),
+    )
+    .default_service(web::to(not_found));
+}
+
+async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "no route for {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+/// Which credential an endpoint needs.
+#[derive(Debug, Clone, Copy)]
+pub enum Access {
+    Ingest,
+    Admin,
+    Read,
+}
+
+/// Checks the bearer token in constant time; an unset token leaves the
+/// endpoint open (start-up refuses that off loopback for ingest and admin).
+pub fn authorize(req: &HttpRequest, state: &AppState, access: Access) -> Result<(), ApiError> {
+    let expected = match access {
+        Access::Ingest => &state.tokens.ingest,
+        Access::Admin => &state.tokens.admin,
+        Access::Read => &state.tokens.read,
+    };
+    let Some(expected) = expected else {
+        return Ok(());
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized)
+    }
+}
+
+/// Reads a whole body, refusing more than [`BODY_LIMIT`] bytes (413).
+pub async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+) -> Result<web::Bytes, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+        return Err(ApiError::TooLarge(BODY_LIMIT));
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::Malformed(format!("could not read the body: {e}")))?;
+        if body.len() + chunk.len() > BODY_LIMIT {
+            return Err(ApiError::TooLarge(BODY_LIMIT));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Reads a JSON body: 415 unless the content type is JSON, 400 if it does not parse.
+pub async fn json_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<serde_json::Value, ApiError> {
+    require_content_type(req, "application/json")?;
+    let body = read_body(req, payload).await?;
+    serde_json::from_slice(&body).map_err(|e| ApiError::Malformed(format!("malformed JSON: {e}")))
+}
+
+pub fn require_content_type(req: &HttpRequest, wanted: &str) -> Result<(), ApiError> {
+    let given = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let essence = given.split(';').next().unwrap_or_default().trim();
+    if essence.eq_ignore_ascii_case(wanted) {
+        Ok(())
+    } else {
+        Err(ApiError::NotJson)
+    }
+}
+
+/// Parses a member id from a path segment (422 when out of bounds).
+pub fn member_id(raw: String) -> Result<engagement_core::MemberId, ApiError> {
+    engagement_core::MemberId::parse(raw)
+        .map_err(|e| ApiError::invalid("invalid_member", format!("member: {e}")))
+}

@@ -1,0 +1,68 @@
+//! Typed settings from `ENGAGEMENT_*` environment variables (flags mirror them).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// How the service runs.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address to listen on.
+    #[arg(long, env = "ENGAGEMENT_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// Rule file; the bundled canonical rules when the default path is missing.
+    #[arg(long, env = "ENGAGEMENT_RULES", default_value = DEFAULT_RULES)]
+    pub rules: PathBuf,
+    /// Redis URL; unset means the embedded store.
+    #[arg(long, env = "ENGAGEMENT_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Directory of the embedded store's event log.
+    #[arg(long, env = "ENGAGEMENT_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Namespace of every Redis key.
+    #[arg(long, env = "ENGAGEMENT_KEY_PREFIX", default_value = "engagement")]
+    pub key_prefix: String,
+    /// Days a day or week leaderboard is kept in Redis after it ends.
+    #[arg(long, env = "ENGAGEMENT_RETENTION_DAYS", default_value_t = 90)]
+    pub retention_days: u32,
+    #[arg(long, env = "ENGAGEMENT_INGEST_TOKEN", hide_env_values = true)]
+    pub ingest_token: Option<String>,
+    #[arg(long, env = "ENGAGEMENT_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// When set, reads need it too.
+    #[arg(long, env = "ENGAGEMENT_READ_TOKEN", hide_env_values = true)]
+    pub read_token: Option<String>,
+    #[arg(long, env = "ENGAGEMENT_DISCOURSE_SECRET", hide_env_values = true)]
+    pub discourse_secret: Option<String>,
+    #[arg(long, env = "ENGAGEMENT_GITHUB_SECRET", hide_env_values = true)]
+    pub github_secret: Option<String>,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "ENGAGEMENT_WORKERS")]
+    pub workers: Option<usize>,
+}
+
+pub const DEFAULT_RULES: &str = "rules/knowledge-sharing.toml";
+
+/// The canonical rule file, built into the binary.
+pub const BUNDLED_RULES: &str = include_str!("../../rules/knowledge-sharing.toml");
+
+impl Settings {
+    /// Settings for tests: port 0 on loopback, embedded store in `data_dir`.
+    pub fn for_tests(data_dir: PathBuf) -> Settings {
+        Settings {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            rules: PathBuf::from(DEFAULT_RULES),
+            redis_url: None,
+            data_dir,
+            key_prefix: "engagement".to_owned(),
+            retention_days: 90,
+            ingest_token: None,
+            admin_token: None,
+            read_token: None,
+            discourse_secret: None,
+            github_secret: None,
+            workers: Some(2),
+        }
+    }
+}

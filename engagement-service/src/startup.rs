@@ -1,0 +1,158 @@
+//! Building the application: rules, store, routes, server. `main` and the
+//! tests both start the service through [`Application::build`].
+
+use std::net::TcpListener;
+use std::time::Instant;
+
+use actix_web::dev::{Server, Service};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use engagement_core::RuleSet;
+
+use crate::app::{AnyStore, AppState, LoadedRules, Tokens};
+use crate::metrics::Metrics;
+use crate::routes;
+use crate::settings::{BUNDLED_RULES, DEFAULT_RULES, Settings};
+use crate::store::{EmbeddedStore, RedisSettings, RedisStore};
+
+/// A bound, not yet running, service.
+pub struct Application {
+    port: u16,
+    server: Server,
+    description: String,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Loads the rule file; the default path falls back to the bundled rules.
+pub fn load_rules(settings: &Settings) -> anyhow::Result<LoadedRules> {
+    let (source, origin) = match std::fs::read_to_string(&settings.rules) {
+        Ok(s) => (s, settings.rules.display().to_string()),
+        Err(_) if settings.rules.as_os_str() == DEFAULT_RULES => {
+            (BUNDLED_RULES.to_owned(), "bundled rules".to_owned())
+        }
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot read rule file {}", settings.rules.display()));
+        }
+    };
+    let rules = RuleSet::from_toml(&source).map_err(|errors| {
+        let lines: Vec<String> = errors.0.iter().map(|e| format!("{origin}:{e}")).collect();
+        anyhow::anyhow!("invalid rule file:\n{}", lines.join("\n"))
+    })?;
+    Ok(LoadedRules { rules, source })
+}
+
+impl Application {
+    pub fn build(settings: Settings) -> anyhow::Result<Application> {
+        let loopback = settings.bind.ip().is_loopback();
+        if !loopback && (settings.ingest_token.is_none() || settings.admin_token.is_none()) {
+            anyhow::bail!(
+                "refusing to listen on {} without credentials: set ENGAGEMENT_INGEST_TOKEN and ENGAGEMENT_ADMIN_TOKEN, or bind to 127.0.0.1",
+                settings.bind
+            );
+        }
+        let loaded = load_rules(&settings)?;
+        let (store, store_name) = match &settings.redis_url {
+            Some(url) => {
+                let store = RedisStore::connect(&RedisSettings {
+                    url: url.clone(),
+                    prefix: settings.key_prefix.clone(),
+                    retention_days: settings.retention_days,
+                    pool_size: 64,
+                })?;
+                (
+                    AnyStore::Redis(store),
+                    format!("redis (key prefix \"{}\")", settings.key_prefix),
+                )
+            }
+            None => {
+                let store = EmbeddedStore::open(&settings.data_dir, &loaded.rules)?;
+                (
+                    AnyStore::Embedded(store),
+                    format!("embedded ({})", settings.data_dir.display()),
+                )
+            }
+        };
+        let rules_origin = if settings.rules.exists() {
+            settings.rules.display().to_string()
+        } else {
+            "bundled rules".to_owned()
+        };
+        let tokens = Tokens {
+            ingest: settings.ingest_token.clone(),
+            admin: settings.admin_token.clone(),
+            read: settings.read_token.clone(),
+            discourse: settings.discourse_secret.clone(),
+            github: settings.github_secret.clone(),
+        };
+        let metrics = Metrics::new()?;
+        let state = web::Data::new(AppState::new(loaded, store, tokens, metrics));
+        let listener = TcpListener::bind(settings.bind)
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let address = listener.local_addr()?;
+        let mut server = HttpServer::new(move || {
+            let metrics = state.metrics.clone();
+            App::new()
+                .app_data(state.clone())
+                .wrap_fn(move |req, srv| {
+                    let route = req
+                        .match_pattern()
+                        .unwrap_or_else(|| "unmatched".to_owned());
+                    let started = Instant::now();
+                    let metrics = metrics.clone();
+                    let fut = srv.call(req);
+                    async move {
+                        let res = fut.await?;
+                        let status = res.status().as_u16().to_string();
+                        metrics
+                            .requests
+                            .with_label_values(&[route.as_str(), status.as_str()])
+                            .inc();
+                        metrics
+                            .latency
+                            .with_label_values(&[route.as_str()])
+                            .observe(started.elapsed().as_secs_f64());
+                        Ok(res)
+                    }
+                })
+                .configure(routes::configure)
+        })
+        .listen(listener)?;
+        if let Some(workers) = settings.workers {
+            server = server.workers(workers);
+        }
+        let server = server.run();
+        Ok(Application {
+            port: address.port(),
+            server,
+            description: format!(
+                "listening on http://{address} with the {store_name} store and {rules_origin}"
+            ),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Where it listens, which store and which rules: printed at start.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
+    /// A handle to stop the server.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+}

@@ -1,0 +1,113 @@
+//! Redis key layout. Every key of a deployment starts with `{prefix}`, one
+//! hash tag, so multi-key scripts and transactions stay valid on Redis
+//! Cluster. Ids are percent-encoded: a member id holding `:`, `{`, `}`,
+//! spaces or newlines cannot collide with or escape into another key.
+
+use engagement_core::{BoardKey, CommunityId, EventId, MemberId};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+/// Everything but letters, digits, `-`, `.` and `_` is encoded.
+const ID: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_');
+
+fn enc(s: &str) -> String {
+    utf8_percent_encode(s, ID).to_string()
+}
+
+/// Builds the keys of one deployment.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    tag: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str) -> Keys {
+        Keys {
+            tag: format!("{{{}}}", enc(prefix)),
+        }
+    }
+
+    /// State of one member (JSON).
+    pub fn member(&self, m: &MemberId) -> String {
+        format!("{}:m:{}", self.tag, enc(m.as_str()))
+    }
+
+    /// First outcome of one event (JSON): the idempotency record.
+    pub fn event(&self, id: &EventId) -> String {
+        format!("{}:e:{}", self.tag, enc(id.as_str()))
+    }
+
+    /// A member's points history (list, newest first).
+    pub fn ledger(&self, m: &MemberId) -> String {
+        format!("{}:l:{}", self.tag, enc(m.as_str()))
+    }
+
+    /// The event log (stream).
+    pub fn log(&self) -> String {
+        format!("{}:log", self.tag)
+    }
+
+    /// Display names (hash member → name).
+    pub fn names(&self) -> String {
+        format!("{}:names", self.tag)
+    }
+
+    /// Non-public or grouped members (hash member → JSON).
+    pub fn special(&self) -> String {
+        format!("{}:special", self.tag)
+    }
+
+    /// Processing counter that orders equal scores.
+    pub fn seq(&self) -> String {
+        format!("{}:seq", self.tag)
+    }
+
+    /// One leaderboard: board, scope and bucket.
+    pub fn board(&self, key: &BoardKey) -> String {
+        let scope = match &key.community {
+            None => "g".to_owned(),
+            Some(c) => format!("c:{}", enc(c.as_str())),
+        };
+        format!(
+            "{}:b:{}:{}:{}",
+            self.tag,
+            enc(&key.board),
+            key.bucket.label(),
+            scope
+        )
+    }
+
+    pub fn community(&self, c: &CommunityId) -> String {
+        enc(c.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engagement_core::Bucket;
+
+    #[test]
+    fn hostile_ids_stay_inside_their_own_key() {
+        let keys = Keys::new("engagement");
+        let a = MemberId::parse("x:l:y").unwrap();
+        let b = MemberId::parse("x").unwrap();
+        assert_eq!(keys.member(&a), "{engagement}:m:x%3Al%3Ay");
+        assert_ne!(keys.member(&a), keys.ledger(&b));
+        let braces = MemberId::parse("}{other}\n ").unwrap();
+        assert_eq!(keys.member(&braces), "{engagement}:m:%7D%7Bother%7D%0A%20");
+    }
+
+    #[test]
+    fn every_key_shares_one_hash_tag() {
+        let keys = Keys::new("my app");
+        let board = BoardKey {
+            board: "b".into(),
+            community: Some(CommunityId::parse("c:1").unwrap()),
+            bucket: Bucket::ALL_TIME,
+        };
+        for k in [keys.board(&board), keys.log(), keys.names(), keys.seq()] {
+            assert!(k.starts_with("{my%20app}:"), "{k}");
+        }
+        assert_eq!(keys.board(&board), "{my%20app}:b:b:all:c:c%3A1");
+    }
+}

@@ -1,0 +1,182 @@
+//! Where derived state and the event log live: Redis, or the embedded
+//! store (memory plus an append-only log file).
+//!
+//! Both implement [`Store`] and pass the same conformance suite
+//! (`tests/store_conformance.rs`).
+
+mod embedded;
+pub mod keys;
+mod listing;
+mod redis;
+
+use std::future::Future;
+
+use engagement_core::{BoardKey, Event, EventId, MemberId, MemberState, Outcome, Profile, RuleSet};
+use serde::{Deserialize, Serialize};
+
+pub use self::embedded::EmbeddedStore;
+pub use self::listing::Listing;
+pub use self::redis::{RedisSettings, RedisStore};
+
+/// Why a store could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend cannot be reached right now; the client may retry.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data could not be read back; a bug or a foreign writer.
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+}
+
+/// One line of the event log: everything replay needs, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LogEntry {
+    Event {
+        event: Event,
+    },
+    Profile {
+        member: MemberId,
+        profile: Profile,
+    },
+    Badge {
+        member: MemberId,
+        grant: ManualGrant,
+    },
+}
+
+/// A badge granted by hand by an admin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManualGrant {
+    pub badge: String,
+    pub tier: usize,
+    pub at: jiff::Timestamp,
+    pub reason: Option<String>,
+}
+
+/// One line of a member's points history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    pub event: EventId,
+    pub rule: String,
+    pub points: i64,
+    pub at: jiff::Timestamp,
+    /// Rule-file version that produced the award.
+    pub rules_version: String,
+    /// Set on the entry that takes back a revoked award.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revokes: Option<EventId>,
+}
+
+/// Ledger entries kept per member, newest first.
+pub const LEDGER_KEEP: usize = 1000;
+
+/// A page of a leaderboard, already filtered for visibility.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub total: u64,
+    pub entries: Vec<Entry>,
+}
+
+/// A listed entry; `member` and `name` are `None` for anonymous members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub rank: u64,
+    pub member: Option<MemberId>,
+    pub name: Option<String>,
+    pub score: i64,
+}
+
+/// Where a member stands on a board.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    pub rank: Option<u64>,
+    pub score: i64,
+    pub total: u64,
+    pub entries: Vec<Entry>,
+}
+
+/// The store contract shared by Redis and the embedded store.
+pub trait Store: Send + Sync {
+    /// Applies events in order, each exactly once: an id seen before gets
+    /// its first outcome back with status `duplicate`. All or nothing per call.
+    fn ingest(
+        &self,
+        rules: &RuleSet,
+        events: &[Event],
+    ) -> impl Future<Output = Result<Vec<Outcome>, StoreError>> + Send;
+
+    /// Replaces a member's profile.
+    fn set_profile(
+        &self,
+        member: &MemberId,
+        profile: Profile,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Grants a badge tier by hand; `false` when the member already holds it.
+    fn grant_badge(
+        &self,
+        member: &MemberId,
+        grant: ManualGrant,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn member(
+        &self,
+        member: &MemberId,
+    ) -> impl Future<Output = Result<Option<MemberState>, StoreError>> + Send;
+
+    /// Newest first.
+    fn ledger(
+        &self,
+        member: &MemberId,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<LedgerEntry>, StoreError>> + Send;
+
+    fn page(
+        &self,
+        key: &BoardKey,
+        listing: &Listing,
+        offset: u64,
+        limit: u64,
+    ) -> impl Future<Output = Result<Page, StoreError>> + Send;
+
+    fn standing(
+        &self,
+        key: &BoardKey,
+        listing: &Listing,
+        member: &MemberId,
+        radius: u64,
+    ) -> impl Future<Output = Result<Standing, StoreError>> + Send;
+
+    /// Members whose visibility or groups may keep them off boards.
+    fn listing(&self) -> impl Future<Output = Result<Listing, StoreError>> + Send;
+
+    /// The whole event log, oldest first.
+    fn export(&self) -> impl Future<Output = Result<Vec<LogEntry>, StoreError>> + Send;
+
+    /// Whether the backend answers.
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The ledger lines an outcome adds, per member.
+pub(crate) fn ledger_lines(
+    rules: &RuleSet,
+    event: &Event,
+    outcome: &Outcome,
+) -> Vec<(MemberId, LedgerEntry)> {
+    outcome
+        .awards()
+        .map(|(member, rule, points)| {
+            let entry = LedgerEntry {
+                event: event.id.clone(),
+                rule: rule.to_owned(),
+                points,
+                at: event.occurred_at,
+                rules_version: rules.version.clone(),
+                revokes: (outcome.sign < 0).then(|| event.revokes.clone()).flatten(),
+            };
+            (member.clone(), entry)
+        })
+        .collect()
+}

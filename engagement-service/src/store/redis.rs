@@ -1,0 +1,720 @@
+//! The Redis store: sorted sets are the live leaderboards; member states,
+//! idempotency records, ledgers and the event log (a stream) sit beside them
+//! under one hash tag.
+//!
+//! Applying events is an optimistic transaction: WATCH the records and the
+//! member states an event touches, read them, run the engine in process,
+//! then MULTI/EXEC every write at once. When another instance wrote one of
+//! those keys in between, EXEC aborts and the whole step runs again, so two
+//! instances can never double-count, lose an award or exceed a cap.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use deadpool_redis::redis::{self, AsyncCommands, Value};
+use deadpool_redis::{Config, Connection, Pool, Runtime};
+use engagement_core::{
+    BoardKey, Event, EventId, MemberId, MemberState, Outcome, Period, Profile, RuleSet, Status,
+    members_touched,
+};
+
+use super::keys::Keys;
+use super::listing::{Listing, Special};
+use super::{
+    Entry, LEDGER_KEEP, LedgerEntry, LogEntry, ManualGrant, Page, Standing, Store, StoreError,
+    ledger_lines,
+};
+
+const BOARD_SCRIPT: &str = include_str!("board.lua");
+const SHIFT: f64 = 1_073_741_824.0;
+/// Attempts of one optimistic transaction before answering 503.
+const MAX_ATTEMPTS: usize = 64;
+/// Longest a store operation may take before it counts as unavailable.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How to reach Redis and lay out keys.
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    pub url: String,
+    pub prefix: String,
+    /// Days a day or week bucket is kept after it ends.
+    pub retention_days: u32,
+    pub pool_size: usize,
+}
+
+#[derive(Clone)]
+pub struct RedisStore {
+    pool: Pool,
+    keys: Keys,
+    retention_days: u32,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs one optimistic transaction (`Ok(None)` = conflict) until it commits.
+macro_rules! optimistic {
+    ($store:expr, $conn:ident => $attempt:expr) => {{
+        let mut $conn = $store.conn().await?;
+        let mut outcome = Err(unavailable(
+            "too many concurrent writers on the same members; retry",
+        ));
+        for _ in 0..MAX_ATTEMPTS {
+            match $attempt.await {
+                Ok(Some(done)) => {
+                    outcome = Ok(done);
+                    break;
+                }
+                Ok(None) => continue,
+                Err(e) => {
+                    // Leave no WATCH behind on a connection going back to the pool.
+                    let _: Result<(), _> = redis::cmd("UNWATCH").query_async(&mut $conn).await;
+                    outcome = Err(e);
+                    break;
+                }
+            }
+        }
+        outcome
+    }};
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+impl RedisStore {
+    /// Builds the pool; connections are made on first use, so a Redis that
+    /// is down at start makes requests answer 503 until it is back.
+    pub fn connect(settings: &RedisSettings) -> Result<RedisStore, StoreError> {
+        let mut config = Config::from_url(settings.url.clone());
+        let mut pool = deadpool_redis::PoolConfig::new(settings.pool_size.max(1));
+        pool.timeouts.wait = Some(Duration::from_secs(2));
+        pool.timeouts.create = Some(Duration::from_secs(2));
+        pool.timeouts.recycle = Some(Duration::from_secs(2));
+        config.pool = Some(pool);
+        let pool = config
+            .create_pool(Some(Runtime::Tokio1))
+            .map_err(unavailable)?;
+        Ok(RedisStore {
+            pool,
+            keys: Keys::new(&settings.prefix),
+            retention_days: settings.retention_days,
+        })
+    }
+
+    async fn conn(&self) -> Result<Connection, StoreError> {
+        self.pool.get().await.map_err(unavailable)
+    }
+
+    /// Runs an operation with a deadline, so a hung Redis answers 503.
+    async fn timed<T>(
+        &self,
+        op: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(OPERATION_TIMEOUT, op)
+            .await
+            .unwrap_or_else(|_| Err(unavailable("redis did not answer in time")))
+    }
+
+    async fn watch_and_get(
+        &self,
+        conn: &mut Connection,
+        keys: &[String],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        redis::cmd("WATCH")
+            .arg(keys)
+            .query_async::<()>(conn)
+            .await
+            .map_err(unavailable)?;
+        redis::cmd("MGET")
+            .arg(keys)
+            .query_async(conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn try_ingest(
+        &self,
+        conn: &mut Connection,
+        rules: &RuleSet,
+        events: &[Event],
+    ) -> Result<Option<Vec<Outcome>>, StoreError> {
+        // Records of the events and of the events they revoke.
+        let mut ids: Vec<&EventId> = Vec::new();
+        for e in events {
+            for id in std::iter::once(&e.id).chain(e.revokes.as_ref()) {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+        let record_keys: Vec<String> = ids.iter().map(|id| self.keys.event(id)).collect();
+        let mut records: HashMap<EventId, Outcome> = HashMap::new();
+        for (id, raw) in ids
+            .iter()
+            .zip(self.watch_and_get(conn, &record_keys).await?)
+        {
+            if let Some(raw) = raw {
+                records.insert((*id).clone(), serde_json::from_str(&raw).map_err(corrupt)?);
+            }
+        }
+
+        let mut touched: Vec<MemberId> = Vec::new();
+        for e in events {
+            let revoked = e
+                .revokes
+                .as_ref()
+                .and_then(|r| records.get(r))
+                .and_then(Outcome::revocable);
+            for m in members_touched(e, revoked) {
+                if !touched.contains(&m) {
+                    touched.push(m);
+                }
+            }
+        }
+        let member_keys: Vec<String> = touched.iter().map(|m| self.keys.member(m)).collect();
+        let mut states: HashMap<MemberId, MemberState> = HashMap::new();
+        for (m, raw) in touched
+            .iter()
+            .zip(self.watch_and_get(conn, &member_keys).await?)
+        {
+            let state = match raw {
+                Some(raw) => serde_json::from_str(&raw).map_err(corrupt)?,
+                None => MemberState::default(),
+            };
+            states.insert(m.clone(), state);
+        }
+        let names_before: HashMap<MemberId, Option<String>> = states
+            .iter()
+            .map(|(m, s)| (m.clone(), s.profile.name.clone()))
+            .collect();
+
+        let mut outcomes = Vec::with_capacity(events.len());
+        let mut changed: Vec<EventId> = Vec::new();
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        let mut board_keys: Vec<String> = vec![self.keys.seq()];
+        let mut board_args: Vec<String> = Vec::new();
+        for event in events {
+            if let Some(first) = records.get(&event.id) {
+                let mut again = first.clone();
+                again.status = Status::Duplicate;
+                outcomes.push(again);
+                continue;
+            }
+            let revoked = event
+                .revokes
+                .as_ref()
+                .and_then(|id| records.get_mut(id))
+                .filter(|o| o.sign > 0)
+                .and_then(|o| o.effects.as_mut());
+            let revoking = revoked.is_some();
+            let outcome = rules.apply(&mut states, event, revoked);
+            if revoking
+                && outcome.status == Status::Applied
+                && let Some(x) = &event.revokes
+            {
+                changed.push(x.clone());
+            }
+            for inc in outcome.increments(rules) {
+                board_keys.push(self.keys.board(&BoardKey {
+                    board: inc.board.into(),
+                    community: inc.community.cloned(),
+                    bucket: inc.bucket,
+                }));
+                board_args.push(inc.member.to_string());
+                board_args.push(inc.delta.to_string());
+                board_args.push(self.expire_at(&inc.bucket).to_string());
+            }
+            for (member, line) in ledger_lines(rules, event, &outcome) {
+                let key = self.keys.ledger(&member);
+                pipe.lpush(&key, serde_json::to_string(&line).map_err(corrupt)?)
+                    .ignore();
+                pipe.ltrim(&key, 0, LEDGER_KEEP as isize - 1).ignore();
+            }
+            let entry = LogEntry::Event {
+                event: event.clone(),
+            };
+            pipe.xadd(
+                self.keys.log(),
+                "*",
+                &[("entry", serde_json::to_string(&entry).map_err(corrupt)?)],
+            )
+            .ignore();
+            records.insert(event.id.clone(), outcome.clone());
+            changed.push(event.id.clone());
+            outcomes.push(outcome);
+        }
+        for id in changed.iter().collect::<HashSet<_>>() {
+            if let Some(record) = records.get(id) {
+                pipe.set(
+                    self.keys.event(id),
+                    serde_json::to_string(record).map_err(corrupt)?,
+                )
+                .ignore();
+            }
+        }
+        for (member, state) in &states {
+            pipe.set(
+                self.keys.member(member),
+                serde_json::to_string(state).map_err(corrupt)?,
+            )
+            .ignore();
+            if let Some(name) = &state.profile.name
+                && names_before.get(member) != Some(&state.profile.name)
+            {
+                pipe.hset(self.keys.names(), member.as_str(), name).ignore();
+            }
+        }
+        if board_keys.len() > 1 {
+            pipe.cmd("EVAL")
+                .arg(BOARD_SCRIPT)
+                .arg(board_keys.len())
+                .arg(&board_keys)
+                .arg(&board_args)
+                .ignore();
+        }
+        let committed: Option<Value> = pipe.query_async(conn).await.map_err(unavailable)?;
+        Ok(committed.map(|_| outcomes))
+    }
+
+    /// When a bucket's key may go: day and week buckets `retention_days`
+    /// after they end; longer periods never.
+    fn expire_at(&self, bucket: &engagement_core::Bucket) -> i64 {
+        if !matches!(bucket.period, Period::Day | Period::Week) {
+            return 0;
+        }
+        let Some(end) = bucket.end() else { return 0 };
+        let keep = jiff::Span::new().days(i64::from(self.retention_days) + 1);
+        end.saturating_add(keep)
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .map_or(0, |z| z.timestamp().as_second())
+    }
+
+    /// Rewrites a member's state under WATCH; `entry` returns `None` to write nothing.
+    async fn update_member(
+        &self,
+        member: &MemberId,
+        entry: impl Fn(&MemberState) -> Option<LogEntry> + Send + Sync,
+    ) -> Result<bool, StoreError> {
+        optimistic!(self, conn => self.try_update_member(&mut conn, member, &entry))
+    }
+
+    async fn try_update_member(
+        &self,
+        conn: &mut Connection,
+        member: &MemberId,
+        entry: &(impl Fn(&MemberState) -> Option<LogEntry> + Send + Sync),
+    ) -> Result<Option<bool>, StoreError> {
+        let key = self.keys.member(member);
+        {
+            let raw = self.watch_and_get(conn, std::slice::from_ref(&key)).await?;
+            let mut state: MemberState = match raw.into_iter().next().flatten() {
+                Some(raw) => serde_json::from_str(&raw).map_err(corrupt)?,
+                None => MemberState::default(),
+            };
+            let Some(log) = entry(&state) else {
+                redis::cmd("UNWATCH")
+                    .query_async::<()>(conn)
+                    .await
+                    .map_err(unavailable)?;
+                return Ok(Some(false));
+            };
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            match &log {
+                LogEntry::Profile { profile, .. } => {
+                    state.set_profile(profile.clone());
+                    let special = Special {
+                        visibility: profile.visibility,
+                        groups: profile.groups.clone(),
+                    };
+                    if special.is_plain() {
+                        pipe.hdel(self.keys.special(), member.as_str()).ignore();
+                    } else {
+                        let json = serde_json::to_string(&special).map_err(corrupt)?;
+                        pipe.hset(self.keys.special(), member.as_str(), json)
+                            .ignore();
+                    }
+                    match &profile.name {
+                        Some(name) => pipe.hset(self.keys.names(), member.as_str(), name).ignore(),
+                        None => pipe.hdel(self.keys.names(), member.as_str()).ignore(),
+                    };
+                }
+                LogEntry::Badge { grant, .. } => {
+                    state.badges.push(engagement_core::state::HeldBadge {
+                        badge: grant.badge.clone(),
+                        tier: grant.tier,
+                        awarded_at: grant.at,
+                        reason: grant.reason.clone(),
+                    });
+                }
+                LogEntry::Event { .. } => return Err(corrupt("events are applied by ingest")),
+            }
+            pipe.set(&key, serde_json::to_string(&state).map_err(corrupt)?)
+                .ignore();
+            pipe.xadd(
+                self.keys.log(),
+                "*",
+                &[("entry", serde_json::to_string(&log).map_err(corrupt)?)],
+            )
+            .ignore();
+            let committed: Option<Value> = pipe.query_async(conn).await.map_err(unavailable)?;
+            Ok(committed.map(|_| true))
+        }
+    }
+
+    /// Raw ranks (0-based, best first) of the unlisted members on a board.
+    async fn unlisted_ranks(
+        &self,
+        conn: &mut Connection,
+        key: &str,
+        listing: &Listing,
+    ) -> Result<Vec<u64>, StoreError> {
+        let unlisted: Vec<&MemberId> = listing.unlisted().collect();
+        if unlisted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for m in &unlisted {
+            pipe.zrevrank(key, m.as_str());
+        }
+        let ranks: Vec<Option<u64>> = pipe.query_async(conn).await.map_err(unavailable)?;
+        let mut ranks: Vec<u64> = ranks.into_iter().flatten().collect();
+        ranks.sort_unstable();
+        Ok(ranks)
+    }
+
+    /// Listed entries from raw index `start` on, at most `limit` of them,
+    /// ranked: `ahead_listed` is how many listed members come before `start`.
+    async fn listed_window(
+        &self,
+        conn: &mut Connection,
+        key: &str,
+        listing: &Listing,
+        start: u64,
+        limit: u64,
+        ahead_listed: u64,
+        unlisted_ranks: &[u64],
+    ) -> Result<Vec<Entry>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let stop = start + limit + unlisted_ranks.len() as u64 - 1;
+        let raw: Vec<(String, f64)> = conn
+            .zrevrange_withscores(key, start as isize, stop as isize)
+            .await
+            .map_err(unavailable)?;
+        let mut rows = Vec::new();
+        for (member, score) in raw {
+            let member = MemberId::parse(member).map_err(corrupt)?;
+            if listing.listed(&member) {
+                rows.push((member, (score / SHIFT).floor() as i64));
+            }
+            if rows.len() as u64 == limit {
+                break;
+            }
+        }
+        let Some((_, top)) = rows.first() else {
+            return Ok(Vec::new());
+        };
+        // Rank of the first row: one more than the listed members with more points.
+        let first_rank = if ahead_listed == 0 {
+            1
+        } else {
+            let above: u64 = conn
+                .zcount(key, (*top as f64 + 1.0) * SHIFT, "+inf")
+                .await
+                .map_err(unavailable)?;
+            let unlisted_above = self.unlisted_above(conn, key, listing, *top).await?;
+            above - unlisted_above + 1
+        };
+        let names = self.names(conn, &rows, listing).await?;
+        let mut out: Vec<Entry> = Vec::with_capacity(rows.len());
+        for (i, ((member, points), name)) in rows.into_iter().zip(names).enumerate() {
+            let rank = match out.last() {
+                None => first_rank,
+                Some(prev) if prev.score == points => prev.rank,
+                Some(_) => ahead_listed + i as u64 + 1,
+            };
+            let anonymous = listing.anonymous(&member);
+            out.push(Entry {
+                rank,
+                member: (!anonymous).then_some(member),
+                name: if anonymous { None } else { name },
+                score: points,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn unlisted_above(
+        &self,
+        conn: &mut Connection,
+        key: &str,
+        listing: &Listing,
+        points: i64,
+    ) -> Result<u64, StoreError> {
+        let unlisted: Vec<&str> = listing.unlisted().map(MemberId::as_str).collect();
+        if unlisted.is_empty() {
+            return Ok(0);
+        }
+        let scores: Vec<Option<f64>> = redis::cmd("ZMSCORE")
+            .arg(key)
+            .arg(&unlisted)
+            .query_async(conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(scores
+            .into_iter()
+            .flatten()
+            .filter(|s| (s / SHIFT).floor() as i64 > points)
+            .count() as u64)
+    }
+
+    async fn names(
+        &self,
+        conn: &mut Connection,
+        rows: &[(MemberId, i64)],
+        listing: &Listing,
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        let wanted: Vec<&str> = rows
+            .iter()
+            .filter(|(m, _)| !listing.anonymous(m))
+            .map(|(m, _)| m.as_str())
+            .collect();
+        let mut found: HashMap<&str, Option<String>> = HashMap::new();
+        if !wanted.is_empty() {
+            let names: Vec<Option<String>> = redis::cmd("HMGET")
+                .arg(self.keys.names())
+                .arg(&wanted)
+                .query_async(conn)
+                .await
+                .map_err(unavailable)?;
+            found = wanted.into_iter().zip(names).collect();
+        }
+        Ok(rows
+            .iter()
+            .map(|(m, _)| found.get(m.as_str()).cloned().flatten())
+            .collect())
+    }
+}
+
+/// Raw start index of the `offset`-th listed member, skipping unlisted ranks.
+fn raw_start(offset: u64, unlisted_ranks: &[u64]) -> u64 {
+    let mut start = offset;
+    for r in unlisted_ranks {
+        if *r <= start {
+            start += 1;
+        }
+    }
+    start
+}
+
+impl Store for RedisStore {
+    async fn ingest(&self, rules: &RuleSet, events: &[Event]) -> Result<Vec<Outcome>, StoreError> {
+        self.timed(async { optimistic!(self, conn => self.try_ingest(&mut conn, rules, events)) })
+            .await
+    }
+
+    async fn set_profile(&self, member: &MemberId, profile: Profile) -> Result<(), StoreError> {
+        let entry = LogEntry::Profile {
+            member: member.clone(),
+            profile,
+        };
+        self.timed(self.update_member(member, |_| Some(entry.clone())))
+            .await?;
+        Ok(())
+    }
+
+    async fn grant_badge(&self, member: &MemberId, grant: ManualGrant) -> Result<bool, StoreError> {
+        let entry = LogEntry::Badge {
+            member: member.clone(),
+            grant: grant.clone(),
+        };
+        let held = |s: &MemberState| {
+            s.badges
+                .iter()
+                .any(|b| b.badge == grant.badge && b.tier == grant.tier)
+        };
+        self.timed(self.update_member(member, |s| (!held(s)).then(|| entry.clone())))
+            .await
+    }
+
+    async fn member(&self, member: &MemberId) -> Result<Option<MemberState>, StoreError> {
+        self.timed(async {
+            let mut conn = self.conn().await?;
+            let raw: Option<String> = conn
+                .get(self.keys.member(member))
+                .await
+                .map_err(unavailable)?;
+            raw.map(|r| serde_json::from_str(&r).map_err(corrupt))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn ledger(
+        &self,
+        member: &MemberId,
+        limit: usize,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.timed(async {
+            let mut conn = self.conn().await?;
+            let raw: Vec<String> = conn
+                .lrange(self.keys.ledger(member), 0, limit as isize - 1)
+                .await
+                .map_err(unavailable)?;
+            raw.iter()
+                .map(|r| serde_json::from_str(r).map_err(corrupt))
+                .collect()
+        })
+        .await
+    }
+
+    async fn page(
+        &self,
+        key: &BoardKey,
+        listing: &Listing,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Page, StoreError> {
+        self.timed(async {
+            let mut conn = self.conn().await?;
+            let key = self.keys.board(key);
+            let ranks = self.unlisted_ranks(&mut conn, &key, listing).await?;
+            let card: u64 = conn.zcard(&key).await.map_err(unavailable)?;
+            let start = raw_start(offset, &ranks);
+            let entries = self
+                .listed_window(&mut conn, &key, listing, start, limit, offset, &ranks)
+                .await?;
+            Ok(Page {
+                total: card - ranks.len() as u64,
+                entries,
+            })
+        })
+        .await
+    }
+
+    async fn standing(
+        &self,
+        key: &BoardKey,
+        listing: &Listing,
+        member: &MemberId,
+        radius: u64,
+    ) -> Result<Standing, StoreError> {
+        self.timed(async {
+            let mut conn = self.conn().await?;
+            let key = self.keys.board(key);
+            let ranks = self.unlisted_ranks(&mut conn, &key, listing).await?;
+            let card: u64 = conn.zcard(&key).await.map_err(unavailable)?;
+            let total = card - ranks.len() as u64;
+            let raw_rank: Option<u64> = conn
+                .zrevrank(&key, member.as_str())
+                .await
+                .map_err(unavailable)?;
+            let (Some(raw_rank), true) = (raw_rank, listing.listed(member)) else {
+                return Ok(Standing {
+                    rank: None,
+                    score: 0,
+                    total,
+                    entries: Vec::new(),
+                });
+            };
+            let position = raw_rank - ranks.iter().filter(|r| **r < raw_rank).count() as u64;
+            let offset = position.saturating_sub(radius);
+            let limit = position - offset + radius + 1;
+            let start = raw_start(offset, &ranks);
+            let entries = self
+                .listed_window(&mut conn, &key, listing, start, limit, offset, &ranks)
+                .await?;
+            let me = entries.get((position - offset) as usize);
+            Ok(Standing {
+                rank: me.map(|e| e.rank),
+                score: me.map_or(0, |e| e.score),
+                total,
+                entries,
+            })
+        })
+        .await
+    }
+
+    async fn listing(&self) -> Result<Listing, StoreError> {
+        self.timed(async {
+            let mut conn = self.conn().await?;
+            let raw: HashMap<String, String> = conn
+                .hgetall(self.keys.special())
+                .await
+                .map_err(unavailable)?;
+            let mut listing = Listing::default();
+            for (member, json) in raw {
+                let member = MemberId::parse(member).map_err(corrupt)?;
+                listing
+                    .special
+                    .insert(member, serde_json::from_str(&json).map_err(corrupt)?);
+            }
+            Ok(listing)
+        })
+        .await
+    }
+
+    async fn export(&self) -> Result<Vec<LogEntry>, StoreError> {
+        let mut conn = self.conn().await?;
+        let mut out = Vec::new();
+        let mut from = "-".to_owned();
+        loop {
+            let reply: redis::streams::StreamRangeReply = conn
+                .xrange_count(self.keys.log(), &from, "+", 10_000)
+                .await
+                .map_err(unavailable)?;
+            let Some(last) = reply.ids.last().map(|i| i.id.clone()) else {
+                return Ok(out);
+            };
+            for item in &reply.ids {
+                let raw: String = item
+                    .get("entry")
+                    .ok_or_else(|| corrupt(format!("log entry {} has no body", item.id)))?;
+                out.push(serde_json::from_str(&raw).map_err(corrupt)?);
+            }
+            from = format!("({last}");
+        }
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.timed(async {
+            let mut conn = self.conn().await?;
+            redis::cmd("PING")
+                .query_async::<String>(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_skip_over_unlisted_members_ranked_before_them() {
+        assert_eq!(raw_start(0, &[]), 0);
+        assert_eq!(raw_start(0, &[0]), 1);
+        assert_eq!(raw_start(2, &[0, 5]), 3);
+        assert_eq!(raw_start(2, &[0, 1, 2]), 5);
+        assert_eq!(raw_start(0, &[3]), 0);
+    }
+}
