@@ -87,10 +87,7 @@ impl Streak {
     /// change nothing; missed days are covered by freezes when there are
     /// enough, otherwise the streak starts again.
     pub fn record(&mut self, day: Day, rule: &StreakRule) {
-        let gap = match self.last_active {
-            None => None,
-            Some(last) => Some(last.days_until(day)),
-        };
+        let gap = self.last_active.map(|last| last.days_until(day));
         match gap {
             Some(g) if g <= 0 => return,
             Some(1) => self.current += 1,
@@ -101,7 +98,7 @@ impl Streak {
             _ => self.current = 1,
         }
         self.last_active = Some(day);
-        if self.current % rule.earn_every_days == 0 {
+        if self.current.is_multiple_of(rule.earn_every_days) {
             self.freezes = (self.freezes + 1).min(rule.max_freezes);
         }
         self.longest = self.longest.max(self.current);

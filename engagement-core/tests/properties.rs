@@ -21,6 +21,7 @@ static RULES: LazyLock<RuleSet> = LazyLock::new(|| {
     RuleSet::from_toml(include_str!("../../rules/knowledge-sharing.toml")).unwrap()
 });
 
+const MEMBERS: [&str; 4] = ["ana", "bo", "cy", "di"];
 const COMMUNITIES: [Option<&str>; 4] = [
     None,
     Some("rules-of-origin"),
@@ -77,7 +78,8 @@ fn op() -> impl Strategy<Value = Op> {
         });
     prop_oneof![
         8 => act,
-        1 => (any::<usize>(), minute()).prop_map(|(earlier, minute)| Op::Revoke { earlier, minute }),
+        1 => (any::<usize>(), minute())
+            .prop_map(|(earlier, minute)| Op::Revoke { earlier, minute }),
         1 => any::<usize>().prop_map(|earlier| Op::Redeliver { earlier }),
     ]
 }
@@ -270,8 +272,6 @@ fn splitmix64(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-const MEMBERS: [&str; 4] = ["ana", "bo", "cy", "di"];
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -299,9 +299,8 @@ proptest! {
         let mut used: HashMap<(MemberId, String, Day), i64> = HashMap::new();
         for event in &events {
             let outcome = memory.ingest(&RULES, event);
-            let Some(effects) = outcome.effects.as_ref().filter(|_| outcome.status == Status::Applied) else {
-                continue;
-            };
+            let applied = outcome.effects.as_ref().filter(|_| outcome.status == Status::Applied);
+            let Some(effects) = applied else { continue };
             let day = Day::of(effects.occurred_at, &bogota);
             for award in &effects.awards {
                 prop_assert!(award.points > 0, "{award:?}");
@@ -310,7 +309,12 @@ proptest! {
                 let key = (award.member.clone(), award.rule.to_string(), day);
                 let net = used.entry(key).or_default();
                 *net += award.points * outcome.sign;
-                prop_assert!((0..=*cap).contains(net), "{} used {net} of {cap} on {day} after {}", award.rule, event.id);
+                prop_assert!(
+                    (0..=*cap).contains(net),
+                    "{} used {net} of {cap} on {day} after {}",
+                    award.rule,
+                    event.id
+                );
             }
         }
     }
@@ -318,9 +322,9 @@ proptest! {
     #[test]
     fn applying_an_event_then_revoking_it_restores_totals_and_board_scores(
         before in ops(40),
-        kind in 0..8usize,
-        actor in 0..4usize,
-        target in prop::option::of((0..POSTS, prop::option::of(0..4usize))),
+        kind in 0..RULES.actions.len(),
+        actor in 0..MEMBERS.len(),
+        target in prop::option::of((0..POSTS, prop::option::of(0..MEMBERS.len()))),
         community in 0..COMMUNITIES.len(),
         minute in minute(),
         revoke_minute in minute(),
@@ -330,8 +334,8 @@ proptest! {
         ingest_all(&mut memory, &history);
         let (totals_before, scores_before) = (totals(&memory), scores(&memory));
 
-        let e = events(&[Op::Act { kind, actor, target, community, minute }], &MEMBERS, "new-")
-            .remove(0);
+        let act = Op::Act { kind, actor, target, community, minute };
+        let e = events(&[act], &MEMBERS, "new-").remove(0);
         let applied = memory.ingest(&RULES, &e);
         prop_assert_eq!(applied.status, Status::Applied);
         let undo = revocation(

@@ -155,8 +155,8 @@ enum Tier {
 impl Tier {
     fn weights(self) -> [f64; 3] {
         match self {
-            Tier::Creator => [200.0, 20.0, 30.0],
-            Tier::Contributor => [12.0, 6.0, 10.0],
+            Tier::Creator => [300.0, 20.0, 30.0],
+            Tier::Contributor => [10.0, 6.0, 10.0],
             Tier::Reader => [0.15, 0.6, 1.0],
         }
     }
@@ -300,6 +300,7 @@ struct Community {
     /// Likeable content: questions, answers, resources.
     posts: Vec<u32>,
     resources: Vec<u32>,
+    /// Questions still drawing answers, oldest first.
     questions: Vec<u32>,
 }
 
@@ -536,16 +537,16 @@ impl Generator {
 
     /// An answer by someone else than the asker to a recent open question.
     fn answer(&mut self, c: usize, at: Timestamp) -> Option<()> {
-        let list = &self.communities[c].questions;
-        let q = list[recent(&mut self.rng, list.len())?] as usize;
+        let open = &mut self.communities[c].questions;
+        let window = SignedDuration::from_millis(ANSWER_WINDOW_MS);
+        let stale =
+            open.partition_point(|q| self.questions[*q as usize].at.duration_until(at) > window);
+        open.drain(..stale);
+        let i = recent(&mut self.rng, open.len())?;
+        let q = open[i] as usize;
         let question = &self.questions[q];
-        let open = question.answers.len() < MAX_ANSWERS
-            && question.at.duration_until(at) < SignedDuration::from_millis(ANSWER_WINDOW_MS);
-        if !open {
-            return None;
-        }
         let asker = self.posts[question.post as usize].author;
-        let answerer = (0..3).find_map(|_| {
+        let answerer = (0..4).find_map(|_| {
             let m = self.communities[c].pickers[CREATE].pick(&mut self.rng)?;
             let answered = question
                 .answers
@@ -560,6 +561,9 @@ impl Generator {
         question.answers.push(post);
         if question.answers.len() == 1 {
             self.awaiting.push(q as u32);
+        }
+        if question.answers.len() == MAX_ANSWERS {
+            self.communities[c].questions.remove(i);
         }
         self.emit(at, "answer.posted", answerer, c, Some(target), None);
         Some(())

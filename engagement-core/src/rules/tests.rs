@@ -323,7 +323,7 @@ fn an_unknown_stage_is_the_only_error_even_when_rules_name_its_action() {
         at(&src, "stage = ^\"usage\""),
         &[
             "unknown stage \"usage\"",
-            "expected one of \"create\", \"discover\", \"capture\", \"organize\", \"disseminate\", \"use\"",
+            "expected one of \"create\", \"discover\", \"capture\", \"organize\",",
         ],
     );
 }

@@ -1,0 +1,203 @@
+//! Real processes for the tests: Redis servers on free ports with their own
+//! data directories, and the service started through `Application::build`.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use engagement_service::{Application, Settings};
+use serde_json::Value;
+
+/// A `redis-server` of the test's own; killed when dropped.
+pub struct RedisServer {
+    child: Option<Child>,
+    pub port: u16,
+    dir: tempfile::TempDir,
+    extra: Vec<String>,
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl RedisServer {
+    /// Starts a Redis that keeps nothing on disk.
+    pub fn start() -> RedisServer {
+        RedisServer::start_with(&["--save", "", "--appendonly", "no"])
+    }
+
+    /// Starts a Redis with extra arguments (e.g. AOF settings).
+    pub fn start_with(extra: &[&str]) -> RedisServer {
+        let mut server = RedisServer {
+            child: None,
+            port: free_port(),
+            dir: tempfile::tempdir().expect("a temp dir"),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        server.restart();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port and data directory.
+    pub fn restart(&mut self) {
+        self.kill();
+        let child = Command::new("redis-server")
+            .arg("--port")
+            .arg(self.port.to_string())
+            .arg("--bind")
+            .arg("127.0.0.1")
+            .arg("--dir")
+            .arg(self.dir.path())
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (the README's test command installs it)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.cli(&["PING"]).is_some_and(|o| o.trim() == "PONG") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server on port {} did not start", self.port);
+    }
+
+    /// Runs `redis-cli` against this server; `None` when it cannot connect.
+    pub fn cli(&self, args: &[&str]) -> Option<String> {
+        let out = Command::new("redis-cli")
+            .arg("-p")
+            .arg(self.port.to_string())
+            .args(args)
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        (out.status.success() && !text.contains("Could not connect")).then_some(text)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Which store a test runs against.
+pub enum Backend<'a> {
+    Embedded(PathBuf),
+    Redis(&'a RedisServer, String),
+}
+
+/// A running service and an HTTP client for it.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend<'_>, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = match backend {
+            Backend::Embedded(dir) => Settings::for_tests(dir),
+            Backend::Redis(redis, prefix) => {
+                let mut s = Settings::for_tests(PathBuf::from("unused"));
+                s.redis_url = Some(redis.url());
+                s.key_prefix = prefix;
+                s
+            }
+        };
+        settings.rules = PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/rules/knowledge-sharing.toml"
+        ));
+        tweak(&mut settings);
+        let app = Application::build(settings).expect("the service builds");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            base,
+            client: reqwest::Client::new(),
+            handle,
+        }
+    }
+
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+
+    pub async fn post_events(&self, body: &Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}/v1/events", self.base))
+            .json(body)
+            .send()
+            .await
+            .expect("the service answers")
+    }
+
+    /// Posts events and expects 200; returns the results.
+    pub async fn ingest(&self, body: &Value) -> Vec<Value> {
+        let res = self.post_events(body).await;
+        let status = res.status();
+        let json: Value = res.json().await.expect("a JSON answer");
+        assert_eq!(status, 200, "{json}");
+        json["results"].as_array().cloned().unwrap_or_default()
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let res = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("the service answers");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn put_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let res = self
+            .client
+            .put(format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .await
+            .expect("the service answers");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// A generic event as JSON.
+pub fn event(id: &str, kind: &str, actor: &str, at: &str) -> Value {
+    serde_json::json!({"id": id, "kind": kind, "actor": actor, "occurred_at": at})
+}
+
+/// The same with a target authored by `author`.
+pub fn event_on(id: &str, kind: &str, actor: &str, at: &str, target: &str, author: &str) -> Value {
+    let mut e = event(id, kind, actor, at);
+    e["target"] = serde_json::json!({"id": target, "author": author});
+    e
+}
+
+/// A unique key prefix per test, so tests can share nothing by accident.
+pub fn prefix(test: &str) -> String {
+    format!("test-{test}-{}", std::process::id())
+}
