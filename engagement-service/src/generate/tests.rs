@@ -1,6 +1,6 @@
 use std::collections::{HashMap, HashSet};
 
-use engagement_core::{Memory, RuleSet, Status};
+use engagement_core::{MemberId, Memory, RuleSet, Status};
 
 use super::*;
 

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every check and test of the project, as CI does. Installs what the
+# tests need (redis-server) when it is missing; tests start their own Redis
+# processes on free ports and never use a server that is already running.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+  echo "==> installing redis-server"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq redis-server >/dev/null
+fi
+
+echo "==> the core stays pure"
+# The core must not depend on an async runtime, a web framework or Redis...
+for dep in tokio actix-web redis deadpool-redis; do
+  if cargo tree -p engagement-core -e normal -i "$dep" >/dev/null 2>&1; then
+    echo "engagement-core depends on $dep: the core must do no IO" >&2
+    exit 1
+  fi
+done
+# ...nor read a clock, a random source or the file system.
+if grep -rnE 'Timestamp::now|SystemTime|Instant::now|thread_rng|rand::|std::fs|std::net|std::thread' engagement-core/src; then
+  echo "engagement-core reads a clock, randomness, files, the network or threads" >&2
+  exit 1
+fi
+
+echo "==> formatting"
+cargo fmt --all --check
+
+echo "==> lints"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "==> tests"
+cargo test --workspace --locked
