@@ -1,1 +1,82 @@
-fn main() {}
+//! Events per second through the core: the pure engine, and the in-memory
+//! store around it, on a generated stream under the canonical rules.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use engagement_core::{Effects, Event, EventId, MemberId, MemberState, Memory, RuleSet};
+use engagement_service::generate::{GenerateParams, generate};
+
+/// 2,000 members in 14 communities; 400 days at the default rate of one
+/// event per member every four days make 200,000 events.
+fn stream() -> Vec<Event> {
+    generate(&GenerateParams {
+        members: 2_000,
+        communities: 14,
+        days: 400,
+        seed: 7,
+        start: "2026-01-05T05:00:00Z".parse().unwrap(),
+        events: None,
+    })
+}
+
+type Kept = HashMap<EventId, Effects>;
+
+/// Applies every event with fresh member states, keeping the effects of
+/// applied events for later revocations, as a store does.
+fn apply_all(
+    rules: &RuleSet,
+    events: &[Event],
+    mut members: HashMap<MemberId, MemberState>,
+    mut kept: Kept,
+) -> (HashMap<MemberId, MemberState>, Kept) {
+    for event in events {
+        let revoked = event.revokes.as_ref().and_then(|id| kept.get_mut(id));
+        let outcome = rules.apply(&mut members, event, revoked);
+        black_box(outcome.increments(rules).len());
+        if outcome.sign > 0
+            && let Some(effects) = outcome.effects
+        {
+            kept.insert(event.id.clone(), effects);
+        }
+    }
+    (members, kept)
+}
+
+fn core_apply(c: &mut Criterion) {
+    let rules = RuleSet::from_toml(include_str!("../rules/knowledge-sharing.toml")).unwrap();
+    let events = stream();
+    let mut group = c.benchmark_group("core");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(10))
+        .throughput(Throughput::Elements(events.len() as u64));
+
+    group.bench_function("engine_apply", |b| {
+        b.iter_batched(
+            || (HashMap::new(), Kept::new()),
+            |(members, kept)| apply_all(&rules, &events, members, kept),
+            BatchSize::PerIteration,
+        );
+    });
+    group.bench_function("memory_ingest", |b| {
+        b.iter_batched(
+            Memory::default,
+            |mut memory| {
+                for event in &events {
+                    black_box(memory.ingest(&rules, event));
+                }
+                memory
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    group.finish();
+}
+
+criterion_group!(benches, core_apply);
+criterion_main!(benches);

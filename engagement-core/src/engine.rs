@@ -25,7 +25,13 @@ pub trait Members {
 
 impl<S: BuildHasher> Members for HashMap<MemberId, MemberState, S> {
     fn member(&mut self, id: &MemberId) -> &mut MemberState {
-        self.entry(id.clone()).or_default()
+        // `entry` would clone (allocate) the id on every call; lookups of
+        // known members far outnumber new ones.
+        if !self.contains_key(id) {
+            self.insert(id.clone(), MemberState::default());
+        }
+        // Present: inserted just above when it was missing.
+        self.get_mut(id).unwrap_or_else(|| unreachable!())
     }
 }
 

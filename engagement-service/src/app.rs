@@ -65,7 +65,7 @@ impl AppState {
 /// The store chosen at start.
 #[derive(Debug)]
 pub enum AnyStore {
-    Embedded(EmbeddedStore),
+    Embedded(Box<EmbeddedStore>),
     Redis(RedisStore),
 }
 

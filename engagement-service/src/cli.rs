@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use engagement_core::{BoardKey, Bucket, Event, Memory, RuleSet};
+use engagement_core::{Event, RuleSet};
 
 use crate::generate::{GenerateParams, generate};
 use crate::settings::Settings;
@@ -31,7 +31,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP service (the default).
-    Serve(Settings),
+    Serve(Box<Settings>),
     /// Check and try rule files.
     #[command(subcommand)]
     Rules(RulesCommand),
@@ -47,6 +47,15 @@ enum RulesCommand {
     /// Run events through a rule file in memory and print the boards and badges.
     Simulate {
         file: PathBuf,
+        #[arg(long)]
+        events: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What would change for each member if NEW replaced OLD, on the same events.
+    Diff {
+        old: PathBuf,
+        new: PathBuf,
         #[arg(long)]
         events: PathBuf,
         #[arg(long)]
@@ -74,18 +83,24 @@ enum EventsCommand {
         start: jiff::Timestamp,
     },
     /// The event log of the configured store as JSON lines on stdout.
-    Export(Settings),
+    Export(Box<Settings>),
 }
 
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         None => serve(cli.settings),
-        Some(Command::Serve(settings)) => serve(settings),
+        Some(Command::Serve(settings)) => serve(*settings),
         Some(Command::Rules(RulesCommand::Check { file })) => return check(&file),
         Some(Command::Rules(RulesCommand::Simulate { file, events, json })) => {
             simulate(&file, &events, json)
         }
+        Some(Command::Rules(RulesCommand::Diff {
+            old,
+            new,
+            events,
+            json,
+        })) => diff(&old, &new, &events, json),
         Some(Command::Events(EventsCommand::Generate {
             members,
             communities,
@@ -101,7 +116,7 @@ pub fn run(cli: Cli) -> ExitCode {
             start,
             events: count,
         }),
-        Some(Command::Events(EventsCommand::Export(settings))) => export(settings),
+        Some(Command::Events(EventsCommand::Export(settings))) => export(*settings),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -185,59 +200,113 @@ pub fn read_events(path: &Path) -> anyhow::Result<Vec<Event>> {
     Ok(events)
 }
 
-fn simulate(file: &Path, events: &Path, json: bool) -> anyhow::Result<()> {
+fn load_rule_file(file: &Path) -> anyhow::Result<RuleSet> {
     let source =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let rules =
-        RuleSet::from_toml(&source).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    let events = read_events(events)?;
-    let mut memory = Memory::default();
-    for e in &events {
-        memory.ingest(&rules, e);
-    }
-    let mut boards = serde_json::Map::new();
-    for board in &rules.leaderboards {
-        let key = BoardKey {
-            board: board.id.clone(),
-            community: None,
-            bucket: Bucket::ALL_TIME,
-        };
-        let top: Vec<serde_json::Value> = memory
-            .boards
-            .ranked(&key, |_| true)
-            .take(10)
-            .map(|r| serde_json::json!({"rank": r.rank, "member": r.member, "score": r.score}))
+    RuleSet::from_toml(&source).map_err(|errors| {
+        let lines: Vec<String> = errors
+            .0
+            .iter()
+            .map(|e| format!("{}:{e}", file.display()))
             .collect();
-        boards.insert(board.id.to_string(), serde_json::Value::Array(top));
-    }
-    let mut badges = std::collections::BTreeMap::<String, usize>::new();
-    for state in memory.members.values() {
-        for b in &state.badges {
-            *badges.entry(format!("{}#{}", b.badge, b.tier)).or_default() += 1;
+        anyhow::anyhow!("invalid rule file:\n{}", lines.join("\n"))
+    })
+}
+
+/// A progress line on stderr for long inputs.
+fn progress(total: usize) -> impl FnMut(usize) {
+    move |done| {
+        if total >= 100_000 {
+            eprint!("\r{done}/{total} events");
+            if done == total {
+                eprintln!();
+            }
         }
     }
+}
+
+fn simulate(file: &Path, events: &Path, json: bool) -> anyhow::Result<()> {
+    let rules = load_rule_file(file)?;
+    let events = read_events(events)?;
+    let memory = crate::simulate::run(&rules, &events, progress(events.len()));
+    let report = crate::simulate::report(&rules, &events, &memory);
     if json {
-        println!(
-            "{}",
-            serde_json::json!({"events": events.len(), "members": memory.members.len(), "boards": boards, "badges": badges})
-        );
+        println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
-    println!("{} events, {} members", events.len(), memory.members.len());
-    for (board, rows) in &boards {
-        println!("\n{board} (all time)");
-        for row in rows.as_array().into_iter().flatten() {
-            println!(
-                "  {:>4}  {:<30} {:>8}",
-                row["rank"],
-                row["member"].as_str().unwrap_or(""),
-                row["score"]
-            );
+    println!("{} events, {} members", report.events, report.members);
+    for board in &report.boards {
+        let bucket = board
+            .bucket_start
+            .as_deref()
+            .map(|s| format!(" from {s}"))
+            .unwrap_or_default();
+        println!("\n{} ({}{bucket})", board.board, board.period);
+        println!("  {:>5}  {:<40} {:>8}", "rank", "member", "score");
+        for row in &board.top {
+            println!("  {:>5}  {:<40} {:>8}", row.rank, row.member, row.score);
         }
     }
-    println!("\nbadges granted");
-    for (badge, n) in &badges {
-        println!("  {badge:<30} {n:>8}");
+    println!("\nbadges held");
+    println!("  {:<32} {:>8}", "badge", "members");
+    for (badge, n) in &report.badges {
+        println!("  {badge:<32} {n:>8}");
+    }
+    println!("\nlevels");
+    for (level, n) in &report.levels {
+        println!("  {level:<32} {n:>8}");
+    }
+    let s = &report.streaks;
+    println!(
+        "\nstreaks: {} alive on the last day, longest {} days, mean longest {:.1}, {} members holding freezes",
+        s.alive, s.longest, s.mean_longest, s.holding_freezes
+    );
+    Ok(())
+}
+
+fn diff(old: &Path, new: &Path, events: &Path, json: bool) -> anyhow::Result<()> {
+    let (old_rules, new_rules) = (load_rule_file(old)?, load_rule_file(new)?);
+    let events = read_events(events)?;
+    let before = crate::simulate::run(&old_rules, &events, progress(events.len()));
+    let after = crate::simulate::run(&new_rules, &events, progress(events.len()));
+    let d = crate::simulate::diff(&old_rules, &new_rules, &events, &before, &after);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&d)?);
+        return Ok(());
+    }
+    println!(
+        "{} events, {} members: {} would change if {} replaced {}",
+        d.events,
+        d.members,
+        d.changed,
+        new.display(),
+        old.display()
+    );
+    if d.changes.is_empty() {
+        return Ok(());
+    }
+    println!(
+        "\n  {:<32} {:>8} {:>8} {:>7}  {:<28} badges",
+        "member", "before", "after", "change", "all-time ranks"
+    );
+    for c in &d.changes {
+        let rank = |r: &Option<u64>| r.map_or("-".to_owned(), |r| r.to_string());
+        let ranks: Vec<String> = c
+            .ranks
+            .iter()
+            .map(|(board, (b, a))| format!("{board} {}→{}", rank(b), rank(a)))
+            .collect();
+        let mut badges: Vec<String> = c.badges_gained.iter().map(|b| format!("+{b}")).collect();
+        badges.extend(c.badges_lost.iter().map(|b| format!("-{b}")));
+        println!(
+            "  {:<32} {:>8} {:>8} {:>+7}  {:<28} {}",
+            c.member,
+            c.points_before,
+            c.points_after,
+            c.points_after - c.points_before,
+            ranks.join(", "),
+            badges.join(" ")
+        );
     }
     Ok(())
 }

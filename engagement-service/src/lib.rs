@@ -7,6 +7,7 @@ pub mod generate;
 pub mod metrics;
 pub mod routes;
 pub mod settings;
+pub mod simulate;
 pub mod startup;
 pub mod store;
 

@@ -75,7 +75,7 @@ impl Application {
             None => {
                 let store = EmbeddedStore::open(&settings.data_dir, &loaded.rules)?;
                 (
-                    AnyStore::Embedded(store),
+                    AnyStore::Embedded(Box::new(store)),
                     format!("embedded ({})", settings.data_dir.display()),
                 )
             }

@@ -5,7 +5,7 @@ use engagement_core::RuleSet;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Access, authorize, json_body, member_id, read_body};
+use super::{Access, authorize, from_json, json_body, member_id, read_body};
 use crate::app::{AppState, LoadedRules};
 use crate::error::ApiError;
 use crate::store::{ManualGrant, Store};
@@ -129,8 +129,7 @@ pub async fn grant_badge(
     authorize(&req, &state, Access::Admin)?;
     let member = member_id(path.into_inner())?;
     let body = json_body(&req, payload).await?;
-    let grant: GrantRequest = serde_json::from_value(body)
-        .map_err(|e| ApiError::invalid("invalid_grant", e.to_string()))?;
+    let grant: GrantRequest = from_json(body).map_err(|e| ApiError::invalid("invalid_grant", e))?;
     let loaded = state.rules();
     let badge = loaded.rules.badge(&grant.badge).ok_or_else(|| {
         ApiError::invalid(

@@ -5,7 +5,7 @@ use engagement_core::{Event, Outcome, Status};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Access, authorize, json_body};
+use super::{Access, authorize, from_json, json_body};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::store::Store;
@@ -139,7 +139,7 @@ pub fn parse_events(body: serde_json::Value) -> Result<Vec<Event>, ApiError> {
                 };
                 ApiError::invalid("invalid_event", msg)
             };
-            let event: Event = serde_json::from_value(item).map_err(|e| at(e.to_string()))?;
+            let event: Event = from_json(item).map_err(at)?;
             event.check().map_err(at)?;
             Ok(event)
         })

@@ -7,7 +7,7 @@ use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Access, authorize, member_id};
+use super::{Access, authorize, member_id, query_number};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::store::{Entry, Store};
@@ -72,9 +72,9 @@ pub struct BoardQuery {
     period: Option<String>,
     community: Option<String>,
     at: Option<String>,
-    offset: Option<u64>,
-    limit: Option<u64>,
-    radius: Option<u64>,
+    offset: Option<String>,
+    limit: Option<String>,
+    radius: Option<String>,
 }
 
 fn entries(list: Vec<Entry>) -> Vec<EntryView> {
@@ -201,14 +201,14 @@ pub async fn page(
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, Access::Read)?;
     let sel = Selection::resolve(&state, &path, &query)?;
-    let limit = query.limit.unwrap_or(10);
+    let limit = query_number("limit", query.limit.as_deref())?.unwrap_or(10);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::invalid(
             "invalid_query",
             "limit: expected 1 to 100",
         ));
     }
-    let offset = query.offset.unwrap_or(0);
+    let offset = query_number("offset", query.offset.as_deref())?.unwrap_or(0);
     let listing = state.store.listing().await?.for_board(&sel.board);
     let page = state.store.page(&sel.key, &listing, offset, limit).await?;
     Ok(HttpResponse::Ok().json(PageView {
@@ -235,7 +235,7 @@ pub async fn standing(
     let (board, member) = path.into_inner();
     let member = member_id(member)?;
     let sel = Selection::resolve(&state, &board, &query)?;
-    let radius = query.radius.unwrap_or(2);
+    let radius = query_number("radius", query.radius.as_deref())?.unwrap_or(2);
     if radius > 50 {
         return Err(ApiError::invalid(
             "invalid_query",

@@ -8,7 +8,7 @@ use engagement_core::{Day, MemberState, Profile, RuleSet, Visibility};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Access, authorize, json_body, member_id};
+use super::{Access, authorize, from_json, json_body, member_id, query_number};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::store::Store;
@@ -75,6 +75,7 @@ pub fn profile_view(
     let level_idx = rules.level_index(state.points);
     let next = rules.levels.get(level_idx + 1);
     let today = Day::of(now, state.timezone(&rules.timezone));
+    let streak_now = state.streak.current_on(today);
     let badges = state
         .badges
         .iter()
@@ -97,7 +98,11 @@ pub fn profile_view(
         .filter(|b| !matches!(b.criterion, Criterion::Manual))
         .filter_map(|b| {
             let tier = b.tiers.get(state.tiers_held(&b.id))?;
-            let current = rules.progress_value(&b.criterion, &state)?;
+            let current = match b.criterion {
+                // Progress toward a streak badge is the streak shown now.
+                Criterion::StreakDays => i64::from(streak_now),
+                _ => rules.progress_value(&b.criterion, &state)?,
+            };
             Some(ProgressView {
                 badge: b.id.to_string(),
                 tier: tier.name.clone(),
@@ -117,7 +122,7 @@ pub fn profile_view(
         },
         badges,
         streak: StreakView {
-            current: state.streak.current_on(today),
+            current: streak_now,
             longest: state.streak.longest,
             freezes: state.streak.freezes,
             last_active_day: state.streak.last_active.map(|d| d.to_string()),
@@ -212,8 +217,8 @@ pub async fn update(
     authorize(&req, &state, Access::Ingest)?;
     let member = member_id(path.into_inner())?;
     let body = json_body(&req, payload).await?;
-    let update: ProfileUpdate = serde_json::from_value(body)
-        .map_err(|e| ApiError::invalid("invalid_profile", e.to_string()))?;
+    let update: ProfileUpdate =
+        from_json(body).map_err(|e| ApiError::invalid("invalid_profile", e))?;
     let current = state.store.member(&member).await?.unwrap_or_default();
     let profile = update.apply_to(current.profile.clone())?;
     state.store.set_profile(&member, profile).await?;
@@ -230,7 +235,7 @@ pub async fn update(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LedgerQuery {
-    limit: Option<usize>,
+    limit: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -262,7 +267,7 @@ pub async fn ledger(
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, Access::Read)?;
     let member = member_id(path.into_inner())?;
-    let limit = query.limit.unwrap_or(50);
+    let limit = query_number("limit", query.limit.as_deref())?.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::invalid(
             "invalid_query",

@@ -145,6 +145,35 @@ pub fn require_content_type(req: &HttpRequest, wanted: &str) -> Result<(), ApiEr
     }
 }
 
+/// Deserializes a JSON value; the error names the field that failed, e.g.
+/// `target.author: invalid type: integer `7`, expected a string`.
+pub fn from_json<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            e.inner().to_string()
+        } else {
+            format!("{path}: {}", e.inner())
+        }
+    })
+}
+
+/// Parses an optional whole-number query parameter; the error names it.
+pub fn query_number<T: std::str::FromStr>(
+    name: &str,
+    raw: Option<&str>,
+) -> Result<Option<T>, ApiError> {
+    raw.map(|s| {
+        s.parse().map_err(|_| {
+            ApiError::invalid(
+                "invalid_query",
+                format!("{name}: expected a whole number, got \"{s}\""),
+            )
+        })
+    })
+    .transpose()
+}
+
 /// Parses a member id from a path segment (422 when out of bounds).
 pub fn member_id(raw: String) -> Result<engagement_core::MemberId, ApiError> {
     engagement_core::MemberId::parse(raw)

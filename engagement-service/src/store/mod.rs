@@ -11,7 +11,9 @@ mod redis;
 
 use std::future::Future;
 
-use engagement_core::{BoardKey, Event, EventId, MemberId, MemberState, Outcome, Profile, RuleSet};
+use engagement_core::{
+    BoardKey, Event, EventId, MemberId, MemberState, Outcome, Profile, RuleSet, Status,
+};
 use serde::{Deserialize, Serialize};
 
 pub use self::embedded::EmbeddedStore;
@@ -159,12 +161,16 @@ pub trait Store: Send + Sync {
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// The ledger lines an outcome adds, per member.
+/// The ledger lines an outcome adds, per member; none for a duplicate,
+/// whose awards were recorded when it was first applied.
 pub(crate) fn ledger_lines(
     rules: &RuleSet,
     event: &Event,
     outcome: &Outcome,
 ) -> Vec<(MemberId, LedgerEntry)> {
+    if outcome.status == Status::Duplicate {
+        return Vec::new();
+    }
     outcome
         .awards()
         .map(|(member, rule, points)| {

@@ -28,7 +28,10 @@ use super::{
 const BOARD_SCRIPT: &str = include_str!("board.lua");
 const SHIFT: f64 = 1_073_741_824.0;
 /// Attempts of one optimistic transaction before answering 503.
-const MAX_ATTEMPTS: usize = 64;
+const MAX_ATTEMPTS: u32 = 200;
+/// Local lock stripes: events of the same members in one instance queue here
+/// instead of aborting each other's transactions in Redis.
+const STRIPES: usize = 256;
 /// Longest a store operation may take before it counts as unavailable.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -47,6 +50,7 @@ pub struct RedisStore {
     pool: Pool,
     keys: Keys,
     retention_days: u32,
+    stripes: std::sync::Arc<Vec<tokio::sync::Mutex<()>>>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -64,13 +68,18 @@ macro_rules! optimistic {
         let mut outcome = Err(unavailable(
             "too many concurrent writers on the same members; retry",
         ));
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
             match $attempt.await {
                 Ok(Some(done)) => {
                     outcome = Ok(done);
                     break;
                 }
-                Ok(None) => continue,
+                Ok(None) => {
+                    // Another writer won: back off a random while, growing.
+                    let cap = 50u64 << attempt.min(6);
+                    tokio::time::sleep(Duration::from_micros(rand::random_range(0..cap))).await;
+                    continue;
+                }
                 Err(e) => {
                     // Leave no WATCH behind on a connection going back to the pool.
                     let _: Result<(), _> = redis::cmd("UNWATCH").query_async(&mut $conn).await;
@@ -108,6 +117,9 @@ impl RedisStore {
             pool,
             keys: Keys::new(&settings.prefix),
             retention_days: settings.retention_days,
+            stripes: std::sync::Arc::new(
+                (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            ),
         })
     }
 
@@ -397,18 +409,20 @@ impl RedisStore {
         Ok(ranks)
     }
 
-    /// Listed entries from raw index `start` on, at most `limit` of them,
-    /// ranked: `ahead_listed` is how many listed members come before `start`.
+    /// The listed entries of a window, ranked.
     async fn listed_window(
         &self,
         conn: &mut Connection,
         key: &str,
         listing: &Listing,
-        start: u64,
-        limit: u64,
-        ahead_listed: u64,
-        unlisted_ranks: &[u64],
+        window: Window<'_>,
     ) -> Result<Vec<Entry>, StoreError> {
+        let Window {
+            start,
+            limit,
+            ahead_listed,
+            unlisted_ranks,
+        } = window;
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -512,6 +526,15 @@ impl RedisStore {
     }
 }
 
+/// A run of listed entries: from raw index `start` on, at most `limit` of
+/// them; `ahead_listed` listed members come before `start`.
+struct Window<'a> {
+    start: u64,
+    limit: u64,
+    ahead_listed: u64,
+    unlisted_ranks: &'a [u64],
+}
+
 /// Raw start index of the `offset`-th listed member, skipping unlisted ranks.
 fn raw_start(offset: u64, unlisted_ranks: &[u64]) -> u64 {
     let mut start = offset;
@@ -525,8 +548,25 @@ fn raw_start(offset: u64, unlisted_ranks: &[u64]) -> u64 {
 
 impl Store for RedisStore {
     async fn ingest(&self, rules: &RuleSet, events: &[Event]) -> Result<Vec<Outcome>, StoreError> {
-        self.timed(async { optimistic!(self, conn => self.try_ingest(&mut conn, rules, events)) })
-            .await
+        let mut stripes: Vec<usize> = events
+            .iter()
+            .flat_map(|e| {
+                std::iter::once(&e.actor).chain(e.target.as_ref().and_then(|t| t.author.as_ref()))
+            })
+            .map(|m| (xxhash_rust::xxh3::xxh3_64(m.as_str().as_bytes()) % STRIPES as u64) as usize)
+            .collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        // Taken in index order, so two requests never wait on each other in a cycle.
+        let mut held = Vec::with_capacity(stripes.len());
+        for i in stripes {
+            held.push(self.stripes[i].lock().await);
+        }
+        let outcome = self
+            .timed(async { optimistic!(self, conn => self.try_ingest(&mut conn, rules, events)) })
+            .await;
+        drop(held);
+        outcome
     }
 
     async fn set_profile(&self, member: &MemberId, profile: Profile) -> Result<(), StoreError> {
@@ -598,7 +638,17 @@ impl Store for RedisStore {
             let card: u64 = conn.zcard(&key).await.map_err(unavailable)?;
             let start = raw_start(offset, &ranks);
             let entries = self
-                .listed_window(&mut conn, &key, listing, start, limit, offset, &ranks)
+                .listed_window(
+                    &mut conn,
+                    &key,
+                    listing,
+                    Window {
+                        start,
+                        limit,
+                        ahead_listed: offset,
+                        unlisted_ranks: &ranks,
+                    },
+                )
                 .await?;
             Ok(Page {
                 total: card - ranks.len() as u64,
@@ -638,7 +688,17 @@ impl Store for RedisStore {
             let limit = position - offset + radius + 1;
             let start = raw_start(offset, &ranks);
             let entries = self
-                .listed_window(&mut conn, &key, listing, start, limit, offset, &ranks)
+                .listed_window(
+                    &mut conn,
+                    &key,
+                    listing,
+                    Window {
+                        start,
+                        limit,
+                        ahead_listed: offset,
+                        unlisted_ranks: &ranks,
+                    },
+                )
                 .await?;
             let me = entries.get((position - offset) as usize);
             Ok(Standing {

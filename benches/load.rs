@@ -1,0 +1,289 @@
+//! Load driver: starts a Redis and the service against it, then measures
+//! ingest (single events at 32 concurrent clients, batches of 100) and reads
+//! (top 10, around-me, profiles), and runs `redis-benchmark` in the same run
+//! so every figure stands beside what Redis itself reaches on this machine.
+//!
+//! `cargo bench --bench load` (set `LOAD_SCALE=0.2` for a quicker run).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use engagement_service::generate::{GenerateParams, generate};
+use engagement_service::{Application, Settings};
+
+const CLIENTS: usize = 32;
+
+/// A Redis of the run's own; its data directory lives as long as it does.
+struct Redis(Child, u16, #[allow(dead_code)] tempfile::TempDir);
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_redis() -> Redis {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .arg("--dir")
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server");
+    for _ in 0..200 {
+        let ok = Command::new("redis-cli")
+            .args(["-p", &port.to_string(), "PING"])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "PONG");
+        if ok {
+            return Redis(child, port, dir);
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let mut child = child;
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("redis did not start");
+}
+
+struct Figure {
+    what: String,
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+/// Sends `requests` with `clients` concurrent clients; `make(i)` builds request i.
+async fn drive<F>(
+    what: &str,
+    requests: usize,
+    clients: usize,
+    units_per_request: usize,
+    make: F,
+) -> Figure
+where
+    F: Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
+{
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()
+        .unwrap();
+    let make = Arc::new(make);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (client, make, next) = (client.clone(), make.clone(), next.clone());
+        let what = what.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= requests {
+                    return latencies;
+                }
+                let t = Instant::now();
+                let res = make(&client, i).send().await.unwrap();
+                assert!(res.status().is_success(), "{what}: {}", res.status());
+                let _ = res.bytes().await.unwrap();
+                latencies.push(t.elapsed());
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort();
+    Figure {
+        what: what.to_owned(),
+        per_second: (requests * units_per_request) as f64 / elapsed,
+        p50_ms: percentile(&all, 0.5),
+        p99_ms: percentile(&all, 0.99),
+    }
+}
+
+fn redis_benchmark(port: u16, args: &[&str]) -> f64 {
+    let out = Command::new("redis-benchmark")
+        .args([
+            "-p",
+            &port.to_string(),
+            "-c",
+            &CLIENTS.to_string(),
+            "-n",
+            "200000",
+            "-r",
+            "100000",
+            "-q",
+        ])
+        .args(args)
+        .output()
+        .expect("redis-benchmark");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "ZINCRBY ...: 123456.79 requests per second, p50=..."
+    text.rsplit(": ")
+        .flat_map(|part| part.split_whitespace().next())
+        .find_map(|n| n.parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
+
+fn main() {
+    let scale: f64 = std::env::var("LOAD_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0);
+    let n = |base: usize| ((base as f64 * scale) as usize).max(100);
+    let redis = start_redis();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut settings = Settings::for_tests(PathBuf::from("unused"));
+        settings.redis_url = Some(format!("redis://127.0.0.1:{}", redis.1));
+        settings.key_prefix = "load".into();
+        settings.rules = PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/rules/knowledge-sharing.toml"
+        ));
+        settings.workers = Some(2);
+        let app = Application::build(settings).unwrap();
+        let base = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+
+        let events = Arc::new(generate(&GenerateParams {
+            members: 5_000,
+            communities: 14,
+            days: 60,
+            seed: 11,
+            start: "2026-09-01T00:00:00Z".parse().unwrap(),
+            events: Some(n(30_000) + n(300_000)),
+        }));
+        let (singles, batched) = events.split_at(n(30_000).min(events.len()));
+        let singles: Arc<Vec<_>> = Arc::new(singles.to_vec());
+        let batches: Arc<Vec<Vec<_>>> = Arc::new(batched.chunks(100).map(<[_]>::to_vec).collect());
+
+        let mut figures = Vec::new();
+        let url = format!("{base}/v1/events");
+        let (u, s) = (url.clone(), singles.clone());
+        figures.push((
+            drive("ingest, single events", s.len(), CLIENTS, 1, move |c, i| {
+                c.post(&u).json(&s[i])
+            })
+            .await,
+            None,
+        ));
+        let (u, b) = (url.clone(), batches.clone());
+        figures.push((
+            drive(
+                "ingest, batches of 100",
+                b.len(),
+                CLIENTS,
+                100,
+                move |c, i| c.post(&u).json(&serde_json::json!({"events": b[i]})),
+            )
+            .await,
+            None,
+        ));
+        let top = format!("{base}/v1/leaderboards/contributors?limit=10");
+        figures.push((
+            drive("top-10 reads", n(50_000), CLIENTS, 1, move |c, _| {
+                c.get(&top)
+            })
+            .await,
+            None,
+        ));
+        let b = base.clone();
+        let around = move |c: &reqwest::Client, i: usize| {
+            c.get(format!(
+                "{b}/v1/leaderboards/contributors/members/m-{}",
+                i % 5000
+            ))
+        };
+        figures.push((
+            drive("around-me reads", n(30_000), CLIENTS, 1, around).await,
+            None,
+        ));
+        let b = base.clone();
+        let profile = move |c: &reqwest::Client, i: usize| {
+            c.get(format!("{b}/v1/members/m-{}", (i * 7) % 5000))
+        };
+        figures.push((
+            drive("profile reads", n(30_000), CLIENTS, 1, profile).await,
+            None,
+        ));
+
+        let zincrby = redis_benchmark(redis.1, &["ZINCRBY", "bench:z", "1", "m-__rand_int__"]);
+        let zrevrange = redis_benchmark(redis.1, &["ZREVRANGE", "bench:z", "0", "9", "WITHSCORES"]);
+        figures[0].1 = Some(("ZINCRBY", zincrby));
+        figures[1].1 = Some(("ZINCRBY", zincrby));
+        figures[2].1 = Some(("ZREVRANGE 0 9", zrevrange));
+
+        println!();
+        println!(
+            "{CLIENTS} concurrent clients, service and load generator on this machine ({} cores)",
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
+        println!(
+            "{:<26} {:>12} {:>9} {:>9}   {:<16} {:>12} {:>8}",
+            "measure", "per second", "p50 ms", "p99 ms", "redis-benchmark", "per second", "ratio"
+        );
+        for (f, redis) in &figures {
+            let (name, rps, ratio) = match redis {
+                Some((name, rps)) => (
+                    name.to_string(),
+                    format!("{rps:.0}"),
+                    format!("{:.3}", f.per_second / rps),
+                ),
+                None => (String::new(), String::new(), String::new()),
+            };
+            println!(
+                "{:<26} {:>12.0} {:>9.2} {:>9.2}   {:<16} {:>12} {:>8}",
+                f.what, f.per_second, f.p50_ms, f.p99_ms, name, rps, ratio
+            );
+        }
+        let info = Command::new("redis-cli")
+            .args(["-p", &redis.1.to_string(), "INFO", "memory"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+            .unwrap_or_default();
+        if let Some(line) = info.lines().find(|l| l.starts_with("used_memory_human")) {
+            println!("redis {line}");
+        }
+    });
+}

@@ -1,0 +1,275 @@
+//! Trying rule files on past activity, in memory: `rules simulate` reports
+//! what a rule file gives; `rules diff` what changes for each member if one
+//! rule file replaced another.
+
+use std::collections::{BTreeMap, HashMap};
+
+use engagement_core::rules::Leaderboard;
+use engagement_core::{BoardKey, Bucket, Event, MemberId, Memory, Period, RuleSet};
+use serde::Serialize;
+
+/// Runs events through rules; `progress` is told how many are done.
+pub fn run(rules: &RuleSet, events: &[Event], mut progress: impl FnMut(usize)) -> Memory {
+    let mut memory = Memory::default();
+    for (i, e) in events.iter().enumerate() {
+        memory.ingest(rules, e);
+        if i % 65_536 == 0 {
+            progress(i);
+        }
+    }
+    progress(events.len());
+    memory
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub events: usize,
+    pub members: usize,
+    pub boards: Vec<BoardTop>,
+    /// Members holding each badge tier, as `badge` or `badge/tier`.
+    pub badges: BTreeMap<String, usize>,
+    pub levels: Vec<(String, usize)>,
+    pub streaks: StreakStats,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BoardTop {
+    pub board: String,
+    pub period: String,
+    pub bucket_start: Option<String>,
+    pub top: Vec<Row>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Row {
+    pub rank: u64,
+    pub member: String,
+    pub score: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StreakStats {
+    /// Members whose streak is alive on the day of the last event.
+    pub alive: usize,
+    pub longest: u32,
+    pub mean_longest: f64,
+    pub holding_freezes: usize,
+}
+
+/// The last instant of the events, which "the last period" is relative to.
+fn last_day(rules: &RuleSet, events: &[Event]) -> Option<jiff::civil::Date> {
+    events
+        .iter()
+        .map(|e| e.occurred_at)
+        .max()
+        .map(|t| rules.timezone.to_datetime(t).date())
+}
+
+fn top(memory: &Memory, board: &Leaderboard, bucket: Bucket, n: usize) -> BoardTop {
+    let key = BoardKey {
+        board: board.id.clone(),
+        community: None,
+        bucket,
+    };
+    BoardTop {
+        board: board.id.to_string(),
+        period: bucket.period.to_string(),
+        bucket_start: bucket.start.map(|d| d.to_string()),
+        top: memory
+            .boards
+            .ranked(&key, |_| true)
+            .take(n)
+            .map(|r| Row {
+                rank: r.rank,
+                member: r.member.to_string(),
+                score: r.score,
+            })
+            .collect(),
+    }
+}
+
+pub fn report(rules: &RuleSet, events: &[Event], memory: &Memory) -> Report {
+    let last = last_day(rules, events);
+    let mut boards = Vec::new();
+    for board in &rules.leaderboards {
+        if board.periods.contains(&Period::AllTime) {
+            boards.push(top(memory, board, Bucket::ALL_TIME, 10));
+        }
+        // The shortest period the board keeps, in the bucket of the last event.
+        if let (Some(period), Some(day)) = (
+            board
+                .periods
+                .iter()
+                .filter(|p| **p != Period::AllTime)
+                .max(),
+            last,
+        ) {
+            boards.push(top(
+                memory,
+                board,
+                Bucket::containing(*period, day, rules.week_starts),
+                10,
+            ));
+        }
+    }
+    let mut badges = BTreeMap::new();
+    let mut levels = vec![0usize; rules.levels.len()];
+    let (mut alive, mut longest, mut sum_longest, mut holding) = (0, 0, 0u64, 0);
+    let today = last.map(engagement_core::Day::from_date);
+    for state in memory.members.values() {
+        for held in &state.badges {
+            let tier = rules
+                .badge(&held.badge)
+                .and_then(|b| b.tiers.get(held.tier))
+                .and_then(|t| t.name.clone());
+            let label = match tier {
+                Some(t) => format!("{}/{t}", held.badge),
+                None => held.badge.clone(),
+            };
+            *badges.entry(label).or_default() += 1;
+        }
+        levels[rules.level_index(state.points)] += 1;
+        if today.is_some_and(|d| state.streak.current_on(d) > 0) {
+            alive += 1;
+        }
+        longest = longest.max(state.streak.longest);
+        sum_longest += u64::from(state.streak.longest);
+        holding += usize::from(state.streak.freezes > 0);
+    }
+    let members = memory.members.len();
+    Report {
+        events: events.len(),
+        members,
+        boards,
+        badges,
+        levels: rules
+            .levels
+            .iter()
+            .map(|l| l.name.clone())
+            .zip(levels)
+            .collect(),
+        streaks: StreakStats {
+            alive,
+            longest,
+            mean_longest: if members == 0 {
+                0.0
+            } else {
+                sum_longest as f64 / members as f64
+            },
+            holding_freezes: holding,
+        },
+    }
+}
+
+/// What changes for one member.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct MemberChange {
+    pub member: String,
+    pub points_before: i64,
+    pub points_after: i64,
+    /// All-time rank per board, before and after (`None`: not on the board).
+    pub ranks: BTreeMap<String, (Option<u64>, Option<u64>)>,
+    pub badges_gained: Vec<String>,
+    pub badges_lost: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Diff {
+    pub events: usize,
+    pub members: usize,
+    pub changed: usize,
+    pub changes: Vec<MemberChange>,
+}
+
+fn ranks(rules: &RuleSet, memory: &Memory) -> HashMap<(String, MemberId), u64> {
+    let mut out = HashMap::new();
+    for board in &rules.leaderboards {
+        let key = BoardKey {
+            board: board.id.clone(),
+            community: None,
+            bucket: Bucket::ALL_TIME,
+        };
+        for r in memory.boards.ranked(&key, |_| true) {
+            out.insert((board.id.to_string(), r.member), r.rank);
+        }
+    }
+    out
+}
+
+fn badge_set(memory: &Memory, member: &MemberId) -> Vec<String> {
+    let mut held: Vec<String> = memory
+        .members
+        .get(member)
+        .map(|s| {
+            s.badges
+                .iter()
+                .map(|b| format!("{}#{}", b.badge, b.tier + 1))
+                .collect()
+        })
+        .unwrap_or_default();
+    held.sort();
+    held
+}
+
+/// Compares two rule files on the same events; changes sorted by the
+/// largest point movement first.
+pub fn diff(
+    old: &RuleSet,
+    new: &RuleSet,
+    events: &[Event],
+    before: &Memory,
+    after: &Memory,
+) -> Diff {
+    let (old_ranks, new_ranks) = (ranks(old, before), ranks(new, after));
+    let mut boards: Vec<String> = old.leaderboards.iter().map(|b| b.id.to_string()).collect();
+    for b in &new.leaderboards {
+        if !boards.contains(&b.id.to_string()) {
+            boards.push(b.id.to_string());
+        }
+    }
+    let mut members: Vec<&MemberId> = before.members.keys().chain(after.members.keys()).collect();
+    members.sort();
+    members.dedup();
+    let mut changes = Vec::new();
+    for m in &members {
+        let points = |mem: &Memory| mem.members.get(*m).map_or(0, |s| s.points);
+        let (b, a) = (badge_set(before, m), badge_set(after, m));
+        let ranks: BTreeMap<String, (Option<u64>, Option<u64>)> = boards
+            .iter()
+            .map(|board| {
+                let key = (board.clone(), (*m).clone());
+                (
+                    board.clone(),
+                    (old_ranks.get(&key).copied(), new_ranks.get(&key).copied()),
+                )
+            })
+            .collect();
+        let change = MemberChange {
+            member: m.to_string(),
+            points_before: points(before),
+            points_after: points(after),
+            badges_gained: a.iter().filter(|x| !b.contains(x)).cloned().collect(),
+            badges_lost: b.iter().filter(|x| !a.contains(x)).cloned().collect(),
+            ranks: ranks.into_iter().filter(|(_, (x, y))| x != y).collect(),
+        };
+        let moved = change.points_before != change.points_after
+            || !change.ranks.is_empty()
+            || !change.badges_gained.is_empty()
+            || !change.badges_lost.is_empty();
+        if moved {
+            changes.push(change);
+        }
+    }
+    changes.sort_by_key(|c| {
+        (
+            std::cmp::Reverse((c.points_after - c.points_before).abs()),
+            c.member.clone(),
+        )
+    });
+    Diff {
+        events: events.len(),
+        members: members.len(),
+        changed: changes.len(),
+        changes,
+    }
+}
