@@ -149,10 +149,23 @@ impl Outcome {
 
     /// Every leaderboard change this outcome makes, under `rules`.
     pub fn increments<'a>(&'a self, rules: &'a RuleSet) -> Vec<Increment<'a>> {
-        let mut out = Vec::new();
         let Some(effects) = &self.effects else {
-            return out;
+            return Vec::new();
         };
+        // Sized up front: growing the vector dominated the cost of this call.
+        let capacity = rules
+            .leaderboards
+            .iter()
+            .map(|b| {
+                let scopes = usize::from(b.global) + usize::from(b.community);
+                let members = match b.metric {
+                    Metric::Points => effects.awards.len(),
+                    Metric::Count { .. } => 1,
+                };
+                b.periods.len() * scopes * members
+            })
+            .sum();
+        let mut out = Vec::with_capacity(capacity);
         let date = rules.timezone.to_datetime(effects.occurred_at).date();
         let buckets = Period::ALL.map(|p| Bucket::containing(p, date, rules.week_starts));
         for board in &rules.leaderboards {
@@ -429,19 +442,20 @@ impl RuleSet {
         effects: &Effects,
         outcome: &mut Outcome,
     ) {
-        let mut touched: Vec<&MemberId> = Vec::new();
         let counted = effects.counted.as_ref();
-        let candidates = counted
-            .map(|c| &c.actor)
-            .into_iter()
-            .chain(counted.and_then(|c| c.received_by.as_ref()))
-            .chain(effects.awards.iter().map(|a| &a.member));
-        for m in candidates {
-            if !touched.contains(&m) {
-                touched.push(m);
+        let candidates = || {
+            counted
+                .map(|c| &c.actor)
+                .into_iter()
+                .chain(counted.and_then(|c| c.received_by.as_ref()))
+                .chain(effects.awards.iter().map(|a| &a.member))
+        };
+        // Each member once, in order of first mention; the handful of
+        // candidates makes rescanning cheaper than collecting them.
+        for (i, member) in candidates().enumerate() {
+            if candidates().take(i).any(|m| m == member) {
+                continue;
             }
-        }
-        for member in touched {
             let gained: i64 = effects
                 .awards
                 .iter()

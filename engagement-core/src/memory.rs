@@ -45,6 +45,11 @@ impl Memory {
         self.outcomes.get(id)
     }
 
+    /// Every event id seen with its first outcome, in no particular order.
+    pub fn outcomes(&self) -> impl Iterator<Item = (&EventId, &Outcome)> {
+        self.outcomes.iter()
+    }
+
     pub fn events_seen(&self) -> usize {
         self.outcomes.len()
     }

@@ -6,8 +6,8 @@ use engagement_core::{BoardKey, Event, MemberId, MemberState, Outcome, Profile, 
 
 use crate::metrics::Metrics;
 use crate::store::{
-    EmbeddedStore, LedgerEntry, Listing, LogEntry, ManualGrant, Page, RedisStore, Standing, Store,
-    StoreError,
+    EmbeddedStore, LedgerEntry, Listing, LogEntry, ManualGrant, Page, RedisStore, ReplaySummary,
+    Standing, Store, StoreError,
 };
 
 /// A checked rule file and the text it came from.
@@ -118,6 +118,9 @@ impl Store for AnyStore {
     }
     async fn listing(&self) -> Result<Listing, StoreError> {
         delegate!(self, s => s.listing())
+    }
+    async fn replay(&self, rules: &RuleSet) -> Result<ReplaySummary, StoreError> {
+        delegate!(self, s => s.replay(rules))
     }
     async fn export(&self) -> Result<Vec<LogEntry>, StoreError> {
         delegate!(self, s => s.export())

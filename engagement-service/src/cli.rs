@@ -38,6 +38,8 @@ enum Command {
     /// Generate or export activity events.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Rebuild all derived state from the log under the configured rules.
+    Replay(Box<Settings>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -117,6 +119,7 @@ pub fn run(cli: Cli) -> ExitCode {
             events: count,
         }),
         Some(Command::Events(EventsCommand::Export(settings))) => export(*settings),
+        Some(Command::Replay(settings)) => replay(*settings),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -322,27 +325,55 @@ fn print_generated(params: &GenerateParams) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Opens the configured store from the command line.
+async fn open_store(settings: &Settings) -> anyhow::Result<(crate::app::AnyStore, RuleSet)> {
+    let rules = crate::startup::load_rules(settings)?.rules;
+    let store = match &settings.redis_url {
+        Some(url) => crate::app::AnyStore::Redis(RedisStore::connect(&RedisSettings {
+            url: url.clone(),
+            prefix: settings.key_prefix.clone(),
+            retention_days: settings.retention_days,
+            pool_size: 4,
+        })?),
+        None => crate::app::AnyStore::Embedded(Box::new(EmbeddedStore::open(
+            &settings.data_dir,
+            &rules,
+        )?)),
+    };
+    Ok((store, rules))
+}
+
+fn replay(settings: Settings) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let started = std::time::Instant::now();
+        let (store, rules) = open_store(&settings).await?;
+        if settings.redis_url.is_none() {
+            // Opening the embedded store has just replayed its log; a running
+            // service keeps its own copy in memory (use POST /v1/admin/replay).
+            println!("the embedded store replays its log at every start");
+        }
+        let summary = store.replay(&rules).await?;
+        println!(
+            "replayed {} events for {} members under rules {} in {:.2} s",
+            summary.events,
+            summary.members,
+            rules.version,
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    })
+}
+
 fn export(settings: Settings) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let entries = rt.block_on(async {
-        match &settings.redis_url {
-            Some(url) => {
-                let store = RedisStore::connect(&RedisSettings {
-                    url: url.clone(),
-                    prefix: settings.key_prefix.clone(),
-                    retention_days: settings.retention_days,
-                    pool_size: 2,
-                })?;
-                store.export().await.map_err(anyhow::Error::from)
-            }
-            None => {
-                let rules = crate::startup::load_rules(&settings)?;
-                let store = EmbeddedStore::open(&settings.data_dir, &rules.rules)?;
-                store.export().await.map_err(anyhow::Error::from)
-            }
-        }
+        let (store, _) = open_store(&settings).await?;
+        store.export().await.map_err(anyhow::Error::from)
     })?;
     let mut out = BufWriter::new(std::io::stdout().lock());
     for entry in entries {

@@ -473,6 +473,91 @@ async fn periods_and_communities_have_their_own_boards<S: Store>(store: &S) {
     assert_eq!(rows(store, &r, &all_time("contributors"), 0, 10).await.0, 2);
 }
 
+/// Feeds exported log entries to a fresh in-memory deployment.
+fn fed(rules: &RuleSet, log: &[engagement_service::store::LogEntry]) -> engagement_core::Memory {
+    let mut memory = engagement_core::Memory::default();
+    for entry in log {
+        match entry {
+            engagement_service::store::LogEntry::Event { event } => {
+                memory.ingest(rules, event);
+            }
+            engagement_service::store::LogEntry::Profile { member, profile } => {
+                memory
+                    .members
+                    .entry(member.clone())
+                    .or_default()
+                    .set_profile(profile.clone());
+            }
+            engagement_service::store::LogEntry::Badge { .. } => {}
+        }
+    }
+    memory
+}
+
+async fn a_replay_under_new_rules_matches_a_fresh_deployment_fed_the_log<S: Store>(store: &S) {
+    let old = rules();
+    let events =
+        engagement_service::generate::generate(&engagement_service::generate::GenerateParams {
+            members: 60,
+            communities: 4,
+            days: 10,
+            seed: 9,
+            start: "2026-11-01T00:00:00Z".parse().unwrap(),
+            events: Some(600),
+        });
+    let (first, rest) = events.split_at(300);
+    for chunk in first.chunks(50) {
+        store.ingest(&old, chunk).await.unwrap();
+    }
+    let tz = Profile {
+        timezone: Some("Asia/Tokyo".into()),
+        ..Profile::default()
+    };
+    store.set_profile(&events[0].actor, tz).await.unwrap();
+    for chunk in rest.chunks(50) {
+        store.ingest(&old, chunk).await.unwrap();
+    }
+    let new = RuleSet::from_toml(&RULES.replace(
+        "id = \"answer\"\non = \"answer.posted\"\nto = \"actor\"\npoints = 5",
+        "id = \"answer\"\non = \"answer.posted\"\nto = \"actor\"\npoints = 7",
+    ))
+    .unwrap();
+    assert_ne!(new.version, old.version);
+
+    let summary = store.replay(&new).await.unwrap();
+    let log = store.export().await.unwrap();
+    let expected = fed(&new, &log);
+    assert_eq!(
+        (summary.events, summary.members),
+        (expected.events_seen(), expected.members.len())
+    );
+    let before_replay = fed(&old, &log);
+    let mut moved = 0;
+    for (member, state) in &expected.members {
+        let got = store.member(member).await.unwrap().unwrap();
+        assert_eq!(got.points, state.points, "{member}");
+        assert_eq!(got.badges.len(), state.badges.len(), "{member}");
+        moved += usize::from(before_replay.members[member].points != state.points);
+    }
+    assert!(moved > 0, "the new rules changed someone's points");
+    let board = all_time("contributors");
+    let want: Vec<(u64, Option<String>, i64)> = expected
+        .boards
+        .ranked(&board, |_| true)
+        .take(50)
+        .map(|r| (r.rank, Some(r.member.to_string()), r.score))
+        .collect();
+    assert_eq!(rows(store, &new, &board, 0, 50).await.1, want);
+    // Ids seen before the replay are still known, and new events apply on top.
+    let again = store.ingest(&new, &events[..1]).await.unwrap();
+    assert_eq!(again[0].status, Status::Duplicate);
+    let fresh = ev(event("after-replay", "answer.posted", "newcomer", NOON));
+    let out = store.ingest(&new, &[fresh]).await.unwrap();
+    assert_eq!(out[0].awards().map(|a| a.2).collect::<Vec<_>>(), vec![7]);
+    let ledger = store.ledger(&m("newcomer"), 5).await.unwrap();
+    assert_eq!(ledger[0].rules_version, new.version);
+}
+
 /// A store under test and what keeps it alive.
 struct Harness<S> {
     store: S,
@@ -545,4 +630,5 @@ conformance!(
     the_log_holds_every_accepted_event_and_profile_change_in_order,
     hostile_ids_never_collide,
     periods_and_communities_have_their_own_boards,
+    a_replay_under_new_rules_matches_a_fresh_deployment_fed_the_log,
 );

@@ -8,3 +8,4 @@ mod api;
 mod conformance;
 mod faults;
 mod support;
+mod tuning;

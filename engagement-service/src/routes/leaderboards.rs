@@ -69,12 +69,12 @@ pub struct StandingView {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BoardQuery {
-    period: Option<String>,
-    community: Option<String>,
-    at: Option<String>,
-    offset: Option<String>,
-    limit: Option<String>,
-    radius: Option<String>,
+    pub(super) period: Option<String>,
+    pub(super) community: Option<String>,
+    pub(super) at: Option<String>,
+    pub(super) offset: Option<String>,
+    pub(super) limit: Option<String>,
+    pub(super) radius: Option<String>,
 }
 
 fn entries(list: Vec<Entry>) -> Vec<EntryView> {
@@ -110,13 +110,18 @@ fn info(b: &Leaderboard) -> BoardInfo {
 }
 
 /// Resolves board, period, scope and bucket from the path and query.
-struct Selection {
-    board: Leaderboard,
-    key: BoardKey,
+/// The members' pages resolve theirs the same way, so both agree.
+pub(super) struct Selection {
+    pub(super) board: Leaderboard,
+    pub(super) key: BoardKey,
 }
 
 impl Selection {
-    fn resolve(state: &AppState, board: &str, q: &BoardQuery) -> Result<Selection, ApiError> {
+    pub(super) fn resolve(
+        state: &AppState,
+        board: &str,
+        q: &BoardQuery,
+    ) -> Result<Selection, ApiError> {
         let loaded = state.rules();
         let rules = &loaded.rules;
         let board = rules

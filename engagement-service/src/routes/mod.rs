@@ -48,6 +48,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/admin/rules", web::get().to(admin::rules))
             .route("/admin/rules", web::put().to(admin::replace_rules))
             .route("/admin/rules/check", web::post().to(admin::check_rules))
+            .route("/admin/replay", web::post().to(admin::replay))
             .route(
                 "/admin/members/{member}/badges",
                 web::post().to(admin::grant_badge),

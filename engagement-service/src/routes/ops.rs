@@ -26,6 +26,7 @@ use crate::store::Store;
         super::admin::check_rules,
         super::admin::replace_rules,
         super::admin::grant_badge,
+        super::admin::replay,
     )
 )]
 pub struct ApiDoc;

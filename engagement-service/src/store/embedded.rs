@@ -7,20 +7,18 @@
 //! the machine. One sync per request (a batch shares it) keeps that cheap
 //! enough for the small communities this store is meant for.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use engagement_core::{
-    BoardKey, Event, EventId, MemberId, MemberState, Memory, Outcome, Profile, RuleSet,
-};
+use engagement_core::{BoardKey, Event, EventId, MemberId, MemberState, Outcome, Profile, RuleSet};
 
-use super::listing::{Listing, Special};
+use super::derived::{Derived, holds, read_lines};
+use super::listing::Listing;
 use super::{
-    Entry, LEDGER_KEEP, LedgerEntry, LogEntry, ManualGrant, Page, Standing, Store, StoreError,
-    ledger_lines,
+    Entry, LedgerEntry, LogEntry, ManualGrant, Page, ReplaySummary, Standing, Store, StoreError,
 };
 
 const LOG_FILE: &str = "events.log";
@@ -33,38 +31,59 @@ pub struct EmbeddedStore {
 
 #[derive(Debug)]
 struct Inner {
-    memory: Memory,
-    ledger: HashMap<MemberId, VecDeque<LedgerEntry>>,
-    listing: Listing,
+    derived: Derived,
     log: File,
     path: PathBuf,
+    /// Bytes of complete entries in the log.
+    len: u64,
+}
+
+fn unavailable(path: &Path, e: std::io::Error) -> StoreError {
+    StoreError::Unavailable(format!("{}: {e}", path.display()))
+}
+
+/// Applies the log's entries from byte `from` to `to` onto `derived`;
+/// returns where the complete entries end.
+fn replay_range(
+    path: &Path,
+    from: u64,
+    to: u64,
+    rules: &RuleSet,
+    derived: &mut Derived,
+) -> Result<u64, StoreError> {
+    let mut file = File::open(path).map_err(|e| unavailable(path, e))?;
+    file.seek(SeekFrom::Start(from))
+        .map_err(|e| unavailable(path, e))?;
+    let mut reader = BufReader::new(file.take(to.saturating_sub(from)));
+    let read = read_lines(&mut reader, &path.display().to_string(), |entry| {
+        derived.apply(rules, &entry);
+    })?;
+    Ok(from + read)
 }
 
 impl EmbeddedStore {
     /// Opens (or creates) the data directory and replays its log under `rules`.
     pub fn open(dir: &Path, rules: &RuleSet) -> Result<EmbeddedStore, StoreError> {
-        let unavailable =
-            |e: std::io::Error| StoreError::Unavailable(format!("{}: {e}", dir.display()));
-        std::fs::create_dir_all(dir).map_err(unavailable)?;
+        std::fs::create_dir_all(dir).map_err(|e| unavailable(dir, e))?;
         let path = dir.join(LOG_FILE);
-        let mut log = OpenOptions::new()
+        let log = OpenOptions::new()
             .create(true)
             .read(true)
             .append(true)
             .open(&path)
-            .map_err(unavailable)?;
-        let mut inner = Inner {
-            memory: Memory::default(),
-            ledger: HashMap::new(),
-            listing: Listing::default(),
-            log: log.try_clone().map_err(unavailable)?,
-            path: path.clone(),
-        };
-        let kept = inner.replay(&mut log, rules)?;
+            .map_err(|e| unavailable(&path, e))?;
+        let size = log.metadata().map_err(|e| unavailable(&path, e))?.len();
+        let mut derived = Derived::default();
+        let len = replay_range(&path, 0, size, rules, &mut derived)?;
         // A line cut short by a crash was never acknowledged: drop it.
-        log.set_len(kept).map_err(unavailable)?;
+        log.set_len(len).map_err(|e| unavailable(&path, e))?;
         Ok(EmbeddedStore {
-            inner: Mutex::new(inner),
+            inner: Mutex::new(Inner {
+                derived,
+                log,
+                path,
+                len,
+            }),
         })
     }
 
@@ -76,81 +95,10 @@ impl EmbeddedStore {
 }
 
 impl Inner {
-    /// Applies every complete line; returns the length of the valid prefix.
-    fn replay(&mut self, log: &mut File, rules: &RuleSet) -> Result<u64, StoreError> {
-        log.seek(SeekFrom::Start(0))
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let mut reader = BufReader::new(log);
-        let mut kept = 0u64;
-        let mut line = Vec::new();
-        let mut number = 0usize;
-        loop {
-            line.clear();
-            let n = reader
-                .read_until(b'\n', &mut line)
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            if n == 0 || line.last() != Some(&b'\n') {
-                return Ok(kept);
-            }
-            number += 1;
-            let entry: LogEntry = serde_json::from_slice(&line).map_err(|e| {
-                StoreError::Corrupt(format!("{}: line {number}: {e}", self.path.display()))
-            })?;
-            self.apply(rules, &entry);
-            kept += n as u64;
-        }
-    }
-
-    fn apply(&mut self, rules: &RuleSet, entry: &LogEntry) {
-        match entry {
-            LogEntry::Event { event } => {
-                self.apply_event(rules, event);
-            }
-            change => self.apply_change(change),
-        }
-    }
-
-    /// Applies a profile change or a manual grant.
-    fn apply_change(&mut self, entry: &LogEntry) {
-        match entry {
-            LogEntry::Event { .. } => {}
-            LogEntry::Profile { member, profile } => {
-                let special = Special {
-                    visibility: profile.visibility,
-                    groups: profile.groups.clone(),
-                };
-                if special.is_plain() {
-                    self.listing.special.remove(member);
-                } else {
-                    self.listing.special.insert(member.clone(), special);
-                }
-                self.memory
-                    .members
-                    .entry(member.clone())
-                    .or_default()
-                    .set_profile(profile.clone());
-            }
-            LogEntry::Badge { member, grant } => {
-                let state = self.memory.members.entry(member.clone()).or_default();
-                grant_to(state, grant);
-            }
-        }
-    }
-
-    fn apply_event(&mut self, rules: &RuleSet, event: &Event) -> Outcome {
-        let outcome = self.memory.ingest(rules, event);
-        for (member, line) in ledger_lines(rules, event, &outcome) {
-            let ledger = self.ledger.entry(member).or_default();
-            ledger.push_front(line);
-            ledger.truncate(LEDGER_KEEP);
-        }
-        outcome
-    }
-
     /// Logs then applies one profile change or manual grant.
     fn record(&mut self, entry: LogEntry) -> Result<(), StoreError> {
         self.append(std::slice::from_ref(&entry))?;
-        self.apply_change(&entry);
+        self.derived.apply_change(&entry);
         Ok(())
     }
 
@@ -165,38 +113,37 @@ impl Inner {
             serde_json::to_writer(&mut buf, e).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             buf.push(b'\n');
         }
-        let before = self
-            .log
-            .metadata()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?
-            .len();
         let written = self.log.write_all(&buf).and_then(|()| self.log.sync_data());
         if let Err(e) = written {
-            let _ = self.log.set_len(before);
-            return Err(StoreError::Unavailable(format!(
-                "{}: {e}",
-                self.path.display()
-            )));
+            let _ = self.log.set_len(self.len);
+            return Err(unavailable(&self.path, e));
         }
+        self.len += buf.len() as u64;
         Ok(())
     }
-}
 
-/// Adds a manual grant unless the tier is held; whether it was added.
-fn grant_to(state: &mut MemberState, grant: &ManualGrant) -> bool {
-    let held = state
-        .badges
-        .iter()
-        .any(|b| b.badge == grant.badge && b.tier == grant.tier);
-    if !held {
-        state.badges.push(engagement_core::state::HeldBadge {
-            badge: grant.badge.clone(),
-            tier: grant.tier,
-            awarded_at: grant.at,
-            reason: grant.reason.clone(),
-        });
+    fn entry(&self, listing: &Listing, r: engagement_core::Ranked) -> Entry {
+        if listing.anonymous(&r.member) {
+            return Entry {
+                rank: r.rank,
+                member: None,
+                name: None,
+                score: r.score,
+            };
+        }
+        let name = self
+            .derived
+            .memory
+            .members
+            .get(&r.member)
+            .and_then(|s| s.profile.name.clone());
+        Entry {
+            rank: r.rank,
+            member: Some(r.member),
+            name,
+            score: r.score,
+        }
     }
-    !held
 }
 
 impl Store for EmbeddedStore {
@@ -205,19 +152,18 @@ impl Store for EmbeddedStore {
         let mut fresh: HashSet<&EventId> = HashSet::new();
         let mut entries = Vec::new();
         for event in events {
-            if inner.memory.outcome(&event.id).is_none() && fresh.insert(&event.id) {
+            if inner.derived.memory.outcome(&event.id).is_none() && fresh.insert(&event.id) {
                 entries.push(LogEntry::Event {
                     event: event.clone(),
                 });
             }
         }
         inner.append(&entries)?;
-        let mut outcomes = Vec::with_capacity(events.len());
-        for event in events {
-            // Memory answers a second delivery as a duplicate by itself.
-            outcomes.push(inner.apply_event(rules, event));
-        }
-        Ok(outcomes)
+        // Memory answers a second delivery as a duplicate by itself.
+        Ok(events
+            .iter()
+            .map(|event| inner.derived.apply_event(rules, event))
+            .collect())
     }
 
     async fn set_profile(&self, member: &MemberId, profile: Profile) -> Result<(), StoreError> {
@@ -229,12 +175,13 @@ impl Store for EmbeddedStore {
 
     async fn grant_badge(&self, member: &MemberId, grant: ManualGrant) -> Result<bool, StoreError> {
         let mut inner = self.lock();
-        let held = inner.memory.members.get(member).is_some_and(|s| {
-            s.badges
-                .iter()
-                .any(|b| b.badge == grant.badge && b.tier == grant.tier)
-        });
-        if held {
+        if inner
+            .derived
+            .memory
+            .members
+            .get(member)
+            .is_some_and(|s| holds(s, &grant))
+        {
             return Ok(false);
         }
         inner.record(LogEntry::Badge {
@@ -245,7 +192,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn member(&self, member: &MemberId) -> Result<Option<MemberState>, StoreError> {
-        Ok(self.lock().memory.members.get(member).cloned())
+        Ok(self.lock().derived.memory.members.get(member).cloned())
     }
 
     async fn ledger(
@@ -255,6 +202,7 @@ impl Store for EmbeddedStore {
     ) -> Result<Vec<LedgerEntry>, StoreError> {
         let inner = self.lock();
         Ok(inner
+            .derived
             .ledger
             .get(member)
             .map(|l| l.iter().take(limit).cloned().collect())
@@ -269,11 +217,10 @@ impl Store for EmbeddedStore {
         limit: u64,
     ) -> Result<Page, StoreError> {
         let inner = self.lock();
+        let boards = &inner.derived.memory.boards;
         let listed = |m: &MemberId| listing.listed(m);
-        let total = inner.memory.boards.ranked(key, listed).count() as u64;
-        let entries = inner
-            .memory
-            .boards
+        let total = boards.ranked(key, listed).count() as u64;
+        let entries = boards
             .ranked(key, listed)
             .skip(offset as usize)
             .take(limit as usize)
@@ -291,6 +238,7 @@ impl Store for EmbeddedStore {
     ) -> Result<Standing, StoreError> {
         let inner = self.lock();
         let all: Vec<_> = inner
+            .derived
             .memory
             .boards
             .ranked(key, |m| listing.listed(m))
@@ -318,45 +266,43 @@ impl Store for EmbeddedStore {
     }
 
     async fn listing(&self) -> Result<Listing, StoreError> {
-        Ok(self.lock().listing.clone())
+        Ok(self.lock().derived.listing.clone())
     }
 
     async fn export(&self) -> Result<Vec<LogEntry>, StoreError> {
-        let inner = self.lock();
-        let file = File::open(&inner.path).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let (path, len) = {
+            let inner = self.lock();
+            (inner.path.clone(), inner.len)
+        };
+        let file = File::open(&path).map_err(|e| unavailable(&path, e))?;
         let mut out = Vec::new();
-        for line in BufReader::new(file).lines() {
-            let line = line.map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            out.push(serde_json::from_str(&line).map_err(|e| StoreError::Corrupt(e.to_string()))?);
-        }
+        read_lines(
+            &mut BufReader::new(file.take(len)),
+            &path.display().to_string(),
+            |e| out.push(e),
+        )?;
         Ok(out)
+    }
+
+    /// Builds the new state beside the served one, then catches up with
+    /// what arrived meanwhile and switches under the lock.
+    async fn replay(&self, rules: &RuleSet) -> Result<ReplaySummary, StoreError> {
+        let (path, len) = {
+            let inner = self.lock();
+            (inner.path.clone(), inner.len)
+        };
+        let mut fresh = Derived::default();
+        let built = replay_range(&path, 0, len, rules, &mut fresh)?;
+        let mut inner = self.lock();
+        replay_range(&path, built, inner.len, rules, &mut fresh)?;
+        inner.derived = fresh;
+        Ok(ReplaySummary {
+            events: inner.derived.memory.events_seen(),
+            members: inner.derived.memory.members.len(),
+        })
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
-    }
-}
-
-impl Inner {
-    fn entry(&self, listing: &Listing, r: engagement_core::Ranked) -> Entry {
-        if listing.anonymous(&r.member) {
-            return Entry {
-                rank: r.rank,
-                member: None,
-                name: None,
-                score: r.score,
-            };
-        }
-        let name = self
-            .memory
-            .members
-            .get(&r.member)
-            .and_then(|s| s.profile.name.clone());
-        Entry {
-            rank: r.rank,
-            member: Some(r.member),
-            name,
-            score: r.score,
-        }
     }
 }

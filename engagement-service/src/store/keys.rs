@@ -2,6 +2,10 @@
 //! hash tag, so multi-key scripts and transactions stay valid on Redis
 //! Cluster. Ids are percent-encoded: a member id holding `:`, `{`, `}`,
 //! spaces or newlines cannot collide with or escape into another key.
+//!
+//! The event log and the generation pointer live outside generations; all
+//! derived state lives under `{prefix}:g<N>:`, so a replay can build
+//! generation N+1 beside the live one and switch with one write.
 
 use engagement_core::{BoardKey, CommunityId, EventId, MemberId};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -13,32 +17,53 @@ fn enc(s: &str) -> String {
     utf8_percent_encode(s, ID).to_string()
 }
 
-/// Builds the keys of one deployment.
+/// Builds the keys of one deployment, in one generation of derived state.
 #[derive(Debug, Clone)]
 pub struct Keys {
     tag: String,
+    scope: String,
 }
 
 impl Keys {
     pub fn new(prefix: &str) -> Keys {
+        let tag = format!("{{{}}}", enc(prefix));
         Keys {
-            tag: format!("{{{}}}", enc(prefix)),
+            scope: format!("{tag}:g0"),
+            tag,
         }
+    }
+
+    /// The keys of generation `generation` of the derived state.
+    pub fn at(&self, generation: u64) -> Keys {
+        Keys {
+            tag: self.tag.clone(),
+            scope: format!("{}:g{generation}", self.tag),
+        }
+    }
+
+    /// Which generation of derived state is live (a number).
+    pub fn generation(&self) -> String {
+        format!("{}:generation", self.tag)
+    }
+
+    /// A SCAN pattern matching every key of this generation.
+    pub fn pattern(&self) -> String {
+        format!("{}:*", self.scope)
     }
 
     /// State of one member (JSON).
     pub fn member(&self, m: &MemberId) -> String {
-        format!("{}:m:{}", self.tag, enc(m.as_str()))
+        format!("{}:m:{}", self.scope, enc(m.as_str()))
     }
 
     /// First outcome of one event (JSON): the idempotency record.
     pub fn event(&self, id: &EventId) -> String {
-        format!("{}:e:{}", self.tag, enc(id.as_str()))
+        format!("{}:e:{}", self.scope, enc(id.as_str()))
     }
 
     /// A member's points history (list, newest first).
     pub fn ledger(&self, m: &MemberId) -> String {
-        format!("{}:l:{}", self.tag, enc(m.as_str()))
+        format!("{}:l:{}", self.scope, enc(m.as_str()))
     }
 
     /// The event log (stream).
@@ -48,17 +73,17 @@ impl Keys {
 
     /// Display names (hash member → name).
     pub fn names(&self) -> String {
-        format!("{}:names", self.tag)
+        format!("{}:names", self.scope)
     }
 
     /// Non-public or grouped members (hash member → JSON).
     pub fn special(&self) -> String {
-        format!("{}:special", self.tag)
+        format!("{}:special", self.scope)
     }
 
     /// Processing counter that orders equal scores.
     pub fn seq(&self) -> String {
-        format!("{}:seq", self.tag)
+        format!("{}:seq", self.scope)
     }
 
     /// One leaderboard: board, scope and bucket.
@@ -69,7 +94,7 @@ impl Keys {
         };
         format!(
             "{}:b:{}:{}:{}",
-            self.tag,
+            self.scope,
             enc(&key.board),
             key.bucket.label(),
             scope
@@ -88,13 +113,16 @@ mod tests {
 
     #[test]
     fn hostile_ids_stay_inside_their_own_key() {
-        let keys = Keys::new("engagement");
+        let keys = Keys::new("engagement").at(3);
         let a = MemberId::parse("x:l:y").unwrap();
         let b = MemberId::parse("x").unwrap();
-        assert_eq!(keys.member(&a), "{engagement}:m:x%3Al%3Ay");
+        assert_eq!(keys.member(&a), "{engagement}:g3:m:x%3Al%3Ay");
         assert_ne!(keys.member(&a), keys.ledger(&b));
         let braces = MemberId::parse("}{other}\n ").unwrap();
-        assert_eq!(keys.member(&braces), "{engagement}:m:%7D%7Bother%7D%0A%20");
+        assert_eq!(
+            keys.member(&braces),
+            "{engagement}:g3:m:%7D%7Bother%7D%0A%20"
+        );
     }
 
     #[test]
@@ -105,9 +133,15 @@ mod tests {
             community: Some(CommunityId::parse("c:1").unwrap()),
             bucket: Bucket::ALL_TIME,
         };
-        for k in [keys.board(&board), keys.log(), keys.names(), keys.seq()] {
+        for k in [
+            keys.board(&board),
+            keys.log(),
+            keys.names(),
+            keys.seq(),
+            keys.generation(),
+        ] {
             assert!(k.starts_with("{my%20app}:"), "{k}");
         }
-        assert_eq!(keys.board(&board), "{my%20app}:b:b:all:c:c%3A1");
+        assert_eq!(keys.board(&board), "{my%20app}:g0:b:b:all:c:c%3A1");
     }
 }

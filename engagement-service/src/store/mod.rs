@@ -4,6 +4,7 @@
 //! Both implement [`Store`] and pass the same conformance suite
 //! (`tests/store_conformance.rs`).
 
+mod derived;
 mod embedded;
 pub mod keys;
 mod listing;
@@ -69,6 +70,14 @@ pub struct LedgerEntry {
     /// Set on the entry that takes back a revoked award.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revokes: Option<EventId>,
+}
+
+/// What a replay rebuilt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ReplaySummary {
+    /// Distinct events in the log.
+    pub events: usize,
+    pub members: usize,
 }
 
 /// Ledger entries kept per member, newest first.
@@ -153,6 +162,13 @@ pub trait Store: Send + Sync {
 
     /// Members whose visibility or groups may keep them off boards.
     fn listing(&self) -> impl Future<Output = Result<Listing, StoreError>> + Send;
+
+    /// Rebuilds all derived state from the log under `rules`, beside the
+    /// state being served, and switches to it when complete.
+    fn replay(
+        &self,
+        rules: &RuleSet,
+    ) -> impl Future<Output = Result<ReplaySummary, StoreError>> + Send;
 
     /// The whole event log, oldest first.
     fn export(&self) -> impl Future<Output = Result<Vec<LogEntry>, StoreError>> + Send;

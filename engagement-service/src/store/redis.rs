@@ -9,7 +9,7 @@
 //! instances can never double-count, lose an award or exceed a cap.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use deadpool_redis::redis::{self, AsyncCommands, Value};
 use deadpool_redis::{Config, Connection, Pool, Runtime};
@@ -18,11 +18,12 @@ use engagement_core::{
     members_touched,
 };
 
+use super::derived::Derived;
 use super::keys::Keys;
 use super::listing::{Listing, Special};
 use super::{
-    Entry, LEDGER_KEEP, LedgerEntry, LogEntry, ManualGrant, Page, Standing, Store, StoreError,
-    ledger_lines,
+    Entry, LEDGER_KEEP, LedgerEntry, LogEntry, ManualGrant, Page, ReplaySummary, Standing, Store,
+    StoreError, ledger_lines,
 };
 
 const BOARD_SCRIPT: &str = include_str!("board.lua");
@@ -32,6 +33,8 @@ const MAX_ATTEMPTS: u32 = 200;
 /// Local lock stripes: events of the same members in one instance queue here
 /// instead of aborting each other's transactions in Redis.
 const STRIPES: usize = 256;
+/// How long readers trust the generation they last read.
+const GENERATION_CACHE: Duration = Duration::from_secs(1);
 /// Longest a store operation may take before it counts as unavailable.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -51,6 +54,16 @@ pub struct RedisStore {
     keys: Keys,
     retention_days: u32,
     stripes: std::sync::Arc<Vec<tokio::sync::Mutex<()>>>,
+    /// The live generation and when it was read.
+    generation: std::sync::Arc<std::sync::Mutex<(u64, Option<Instant>)>>,
+}
+
+/// Which generation a write goes to: the live one (checked under WATCH and
+/// logged), or one being rebuilt beside it by a replay (not logged again).
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    Live,
+    Rebuild(u64),
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -120,7 +133,64 @@ impl RedisStore {
             stripes: std::sync::Arc::new(
                 (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
             ),
+            generation: std::sync::Arc::new(std::sync::Mutex::new((0, None))),
         })
+    }
+
+    fn remember_generation(&self, generation: u64) {
+        *self
+            .generation
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = (generation, Some(Instant::now()));
+    }
+
+    /// The live generation of derived state. Readers may use a value up to
+    /// a second old (the previous generation stays readable for a while
+    /// after a switch); writers check it again under WATCH.
+    async fn live_generation(&self, conn: &mut Connection) -> Result<u64, StoreError> {
+        let cached = *self
+            .generation
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let (generation, Some(at)) = cached
+            && at.elapsed() < GENERATION_CACHE
+        {
+            return Ok(generation);
+        }
+        let generation: Option<u64> = conn
+            .get(self.keys.generation())
+            .await
+            .map_err(unavailable)?;
+        let generation = generation.unwrap_or(0);
+        self.remember_generation(generation);
+        Ok(generation)
+    }
+
+    /// Keys of the live generation.
+    async fn live_keys(&self, conn: &mut Connection) -> Result<Keys, StoreError> {
+        Ok(self.keys.at(self.live_generation(conn).await?))
+    }
+
+    /// Under WATCH, checks that `generation` is still the live one;
+    /// `false` (and nothing watched any more) when a replay switched it.
+    async fn still_live(&self, conn: &mut Connection, generation: u64) -> Result<bool, StoreError> {
+        let key = self.keys.generation();
+        redis::cmd("WATCH")
+            .arg(&key)
+            .query_async::<()>(conn)
+            .await
+            .map_err(unavailable)?;
+        let live: Option<u64> = conn.get(&key).await.map_err(unavailable)?;
+        let live = live.unwrap_or(0);
+        if live == generation {
+            return Ok(true);
+        }
+        self.remember_generation(live);
+        redis::cmd("UNWATCH")
+            .query_async::<()>(conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(false)
     }
 
     async fn conn(&self) -> Result<Connection, StoreError> {
@@ -162,7 +232,18 @@ impl RedisStore {
         conn: &mut Connection,
         rules: &RuleSet,
         events: &[Event],
+        target: Target,
     ) -> Result<Option<Vec<Outcome>>, StoreError> {
+        let keys = match target {
+            Target::Live => {
+                let generation = self.live_generation(conn).await?;
+                if !self.still_live(conn, generation).await? {
+                    return Ok(None);
+                }
+                self.keys.at(generation)
+            }
+            Target::Rebuild(generation) => self.keys.at(generation),
+        };
         // Records of the events and of the events they revoke.
         let mut ids: Vec<&EventId> = Vec::new();
         for e in events {
@@ -172,7 +253,7 @@ impl RedisStore {
                 }
             }
         }
-        let record_keys: Vec<String> = ids.iter().map(|id| self.keys.event(id)).collect();
+        let record_keys: Vec<String> = ids.iter().map(|id| keys.event(id)).collect();
         let mut records: HashMap<EventId, Outcome> = HashMap::new();
         for (id, raw) in ids
             .iter()
@@ -196,7 +277,7 @@ impl RedisStore {
                 }
             }
         }
-        let member_keys: Vec<String> = touched.iter().map(|m| self.keys.member(m)).collect();
+        let member_keys: Vec<String> = touched.iter().map(|m| keys.member(m)).collect();
         let mut states: HashMap<MemberId, MemberState> = HashMap::new();
         for (m, raw) in touched
             .iter()
@@ -217,7 +298,7 @@ impl RedisStore {
         let mut changed: Vec<EventId> = Vec::new();
         let mut pipe = redis::pipe();
         pipe.atomic();
-        let mut board_keys: Vec<String> = vec![self.keys.seq()];
+        let mut board_keys: Vec<String> = vec![keys.seq()];
         let mut board_args: Vec<String> = Vec::new();
         for event in events {
             if let Some(first) = records.get(&event.id) {
@@ -241,7 +322,7 @@ impl RedisStore {
                 changed.push(x.clone());
             }
             for inc in outcome.increments(rules) {
-                board_keys.push(self.keys.board(&BoardKey {
+                board_keys.push(keys.board(&BoardKey {
                     board: inc.board.into(),
                     community: inc.community.cloned(),
                     bucket: inc.bucket,
@@ -251,20 +332,23 @@ impl RedisStore {
                 board_args.push(self.expire_at(&inc.bucket).to_string());
             }
             for (member, line) in ledger_lines(rules, event, &outcome) {
-                let key = self.keys.ledger(&member);
+                let key = keys.ledger(&member);
                 pipe.lpush(&key, serde_json::to_string(&line).map_err(corrupt)?)
                     .ignore();
                 pipe.ltrim(&key, 0, LEDGER_KEEP as isize - 1).ignore();
             }
-            let entry = LogEntry::Event {
-                event: event.clone(),
-            };
-            pipe.xadd(
-                self.keys.log(),
-                "*",
-                &[("entry", serde_json::to_string(&entry).map_err(corrupt)?)],
-            )
-            .ignore();
+            // A rebuild derives state from events already in the log.
+            if let Target::Live = target {
+                let entry = LogEntry::Event {
+                    event: event.clone(),
+                };
+                pipe.xadd(
+                    self.keys.log(),
+                    "*",
+                    &[("entry", serde_json::to_string(&entry).map_err(corrupt)?)],
+                )
+                .ignore();
+            }
             records.insert(event.id.clone(), outcome.clone());
             changed.push(event.id.clone());
             outcomes.push(outcome);
@@ -272,7 +356,7 @@ impl RedisStore {
         for id in changed.iter().collect::<HashSet<_>>() {
             if let Some(record) = records.get(id) {
                 pipe.set(
-                    self.keys.event(id),
+                    keys.event(id),
                     serde_json::to_string(record).map_err(corrupt)?,
                 )
                 .ignore();
@@ -280,14 +364,14 @@ impl RedisStore {
         }
         for (member, state) in &states {
             pipe.set(
-                self.keys.member(member),
+                keys.member(member),
                 serde_json::to_string(state).map_err(corrupt)?,
             )
             .ignore();
             if let Some(name) = &state.profile.name
                 && names_before.get(member) != Some(&state.profile.name)
             {
-                pipe.hset(self.keys.names(), member.as_str(), name).ignore();
+                pipe.hset(keys.names(), member.as_str(), name).ignore();
             }
         }
         if board_keys.len() > 1 {
@@ -321,7 +405,7 @@ impl RedisStore {
         member: &MemberId,
         entry: impl Fn(&MemberState) -> Option<LogEntry> + Send + Sync,
     ) -> Result<bool, StoreError> {
-        optimistic!(self, conn => self.try_update_member(&mut conn, member, &entry))
+        optimistic!(self, conn => self.try_update_member(&mut conn, member, &entry, Target::Live))
     }
 
     async fn try_update_member(
@@ -329,8 +413,19 @@ impl RedisStore {
         conn: &mut Connection,
         member: &MemberId,
         entry: &(impl Fn(&MemberState) -> Option<LogEntry> + Send + Sync),
+        target: Target,
     ) -> Result<Option<bool>, StoreError> {
-        let key = self.keys.member(member);
+        let keys = match target {
+            Target::Live => {
+                let generation = self.live_generation(conn).await?;
+                if !self.still_live(conn, generation).await? {
+                    return Ok(None);
+                }
+                self.keys.at(generation)
+            }
+            Target::Rebuild(generation) => self.keys.at(generation),
+        };
+        let key = keys.member(member);
         {
             let raw = self.watch_and_get(conn, std::slice::from_ref(&key)).await?;
             let mut state: MemberState = match raw.into_iter().next().flatten() {
@@ -354,15 +449,14 @@ impl RedisStore {
                         groups: profile.groups.clone(),
                     };
                     if special.is_plain() {
-                        pipe.hdel(self.keys.special(), member.as_str()).ignore();
+                        pipe.hdel(keys.special(), member.as_str()).ignore();
                     } else {
                         let json = serde_json::to_string(&special).map_err(corrupt)?;
-                        pipe.hset(self.keys.special(), member.as_str(), json)
-                            .ignore();
+                        pipe.hset(keys.special(), member.as_str(), json).ignore();
                     }
                     match &profile.name {
-                        Some(name) => pipe.hset(self.keys.names(), member.as_str(), name).ignore(),
-                        None => pipe.hdel(self.keys.names(), member.as_str()).ignore(),
+                        Some(name) => pipe.hset(keys.names(), member.as_str(), name).ignore(),
+                        None => pipe.hdel(keys.names(), member.as_str()).ignore(),
                     };
                 }
                 LogEntry::Badge { grant, .. } => {
@@ -377,12 +471,14 @@ impl RedisStore {
             }
             pipe.set(&key, serde_json::to_string(&state).map_err(corrupt)?)
                 .ignore();
-            pipe.xadd(
-                self.keys.log(),
-                "*",
-                &[("entry", serde_json::to_string(&log).map_err(corrupt)?)],
-            )
-            .ignore();
+            if let Target::Live = target {
+                pipe.xadd(
+                    self.keys.log(),
+                    "*",
+                    &[("entry", serde_json::to_string(&log).map_err(corrupt)?)],
+                )
+                .ignore();
+            }
             let committed: Option<Value> = pipe.query_async(conn).await.map_err(unavailable)?;
             Ok(committed.map(|_| true))
         }
@@ -422,6 +518,7 @@ impl RedisStore {
             limit,
             ahead_listed,
             unlisted_ranks,
+            names: window_names,
         } = window;
         if limit == 0 {
             return Ok(Vec::new());
@@ -455,7 +552,7 @@ impl RedisStore {
             let unlisted_above = self.unlisted_above(conn, key, listing, *top).await?;
             above - unlisted_above + 1
         };
-        let names = self.names(conn, &rows, listing).await?;
+        let names = self.names(conn, window_names, &rows, listing).await?;
         let mut out: Vec<Entry> = Vec::with_capacity(rows.len());
         for (i, ((member, points), name)) in rows.into_iter().zip(names).enumerate() {
             let rank = match out.last() {
@@ -501,6 +598,7 @@ impl RedisStore {
     async fn names(
         &self,
         conn: &mut Connection,
+        names_key: &str,
         rows: &[(MemberId, i64)],
         listing: &Listing,
     ) -> Result<Vec<Option<String>>, StoreError> {
@@ -512,7 +610,7 @@ impl RedisStore {
         let mut found: HashMap<&str, Option<String>> = HashMap::new();
         if !wanted.is_empty() {
             let names: Vec<Option<String>> = redis::cmd("HMGET")
-                .arg(self.keys.names())
+                .arg(names_key)
                 .arg(&wanted)
                 .query_async(conn)
                 .await
@@ -524,6 +622,159 @@ impl RedisStore {
             .map(|(m, _)| found.get(m.as_str()).cloned().flatten())
             .collect())
     }
+
+    /// Reads log entries after stream id `after` (exclusive; "-" for all),
+    /// calling `each`; returns the last id read (or `after`).
+    async fn read_log_after(
+        &self,
+        conn: &mut Connection,
+        after: &str,
+        mut each: impl FnMut(&str, LogEntry),
+    ) -> Result<String, StoreError> {
+        let mut last = after.to_owned();
+        loop {
+            let from = if last == "-" {
+                "-".to_owned()
+            } else {
+                format!("({last}")
+            };
+            let reply: redis::streams::StreamRangeReply = conn
+                .xrange_count(self.keys.log(), &from, "+", 10_000)
+                .await
+                .map_err(unavailable)?;
+            if reply.ids.is_empty() {
+                return Ok(last);
+            }
+            for item in &reply.ids {
+                let raw: String = item
+                    .get("entry")
+                    .ok_or_else(|| corrupt(format!("log entry {} has no body", item.id)))?;
+                each(&item.id, serde_json::from_str(&raw).map_err(corrupt)?);
+                last.clone_from(&item.id);
+            }
+        }
+    }
+
+    /// Deletes every key of one generation.
+    async fn delete_generation(
+        &self,
+        conn: &mut Connection,
+        keys: &Keys,
+    ) -> Result<(), StoreError> {
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(keys.pattern())
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(conn)
+                .await
+                .map_err(unavailable)?;
+            if !found.is_empty() {
+                redis::cmd("UNLINK")
+                    .arg(&found)
+                    .query_async::<()>(conn)
+                    .await
+                    .map_err(unavailable)?;
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+
+    /// Writes state built in memory as generation `keys`, in pipelined chunks.
+    async fn write_generation(
+        &self,
+        conn: &mut Connection,
+        keys: &Keys,
+        derived: &Derived,
+    ) -> Result<(), StoreError> {
+        let mut pipe = Chunked::default();
+        for (member, state) in &derived.memory.members {
+            let json = serde_json::to_string(state).map_err(corrupt)?;
+            pipe.add().set(keys.member(member), json).ignore();
+            if let Some(name) = &state.profile.name {
+                pipe.add()
+                    .hset(keys.names(), member.as_str(), name)
+                    .ignore();
+            }
+            pipe.flush_if_full(conn).await?;
+        }
+        for (id, outcome) in derived.memory.outcomes() {
+            let json = serde_json::to_string(outcome).map_err(corrupt)?;
+            pipe.add().set(keys.event(id), json).ignore();
+            pipe.flush_if_full(conn).await?;
+        }
+        for (member, lines) in &derived.ledger {
+            let lines: Vec<String> = lines
+                .iter()
+                .map(|l| serde_json::to_string(l).map_err(corrupt))
+                .collect::<Result<_, _>>()?;
+            pipe.add().rpush(keys.ledger(member), lines).ignore();
+            pipe.flush_if_full(conn).await?;
+        }
+        for (member, special) in &derived.listing.special {
+            let json = serde_json::to_string(special).map_err(corrupt)?;
+            pipe.add()
+                .hset(keys.special(), member.as_str(), json)
+                .ignore();
+        }
+        // Scores in rank order: a lower sequence number keeps a tie's first-comer ahead.
+        let mut seq: u64 = 0;
+        for key in derived.memory.boards.keys() {
+            let board = keys.board(key);
+            let expire_at = self.expire_at(&key.bucket);
+            for row in derived.memory.boards.ranked(key, |_| true) {
+                seq += 1;
+                let score = row.score as f64 * SHIFT + (SHIFT - 1.0 - (seq % SHIFT as u64) as f64);
+                pipe.add().zadd(&board, row.member.as_str(), score).ignore();
+                pipe.flush_if_full(conn).await?;
+            }
+            if expire_at > 0 {
+                pipe.add().expire_at(&board, expire_at).ignore();
+            }
+        }
+        pipe.add().set(keys.seq(), seq).ignore();
+        pipe.flush(conn).await
+    }
+}
+
+/// A pipeline sent every thousand commands, for bulk writes.
+#[derive(Default)]
+struct Chunked {
+    pipe: redis::Pipeline,
+    len: usize,
+}
+
+impl Chunked {
+    /// The pipeline, to add one command to.
+    fn add(&mut self) -> &mut redis::Pipeline {
+        self.len += 1;
+        &mut self.pipe
+    }
+
+    async fn flush_if_full(&mut self, conn: &mut Connection) -> Result<(), StoreError> {
+        if self.len >= 1000 {
+            self.flush(conn).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self, conn: &mut Connection) -> Result<(), StoreError> {
+        if self.len > 0 {
+            self.pipe
+                .query_async::<()>(conn)
+                .await
+                .map_err(unavailable)?;
+            self.pipe = redis::Pipeline::new();
+            self.len = 0;
+        }
+        Ok(())
+    }
 }
 
 /// A run of listed entries: from raw index `start` on, at most `limit` of
@@ -533,6 +784,8 @@ struct Window<'a> {
     limit: u64,
     ahead_listed: u64,
     unlisted_ranks: &'a [u64],
+    /// The display-name hash of the generation read.
+    names: &'a str,
 }
 
 /// Raw start index of the `offset`-th listed member, skipping unlisted ranks.
@@ -563,7 +816,9 @@ impl Store for RedisStore {
             held.push(self.stripes[i].lock().await);
         }
         let outcome = self
-            .timed(async { optimistic!(self, conn => self.try_ingest(&mut conn, rules, events)) })
+            .timed(async {
+                optimistic!(self, conn => self.try_ingest(&mut conn, rules, events, Target::Live))
+            })
             .await;
         drop(held);
         outcome
@@ -596,10 +851,8 @@ impl Store for RedisStore {
     async fn member(&self, member: &MemberId) -> Result<Option<MemberState>, StoreError> {
         self.timed(async {
             let mut conn = self.conn().await?;
-            let raw: Option<String> = conn
-                .get(self.keys.member(member))
-                .await
-                .map_err(unavailable)?;
+            let keys = self.live_keys(&mut conn).await?;
+            let raw: Option<String> = conn.get(keys.member(member)).await.map_err(unavailable)?;
             raw.map(|r| serde_json::from_str(&r).map_err(corrupt))
                 .transpose()
         })
@@ -613,8 +866,9 @@ impl Store for RedisStore {
     ) -> Result<Vec<LedgerEntry>, StoreError> {
         self.timed(async {
             let mut conn = self.conn().await?;
+            let keys = self.live_keys(&mut conn).await?;
             let raw: Vec<String> = conn
-                .lrange(self.keys.ledger(member), 0, limit as isize - 1)
+                .lrange(keys.ledger(member), 0, limit as isize - 1)
                 .await
                 .map_err(unavailable)?;
             raw.iter()
@@ -633,7 +887,8 @@ impl Store for RedisStore {
     ) -> Result<Page, StoreError> {
         self.timed(async {
             let mut conn = self.conn().await?;
-            let key = self.keys.board(key);
+            let keys = self.live_keys(&mut conn).await?;
+            let key = keys.board(key);
             let ranks = self.unlisted_ranks(&mut conn, &key, listing).await?;
             let card: u64 = conn.zcard(&key).await.map_err(unavailable)?;
             let start = raw_start(offset, &ranks);
@@ -647,6 +902,7 @@ impl Store for RedisStore {
                         limit,
                         ahead_listed: offset,
                         unlisted_ranks: &ranks,
+                        names: &keys.names(),
                     },
                 )
                 .await?;
@@ -667,7 +923,8 @@ impl Store for RedisStore {
     ) -> Result<Standing, StoreError> {
         self.timed(async {
             let mut conn = self.conn().await?;
-            let key = self.keys.board(key);
+            let keys = self.live_keys(&mut conn).await?;
+            let key = keys.board(key);
             let ranks = self.unlisted_ranks(&mut conn, &key, listing).await?;
             let card: u64 = conn.zcard(&key).await.map_err(unavailable)?;
             let total = card - ranks.len() as u64;
@@ -697,6 +954,7 @@ impl Store for RedisStore {
                         limit,
                         ahead_listed: offset,
                         unlisted_ranks: &ranks,
+                        names: &keys.names(),
                     },
                 )
                 .await?;
@@ -714,10 +972,9 @@ impl Store for RedisStore {
     async fn listing(&self) -> Result<Listing, StoreError> {
         self.timed(async {
             let mut conn = self.conn().await?;
-            let raw: HashMap<String, String> = conn
-                .hgetall(self.keys.special())
-                .await
-                .map_err(unavailable)?;
+            let keys = self.live_keys(&mut conn).await?;
+            let raw: HashMap<String, String> =
+                conn.hgetall(keys.special()).await.map_err(unavailable)?;
             let mut listing = Listing::default();
             for (member, json) in raw {
                 let member = MemberId::parse(member).map_err(corrupt)?;
@@ -750,6 +1007,95 @@ impl Store for RedisStore {
             }
             from = format!("({last}");
         }
+    }
+
+    async fn replay(&self, rules: &RuleSet) -> Result<ReplaySummary, StoreError> {
+        let mut conn = self.conn().await?;
+        let live: Option<u64> = conn
+            .get(self.keys.generation())
+            .await
+            .map_err(unavailable)?;
+        let live = live.unwrap_or(0);
+        let (old, next) = (self.keys.at(live), self.keys.at(live + 1));
+        // Leftovers of an interrupted replay.
+        self.delete_generation(&mut conn, &next).await?;
+        let mut derived = Derived::default();
+        let mut last = self
+            .read_log_after(&mut conn, "-", |_, entry| {
+                derived.apply(rules, &entry);
+            })
+            .await?;
+        self.write_generation(&mut conn, &next, &derived).await?;
+        let mut summary = ReplaySummary {
+            events: derived.memory.events_seen(),
+            members: derived.memory.members.len(),
+        };
+        drop(derived);
+        // Catch up with what arrived while building, then switch once nothing
+        // new came in between (WATCH on the log makes the switch abort otherwise).
+        let target = Target::Rebuild(live + 1);
+        for _ in 0..MAX_ATTEMPTS {
+            redis::cmd("WATCH")
+                .arg(self.keys.log())
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            let mut tail = Vec::new();
+            let newest = self
+                .read_log_after(&mut conn, &last, |_, e| tail.push(e))
+                .await?;
+            if tail.is_empty() {
+                let switched: Option<Value> = redis::pipe()
+                    .atomic()
+                    .set(self.keys.generation(), live + 1)
+                    .ignore()
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(unavailable)?;
+                if switched.is_some() {
+                    self.remember_generation(live + 1);
+                    // Readers may still use the old generation for a moment.
+                    let store = self.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(GENERATION_CACHE * 5).await;
+                        if let Ok(mut conn) = store.conn().await
+                            && let Err(e) = store.delete_generation(&mut conn, &old).await
+                        {
+                            tracing::warn!(error = %e, "old generation not deleted");
+                        }
+                    });
+                    return Ok(summary);
+                }
+                continue;
+            }
+            redis::cmd("UNWATCH")
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            for entry in tail {
+                match &entry {
+                    LogEntry::Event { event } => {
+                        let events = std::slice::from_ref(event);
+                        optimistic!(self, c => self.try_ingest(&mut c, rules, events, target))?;
+                        summary.events += 1;
+                    }
+                    change => {
+                        let member = match change {
+                            LogEntry::Profile { member, .. } | LogEntry::Badge { member, .. } => {
+                                member
+                            }
+                            LogEntry::Event { .. } => continue,
+                        };
+                        let again = |_: &MemberState| Some(change.clone());
+                        optimistic!(self, c => self.try_update_member(&mut c, member, &again, target))?;
+                    }
+                }
+            }
+            last = newest;
+        }
+        Err(unavailable(
+            "the log kept growing faster than the replay could catch up; retry",
+        ))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -1,0 +1,115 @@
+//! Derived state built in memory from log entries: what the embedded store
+//! serves, and what a Redis replay builds before writing a new generation.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::BufRead;
+
+use engagement_core::{Event, MemberId, MemberState, Memory, Outcome, RuleSet};
+
+use super::listing::{Listing, Special};
+use super::{LEDGER_KEEP, LedgerEntry, LogEntry, ManualGrant, StoreError, ledger_lines};
+
+/// Members, outcomes, boards, ledgers and listing of a whole deployment.
+#[derive(Debug, Default)]
+pub struct Derived {
+    pub memory: Memory,
+    pub ledger: HashMap<MemberId, VecDeque<LedgerEntry>>,
+    pub listing: Listing,
+}
+
+impl Derived {
+    pub fn apply(&mut self, rules: &RuleSet, entry: &LogEntry) -> Option<Outcome> {
+        match entry {
+            LogEntry::Event { event } => Some(self.apply_event(rules, event)),
+            change => {
+                self.apply_change(change);
+                None
+            }
+        }
+    }
+
+    pub fn apply_event(&mut self, rules: &RuleSet, event: &Event) -> Outcome {
+        let outcome = self.memory.ingest(rules, event);
+        for (member, line) in ledger_lines(rules, event, &outcome) {
+            let ledger = self.ledger.entry(member).or_default();
+            ledger.push_front(line);
+            ledger.truncate(LEDGER_KEEP);
+        }
+        outcome
+    }
+
+    /// Applies a profile change or a manual grant.
+    pub fn apply_change(&mut self, entry: &LogEntry) {
+        match entry {
+            LogEntry::Event { .. } => {}
+            LogEntry::Profile { member, profile } => {
+                let special = Special {
+                    visibility: profile.visibility,
+                    groups: profile.groups.clone(),
+                };
+                if special.is_plain() {
+                    self.listing.special.remove(member);
+                } else {
+                    self.listing.special.insert(member.clone(), special);
+                }
+                self.memory
+                    .members
+                    .entry(member.clone())
+                    .or_default()
+                    .set_profile(profile.clone());
+            }
+            LogEntry::Badge { member, grant } => {
+                let state = self.memory.members.entry(member.clone()).or_default();
+                grant_to(state, grant);
+            }
+        }
+    }
+}
+
+/// Adds a manual grant unless the tier is held; whether it was added.
+pub fn grant_to(state: &mut MemberState, grant: &ManualGrant) -> bool {
+    let held = holds(state, grant);
+    if !held {
+        state.badges.push(engagement_core::state::HeldBadge {
+            badge: grant.badge.clone(),
+            tier: grant.tier,
+            awarded_at: grant.at,
+            reason: grant.reason.clone(),
+        });
+    }
+    !held
+}
+
+pub fn holds(state: &MemberState, grant: &ManualGrant) -> bool {
+    state
+        .badges
+        .iter()
+        .any(|b| b.badge == grant.badge && b.tier == grant.tier)
+}
+
+/// Reads complete JSON lines of log entries from `reader`, calling `each`;
+/// returns the bytes consumed. A last line without its newline (cut short
+/// by a crash, so never acknowledged) is left out.
+pub fn read_lines(
+    reader: &mut impl BufRead,
+    origin: &str,
+    mut each: impl FnMut(LogEntry),
+) -> Result<u64, StoreError> {
+    let mut kept = 0u64;
+    let mut line = Vec::new();
+    let mut number = 0usize;
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        if n == 0 || line.last() != Some(&b'\n') {
+            return Ok(kept);
+        }
+        number += 1;
+        let entry: LogEntry = serde_json::from_slice(&line)
+            .map_err(|e| StoreError::Corrupt(format!("{origin}: line {number}: {e}")))?;
+        each(entry);
+        kept += n as u64;
+    }
+}
