@@ -118,7 +118,12 @@ where
                 }
                 let t = Instant::now();
                 let res = make(&client, i).send().await.unwrap();
-                assert!(res.status().is_success(), "{what}: {}", res.status());
+                assert!(
+                    res.status().is_success(),
+                    "{what}: {} {}",
+                    res.status(),
+                    res.url()
+                );
                 let _ = res.bytes().await.unwrap();
                 latencies.push(t.elapsed());
             }
@@ -228,20 +233,25 @@ fn main() {
             .await,
             None,
         ));
-        let b = base.clone();
+        // Reads ask about members who acted, so every profile exists.
+        let mut actors: Vec<String> = events.iter().map(|e| e.actor.to_string()).collect();
+        actors.sort();
+        actors.dedup();
+        let actors = Arc::new(actors);
+        let (b, a) = (base.clone(), actors.clone());
         let around = move |c: &reqwest::Client, i: usize| {
             c.get(format!(
-                "{b}/v1/leaderboards/contributors/members/m-{}",
-                i % 5000
+                "{b}/v1/leaderboards/contributors/members/{}",
+                a[i % a.len()]
             ))
         };
         figures.push((
             drive("around-me reads", n(30_000), CLIENTS, 1, around).await,
             None,
         ));
-        let b = base.clone();
+        let (b, a) = (base.clone(), actors.clone());
         let profile = move |c: &reqwest::Client, i: usize| {
-            c.get(format!("{b}/v1/members/m-{}", (i * 7) % 5000))
+            c.get(format!("{b}/v1/members/{}", a[(i * 7) % a.len()]))
         };
         figures.push((
             drive("profile reads", n(30_000), CLIENTS, 1, profile).await,

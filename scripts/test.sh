@@ -1,16 +1,26 @@
 #!/usr/bin/env bash
 # Runs every check and test of the project, as CI does. Installs what the
-# tests need (redis-server) when it is missing; tests start their own Redis
-# processes on free ports and never use a server that is already running.
+# tests need when it is missing: redis-server (tests start their own Redis
+# processes on free ports and never use a server that is already running)
+# and Debian's chromium, which the browser test of the members' pages drives
+# headless.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+missing=()
 if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
-  echo "==> installing redis-server"
+  missing+=(redis-server)
+fi
+if [ ! -x /usr/bin/chromium ]; then
+  # fonts-dejavu-core: the pages' screenshots need a font to draw with.
+  missing+=(chromium fonts-dejavu-core)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "==> installing ${missing[*]}"
   sudo_cmd=""
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq redis-server >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 echo "==> the core stays pure"

@@ -4,6 +4,7 @@
 //! ordering with sorted sets.
 
 use std::cmp::Reverse;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -52,18 +53,32 @@ impl Boards {
                 bucket: inc.bucket,
             };
             let board = self.boards.entry(key).or_default();
-            let old = board.scores.get(inc.member).copied();
-            let score = old.map_or(0, |(s, _)| s) + inc.delta;
+            // One lookup of the member's score whether it changes, appears or goes.
+            let (old, score) = match board.scores.entry(inc.member.clone()) {
+                Entry::Occupied(mut held) => {
+                    let old = *held.get();
+                    let score = old.0 + inc.delta;
+                    if score > 0 {
+                        held.insert((score, self.seq));
+                    } else {
+                        held.remove();
+                    }
+                    (Some(old), score)
+                }
+                Entry::Vacant(free) => {
+                    if inc.delta > 0 {
+                        free.insert((inc.delta, self.seq));
+                    }
+                    (None, inc.delta)
+                }
+            };
             if let Some((s, seq)) = old {
                 board.order.remove(&(Reverse(s), seq, inc.member.clone()));
             }
             if score > 0 {
-                board.scores.insert(inc.member.clone(), (score, self.seq));
                 board
                     .order
                     .insert((Reverse(score), self.seq, inc.member.clone()));
-            } else {
-                board.scores.remove(inc.member);
             }
         }
     }

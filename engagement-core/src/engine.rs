@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::calendar::{Bucket, Day, Period};
 use crate::event::Event;
 use crate::ids::{CommunityId, MemberId};
-use crate::rules::{Criterion, Metric, Role, RuleSet, Stage};
+use crate::rules::{Criterion, Metric, PointsRule, Role, RuleSet, Stage};
 use crate::state::MemberState;
 
 /// Access to the states of the members an event touches. Stores load those
@@ -25,13 +25,7 @@ pub trait Members {
 
 impl<S: BuildHasher> Members for HashMap<MemberId, MemberState, S> {
     fn member(&mut self, id: &MemberId) -> &mut MemberState {
-        // `entry` would clone (allocate) the id on every call; lookups of
-        // known members far outnumber new ones.
-        if !self.contains_key(id) {
-            self.insert(id.clone(), MemberState::default());
-        }
-        // Present: inserted just above when it was missing.
-        self.get_mut(id).unwrap_or_else(|| unreachable!())
+        self.entry(id.clone()).or_default()
     }
 }
 
@@ -59,7 +53,9 @@ pub struct Award {
 pub struct Counted {
     pub kind: Arc<str>,
     pub stage: Stage,
-    pub actor: MemberId,
+    /// `None` when the platform did not say who acted.
+    #[serde(default)]
+    pub actor: Option<MemberId>,
     pub received_by: Option<MemberId>,
     /// Whether the actor's per-community count of this kind was kept.
     pub by_community: bool,
@@ -204,7 +200,7 @@ impl Outcome {
                         continue;
                     }
                     let member = match role {
-                        Role::Actor => Some(&c.actor),
+                        Role::Actor => c.actor.as_ref(),
                         Role::Received => c.received_by.as_ref(),
                     };
                     if let Some(m) = member {
@@ -227,7 +223,9 @@ pub fn members_touched(event: &Event, revoked: Option<&Effects>) -> Vec<MemberId
             out.push(m.clone());
         }
     };
-    add(&event.actor);
+    if !event.actor_unknown {
+        add(&event.actor);
+    }
     if let Some(author) = event.target.as_ref().and_then(|t| t.author.as_ref()) {
         add(author);
     }
@@ -235,7 +233,7 @@ pub fn members_touched(event: &Event, revoked: Option<&Effects>) -> Vec<MemberId
         e.awards.iter().for_each(|a| add(&a.member));
         e.slots.iter().for_each(|s| add(&s.member));
         if let Some(c) = &e.counted {
-            add(&c.actor);
+            c.actor.iter().for_each(&mut add);
             c.received_by.iter().for_each(&mut add);
         }
     }
@@ -254,20 +252,18 @@ impl RuleSet {
         event: &Event,
         revoked: Option<&mut Effects>,
     ) -> Outcome {
-        if let Some(actor_name) = &event.actor_name {
-            let profile = &mut members.member(&event.actor).profile;
-            if profile.name.as_ref() != Some(actor_name) {
-                profile.name = Some(actor_name.clone());
+        let action = match event.revokes {
+            Some(_) => None,
+            None => self.action(&event.kind),
+        };
+        let Some(action) = action else {
+            if event.actor_name.is_some() && !event.actor_unknown {
+                take_name(members.member(&event.actor), event);
             }
-        }
-        if event.revokes.is_some() {
-            return match revoked {
-                Some(effects) if !effects.revoked => self.revoke(members, effects),
+            return match (&event.revokes, revoked) {
+                (Some(_), Some(effects)) if !effects.revoked => self.revoke(members, effects),
                 _ => Outcome::ignored(),
             };
-        }
-        let Some(action) = self.action(&event.kind) else {
-            return Outcome::ignored();
         };
         let mut effects = Effects {
             occurred_at: event.occurred_at,
@@ -277,14 +273,27 @@ impl RuleSet {
             slots: Vec::new(),
             revoked: false,
         };
+        if event.actor_unknown {
+            return self.apply_unattributed(members, event, action, effects);
+        }
         for &rule_idx in &self.rules_by_action[action] {
             self.fire(members, event, rule_idx, &mut effects);
         }
+        let mut outcome = Outcome {
+            status: Status::Applied,
+            sign: 1,
+            effects: None,
+            badges: Vec::new(),
+            level_ups: Vec::new(),
+        };
 
+        // Each member's state is looked up once for counting and settling:
+        // with every award made, settling one member reads only their state.
         let kind = &self.actions[action].kind;
         let stage = self.actions[action].stage;
         let by_community = self.tracks_communities[action] && event.community.is_some();
         let actor = members.member(&event.actor);
+        take_name(actor, event);
         actor.counts.entry_ref(kind).actor += 1;
         *actor.stages.entry_ref(stage.as_str()) += 1;
         if let (true, Some(c)) = (by_community, &event.community) {
@@ -296,26 +305,31 @@ impl RuleSet {
             let day = Day::of(event.occurred_at, actor.timezone(&self.timezone));
             actor.streak.record(day, streak);
         }
-        let received_by = event.other_author().cloned();
-        if let Some(author) = &received_by {
-            members.member(author).counts.entry_ref(kind).received += 1;
+        self.settle_member(&event.actor, actor, &effects, &mut outcome);
+        let received_by = event.other_author();
+        if let Some(author) = received_by {
+            let state = members.member(author);
+            state.counts.entry_ref(kind).received += 1;
+            self.settle_member(author, state, &effects, &mut outcome);
+        }
+        // Awards go to the actor or the author today; anyone else is settled
+        // after them, as `settle` orders members.
+        for (i, award) in effects.awards.iter().enumerate() {
+            let m = &award.member;
+            let seen = *m == event.actor
+                || received_by == Some(m)
+                || effects.awards[..i].iter().any(|a| a.member == *m);
+            if !seen {
+                self.settle_member(m, members.member(m), &effects, &mut outcome);
+            }
         }
         effects.counted = Some(Counted {
             kind: kind.clone(),
             stage,
-            actor: event.actor.clone(),
-            received_by,
+            actor: Some(event.actor.clone()),
+            received_by: received_by.cloned(),
             by_community,
         });
-
-        let mut outcome = Outcome {
-            status: Status::Applied,
-            sign: 1,
-            effects: None,
-            badges: Vec::new(),
-            level_ups: Vec::new(),
-        };
-        self.settle(members, event.occurred_at, &effects, &mut outcome);
         outcome.effects = Some(effects);
         outcome
     }
@@ -355,27 +369,34 @@ impl RuleSet {
         let slot = if rule.once_per_target {
             // Without a target the limit cannot be kept, so the rule gives nothing.
             let Some(target) = &event.target else { return };
-            let key = slot_key(&rule.id, &target.id);
-            if members.member(&event.actor).slots.contains(&key) {
-                return;
-            }
-            Some(key)
+            Some(slot_key(&rule.id, &target.id))
         } else {
             None
         };
-        let state = members.member(recipient);
-        let day = Day::of(event.occurred_at, state.timezone(&self.timezone));
-        let mut points = rule.points;
-        if let Some(cap) = rule.daily_cap {
-            if state.cap_forgotten(day) {
-                return;
-            }
-            points = points.min(cap - state.cap_used(&rule.id, day));
-            if points <= 0 {
-                return;
-            }
-            state.use_cap(&rule.id, day, points);
+        // The slot is taken before the award is known, and given back when
+        // nothing is awarded: one lookup of the actor fewer, none when the
+        // actor is the recipient.
+        let own = *recipient == event.actor;
+        if let Some(key) = slot
+            && !own
+            && !members.member(&event.actor).slots.insert(key)
+        {
+            return;
         }
+        let state = members.member(recipient);
+        if let Some(key) = slot
+            && own
+            && !state.slots.insert(key)
+        {
+            return;
+        }
+        let day = Day::of(event.occurred_at, state.timezone(&self.timezone));
+        let Some(points) = within_cap(rule, state, day) else {
+            if let Some(key) = slot {
+                members.member(&event.actor).slots.remove(&key);
+            }
+            return;
+        };
         state.points += points;
         effects.awards.push(Award {
             member: recipient.clone(),
@@ -384,7 +405,6 @@ impl RuleSet {
             day,
         });
         if let Some(key) = slot {
-            members.member(&event.actor).slots.insert(key);
             effects.slots.push(Slot {
                 member: event.actor.clone(),
                 key,
@@ -404,7 +424,12 @@ impl RuleSet {
             members.member(&slot.member).slots.remove(&slot.key);
         }
         if let Some(c) = &effects.counted {
-            let actor = members.member(&c.actor);
+            // An event without a known actor counted nothing for one.
+            let mut nobody = MemberState::default();
+            let actor = match &c.actor {
+                Some(a) => members.member(a),
+                None => &mut nobody,
+            };
             if let Some(n) = actor.counts.get_mut(&*c.kind) {
                 n.actor = n.actor.saturating_sub(1);
             }
@@ -429,23 +454,58 @@ impl RuleSet {
             badges: Vec::new(),
             level_ups: Vec::new(),
         };
-        self.settle(members, effects.occurred_at, effects, &mut outcome);
+        self.settle(members, effects, &mut outcome);
         outcome.effects = Some(effects.clone());
         outcome
     }
 
-    /// Grants the badges and reports the level-ups of every member touched.
-    fn settle<M: Members>(
+    /// Applies an event whose actor the platform did not name: only rules
+    /// paying the target author fire (not those limited `once_per` actor,
+    /// which cannot be kept without one), and only the author's received
+    /// count moves, so nobody but the author is credited.
+    fn apply_unattributed<M: Members>(
         &self,
         members: &mut M,
-        at: Timestamp,
-        effects: &Effects,
-        outcome: &mut Outcome,
-    ) {
+        event: &Event,
+        action: usize,
+        mut effects: Effects,
+    ) -> Outcome {
+        for &rule_idx in &self.rules_by_action[action] {
+            let rule = &self.points[rule_idx];
+            if rule.to == Role::Received && !rule.once_per_target {
+                self.fire(members, event, rule_idx, &mut effects);
+            }
+        }
+        let kind = &self.actions[action].kind;
+        let received_by = event.target.as_ref().and_then(|t| t.author.clone());
+        if let Some(author) = &received_by {
+            members.member(author).counts.entry_ref(kind).received += 1;
+        }
+        effects.counted = Some(Counted {
+            kind: kind.clone(),
+            stage: self.actions[action].stage,
+            actor: None,
+            received_by,
+            by_community: false,
+        });
+        let mut outcome = Outcome {
+            status: Status::Applied,
+            sign: 1,
+            effects: None,
+            badges: Vec::new(),
+            level_ups: Vec::new(),
+        };
+        self.settle(members, &effects, &mut outcome);
+        outcome.effects = Some(effects);
+        outcome
+    }
+
+    /// Grants the badges and reports the level-ups of every member touched.
+    fn settle<M: Members>(&self, members: &mut M, effects: &Effects, outcome: &mut Outcome) {
         let counted = effects.counted.as_ref();
         let candidates = || {
             counted
-                .map(|c| &c.actor)
+                .and_then(|c| c.actor.as_ref())
                 .into_iter()
                 .chain(counted.and_then(|c| c.received_by.as_ref()))
                 .chain(effects.awards.iter().map(|a| &a.member))
@@ -456,24 +516,35 @@ impl RuleSet {
             if candidates().take(i).any(|m| m == member) {
                 continue;
             }
-            let gained: i64 = effects
-                .awards
-                .iter()
-                .filter(|a| a.member == *member)
-                .map(|a| a.points * outcome.sign)
-                .sum();
-            let state = members.member(member);
-            let before = self.level_index(state.points - gained);
-            let after = self.level_index(state.points);
-            if after > before {
-                outcome.level_ups.push(LevelUp {
-                    member: member.clone(),
-                    level: self.levels[after].name.clone(),
-                });
-            }
-            if outcome.sign > 0 {
-                self.grant_earned(member, state, at, &mut outcome.badges);
-            }
+            self.settle_member(member, members.member(member), effects, outcome);
+        }
+    }
+
+    /// Reports a member's level-up and, for an event (not a revocation),
+    /// grants the badges they earned. `effects.occurred_at` dates the badges.
+    fn settle_member(
+        &self,
+        member: &MemberId,
+        state: &mut MemberState,
+        effects: &Effects,
+        outcome: &mut Outcome,
+    ) {
+        let gained: i64 = effects
+            .awards
+            .iter()
+            .filter(|a| a.member == *member)
+            .map(|a| a.points * outcome.sign)
+            .sum();
+        let before = self.level_index(state.points - gained);
+        let after = self.level_index(state.points);
+        if after > before {
+            outcome.level_ups.push(LevelUp {
+                member: member.clone(),
+                level: self.levels[after].name.clone(),
+            });
+        }
+        if outcome.sign > 0 {
+            self.grant_earned(member, state, effects.occurred_at, &mut outcome.badges);
         }
     }
 
@@ -546,6 +617,32 @@ pub fn fires(event_id: &str, rule_id: &str, chance: f64) -> bool {
     h.update(rule_id.as_bytes());
     let unit = (h.digest() >> 11) as f64 / (1u64 << 53) as f64;
     unit < chance
+}
+
+/// The points a rule gives on `day`, cut to the room left under its daily
+/// cap (whose use it records); `None` when there is no room.
+fn within_cap(rule: &PointsRule, state: &mut MemberState, day: Day) -> Option<i64> {
+    let Some(cap) = rule.daily_cap else {
+        return Some(rule.points);
+    };
+    if state.cap_forgotten(day) {
+        return None;
+    }
+    let points = rule.points.min(cap - state.cap_used(&rule.id, day));
+    if points <= 0 {
+        return None;
+    }
+    state.use_cap(&rule.id, day, points);
+    Some(points)
+}
+
+/// Keeps the display name the platform reports for the actor.
+fn take_name(actor: &mut MemberState, event: &Event) {
+    if let Some(name) = &event.actor_name
+        && actor.profile.name.as_ref() != Some(name)
+    {
+        actor.profile.name = Some(name.clone());
+    }
 }
 
 fn slot_key(rule_id: &str, target_id: &str) -> u64 {

@@ -25,6 +25,12 @@ pub struct Event {
     /// The id of an earlier event this one undoes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revokes: Option<EventId>,
+    /// The platform did not say who acted (a Discourse accepted solution
+    /// names only the answer). `actor` then only names the source: no
+    /// actor rule, count, stage or streak applies, and the target author
+    /// alone is credited.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub actor_unknown: bool,
 }
 
 /// The thing an event acted on (a post, a resource, a webinar).

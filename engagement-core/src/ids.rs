@@ -5,6 +5,7 @@
 //! encode them before building keys.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -33,14 +34,16 @@ macro_rules! id_type {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
         #[serde(transparent)]
-        pub struct $name(String);
+        // Shared, not owned: outcomes, effects and leaderboards copy ids
+        // all the time, and a copy is then a count, not an allocation.
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// Validates and wraps an id.
             pub fn parse(s: impl Into<String>) -> Result<Self, IdError> {
-                let s = s.into();
+                let s: String = s.into();
                 check(&s)?;
-                Ok(Self(s))
+                Ok(Self(Arc::from(s)))
             }
 
             pub fn as_str(&self) -> &str {
@@ -95,7 +98,10 @@ mod tests {
     #[test]
     fn ids_accept_any_utf8_up_to_200_bytes() {
         let hostile = "a:{b}\n c\u{0}é".to_string();
-        assert_eq!(MemberId::parse(hostile.clone()).map(|m| m.0), Ok(hostile));
+        assert_eq!(
+            MemberId::parse(hostile.clone()).map(|m| m.0.to_string()),
+            Ok(hostile)
+        );
         assert!(MemberId::parse("x".repeat(200)).is_ok());
     }
 

@@ -124,6 +124,7 @@ fn events(ops: &[Op], members: &[&str], prefix: &str) -> Vec<Event> {
                     author: author.map(member),
                 }),
                 revokes: None,
+                actor_unknown: false,
             },
             Op::Revoke { earlier, minute } => {
                 let (actor, revoked) = out.get(earlier % out.len().max(1)).map_or_else(
@@ -158,6 +159,7 @@ fn revocation(id: EventId, actor: MemberId, revoked: EventId, minute: i64) -> Ev
         community: None,
         target: None,
         revokes: Some(revoked),
+        actor_unknown: false,
     }
 }
 

@@ -2,12 +2,13 @@
 
 use std::sync::{Arc, RwLock};
 
-use engagement_core::{BoardKey, Event, MemberId, MemberState, Outcome, Profile, RuleSet};
+use engagement_core::{BoardKey, Event, EventId, MemberId, MemberState, Outcome, Profile, RuleSet};
 
 use crate::metrics::Metrics;
+use crate::pages::live::LiveStreams;
 use crate::store::{
-    EmbeddedStore, LedgerEntry, Listing, LogEntry, ManualGrant, Page, RedisStore, ReplaySummary,
-    Standing, Store, StoreError,
+    AliasRefused, EmbeddedStore, LedgerEntry, Listing, LogEntry, ManualGrant, Page, RedisStore,
+    ReplaySummary, Standing, Store, StoreError,
 };
 
 /// A checked rule file and the text it came from.
@@ -33,6 +34,8 @@ pub struct AppState {
     pub store: AnyStore,
     pub tokens: Tokens,
     pub metrics: Metrics,
+    /// Open live-update streams of the members' pages, bounded.
+    pub live: LiveStreams,
 }
 
 impl AppState {
@@ -42,6 +45,7 @@ impl AppState {
             store,
             tokens,
             metrics,
+            live: LiveStreams::default(),
         }
     }
 
@@ -121,6 +125,22 @@ impl Store for AnyStore {
     }
     async fn replay(&self, rules: &RuleSet) -> Result<ReplaySummary, StoreError> {
         delegate!(self, s => s.replay(rules))
+    }
+    async fn set_aliases(
+        &self,
+        member: &MemberId,
+        aliases: Vec<MemberId>,
+    ) -> Result<Result<(), AliasRefused>, StoreError> {
+        delegate!(self, s => s.set_aliases(member, aliases))
+    }
+    async fn resolve_aliases(&self, ids: &[MemberId]) -> Result<Vec<Option<MemberId>>, StoreError> {
+        delegate!(self, s => s.resolve_aliases(ids))
+    }
+    async fn aliases(&self, member: &MemberId) -> Result<Vec<MemberId>, StoreError> {
+        delegate!(self, s => s.aliases(member))
+    }
+    async fn outcomes(&self, ids: &[EventId]) -> Result<Vec<Option<Outcome>>, StoreError> {
+        delegate!(self, s => s.outcomes(ids))
     }
     async fn export(&self) -> Result<Vec<LogEntry>, StoreError> {
         delegate!(self, s => s.export())

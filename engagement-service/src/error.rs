@@ -13,6 +13,10 @@ pub enum ApiError {
     Malformed(String),
     #[error("missing or wrong credentials")]
     Unauthorized,
+    /// A webhook whose signature header does not check out; says which
+    /// header and what to fix, never the secret.
+    #[error("{0}")]
+    BadSignature(String),
     #[error("{0}")]
     NotFound(String),
     #[error("method not allowed")]
@@ -26,6 +30,9 @@ pub enum ApiError {
     Invalid { code: &'static str, message: String },
     #[error("the store is unavailable, retry shortly")]
     Unavailable(String),
+    /// Every live-update stream is taken; the page still works without one.
+    #[error("too many live connections, retry shortly")]
+    Busy,
     #[error("internal error")]
     Internal(String),
 }
@@ -54,12 +61,14 @@ impl ApiError {
         match self {
             ApiError::Malformed(_) => "malformed_request",
             ApiError::Unauthorized => "unauthorized",
+            ApiError::BadSignature(_) => "invalid_signature",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::TooLarge(_) => "payload_too_large",
             ApiError::NotJson => "unsupported_media_type",
             ApiError::Invalid { code, .. } => code,
             ApiError::Unavailable(_) => "store_unavailable",
+            ApiError::Busy => "too_many_streams",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -69,13 +78,13 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::BadSignature(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -88,7 +97,7 @@ impl ResponseError for ApiError {
             _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());
-        if let ApiError::Unavailable(_) = self {
+        if let ApiError::Unavailable(_) | ApiError::Busy = self {
             response.insert_header(("Retry-After", "1"));
         }
         if let ApiError::Unauthorized = self {

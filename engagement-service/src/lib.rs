@@ -5,11 +5,13 @@ pub mod cli;
 pub mod error;
 pub mod generate;
 pub mod metrics;
+pub mod pages;
 pub mod routes;
 pub mod settings;
 pub mod simulate;
 pub mod startup;
 pub mod store;
+pub mod webhooks;
 
 pub use settings::Settings;
 pub use startup::Application;

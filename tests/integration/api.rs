@@ -1389,6 +1389,7 @@ async fn the_rules_can_be_read_and_checked() {
             "badges": 8,
             "leaderboards": 2,
             "streaks": true,
+            "sources": ["discourse", "github"],
         })
     );
     let (status, checked) = post_raw(

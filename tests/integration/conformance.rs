@@ -403,6 +403,9 @@ async fn the_log_holds_every_accepted_event_and_profile_change_in_order<S: Store
                 format!("profile:{member}")
             }
             engagement_service::store::LogEntry::Badge { member, .. } => format!("badge:{member}"),
+            engagement_service::store::LogEntry::Aliases { member, .. } => {
+                format!("aliases:{member}")
+            }
         })
         .collect();
     assert_eq!(kinds, vec!["log-1", "log-2", "profile:ana"]);
@@ -488,7 +491,8 @@ fn fed(rules: &RuleSet, log: &[engagement_service::store::LogEntry]) -> engageme
                     .or_default()
                     .set_profile(profile.clone());
             }
-            engagement_service::store::LogEntry::Badge { .. } => {}
+            engagement_service::store::LogEntry::Badge { .. }
+            | engagement_service::store::LogEntry::Aliases { .. } => {}
         }
     }
     memory
@@ -556,6 +560,165 @@ async fn a_replay_under_new_rules_matches_a_fresh_deployment_fed_the_log<S: Stor
     assert_eq!(out[0].awards().map(|a| a.2).collect::<Vec<_>>(), vec![7]);
     let ledger = store.ledger(&m("newcomer"), 5).await.unwrap();
     assert_eq!(ledger[0].rules_version, new.version);
+}
+
+async fn aliases_link_ids_to_a_member_and_can_be_replaced<S: Store>(store: &S) {
+    let linked = vec![m("discourse:ana"), m("github:ana")];
+    assert_eq!(
+        store.set_aliases(&m("ana"), linked.clone()).await.unwrap(),
+        Ok(())
+    );
+    let ids = [m("discourse:ana"), m("github:ana"), m("bo")];
+    assert_eq!(
+        store.resolve_aliases(&ids).await.unwrap(),
+        vec![Some(m("ana")), Some(m("ana")), None]
+    );
+    assert_eq!(store.aliases(&m("ana")).await.unwrap(), linked);
+    assert!(store.aliases(&m("bo")).await.unwrap().is_empty());
+
+    let replaced = vec![m("github:ana-s")];
+    assert_eq!(
+        store
+            .set_aliases(&m("ana"), replaced.clone())
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    assert_eq!(
+        store
+            .resolve_aliases(&[m("discourse:ana"), m("github:ana-s")])
+            .await
+            .unwrap(),
+        vec![None, Some(m("ana"))]
+    );
+    assert_eq!(store.aliases(&m("ana")).await.unwrap(), replaced);
+    // The released alias can go to someone else now.
+    assert_eq!(
+        store
+            .set_aliases(&m("bo"), vec![m("discourse:ana")])
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    assert_eq!(
+        store.set_aliases(&m("ana"), Vec::new()).await.unwrap(),
+        Ok(())
+    );
+    assert!(store.aliases(&m("ana")).await.unwrap().is_empty());
+    assert_eq!(
+        store.resolve_aliases(&[m("github:ana-s")]).await.unwrap(),
+        vec![None]
+    );
+}
+
+async fn an_alias_of_another_member_or_a_chain_is_refused_and_changes_nothing<S: Store>(store: &S) {
+    use engagement_service::store::AliasRefused;
+    store
+        .set_aliases(&m("ana"), vec![m("github:ana")])
+        .await
+        .unwrap()
+        .unwrap();
+    let taken = store
+        .set_aliases(&m("bo"), vec![m("discourse:bo"), m("github:ana")])
+        .await
+        .unwrap();
+    assert_eq!(
+        taken,
+        Err(AliasRefused::Taken {
+            alias: m("github:ana"),
+            member: m("ana")
+        })
+    );
+    assert_eq!(
+        store.resolve_aliases(&[m("discourse:bo")]).await.unwrap(),
+        vec![None]
+    );
+    assert!(store.aliases(&m("bo")).await.unwrap().is_empty());
+    let chained = store
+        .set_aliases(&m("github:ana"), vec![m("x")])
+        .await
+        .unwrap();
+    assert!(
+        matches!(chained, Err(AliasRefused::IsAlias { .. })),
+        "{chained:?}"
+    );
+    let nested = store.set_aliases(&m("bo"), vec![m("ana")]).await.unwrap();
+    assert_eq!(nested, Err(AliasRefused::HasAliases { alias: m("ana") }));
+    let log = store.export().await.unwrap();
+    let links = log
+        .iter()
+        .filter(|e| matches!(e, engagement_service::store::LogEntry::Aliases { .. }))
+        .count();
+    assert_eq!(links, 1, "refused links are not logged");
+}
+
+async fn aliases_are_kept_in_the_log_and_through_a_replay<S: Store>(store: &S) {
+    let r = rules();
+    store.ingest(&r, &answers("ana", "al", 1)).await.unwrap();
+    store
+        .set_aliases(&m("ana"), vec![m("github:ana")])
+        .await
+        .unwrap()
+        .unwrap();
+    let log = store.export().await.unwrap();
+    assert_eq!(
+        log.last(),
+        Some(&engagement_service::store::LogEntry::Aliases {
+            member: m("ana"),
+            aliases: vec![m("github:ana")],
+        })
+    );
+    store.replay(&r).await.unwrap();
+    assert_eq!(
+        store.resolve_aliases(&[m("github:ana")]).await.unwrap(),
+        vec![Some(m("ana"))]
+    );
+    assert_eq!(
+        store.aliases(&m("ana")).await.unwrap(),
+        vec![m("github:ana")]
+    );
+    assert_eq!(store.member(&m("ana")).await.unwrap().unwrap().points, 5);
+}
+
+async fn recorded_outcomes_say_which_events_were_revoked<S: Store>(store: &S) {
+    let r = rules();
+    let like = ev(event_on("o-like", "post.liked", "bo", NOON, "p", "ana"));
+    let mut unlike = ev(event("o-unlike", "post.unliked", "bo", NOON));
+    unlike.revokes = Some(like.id.clone());
+    let answer = ev(event("o-answer", "answer.posted", "ana", NOON));
+    store.ingest(&r, &[like, unlike, answer]).await.unwrap();
+    let ids = ["o-like", "o-answer", "o-never"].map(|i| EventId::parse(i).unwrap());
+    let found = store.outcomes(&ids).await.unwrap();
+    let revoked: Vec<Option<bool>> = found
+        .iter()
+        .map(|o| {
+            o.as_ref()
+                .map(|o| o.effects.as_ref().is_some_and(|e| e.revoked))
+        })
+        .collect();
+    assert_eq!(revoked, vec![Some(true), Some(false), None]);
+    assert!(store.outcomes(&[]).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_embedded_store_keeps_aliases_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = EmbeddedStore::open(dir.path(), &rules()).unwrap();
+        store
+            .set_aliases(&m("ana"), vec![m("discourse:ana")])
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let reopened = EmbeddedStore::open(dir.path(), &rules()).unwrap();
+    assert_eq!(
+        reopened
+            .resolve_aliases(&[m("discourse:ana")])
+            .await
+            .unwrap(),
+        vec![Some(m("ana"))]
+    );
 }
 
 /// A store under test and what keeps it alive.
@@ -631,4 +794,8 @@ conformance!(
     hostile_ids_never_collide,
     periods_and_communities_have_their_own_boards,
     a_replay_under_new_rules_matches_a_fresh_deployment_fed_the_log,
+    aliases_link_ids_to_a_member_and_can_be_replaced,
+    an_alias_of_another_member_or_a_chain_is_refused_and_changes_nothing,
+    aliases_are_kept_in_the_log_and_through_a_replay,
+    recorded_outcomes_say_which_events_were_revoked,
 );

@@ -5,7 +5,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod chromium;
 mod conformance;
 mod faults;
+mod hostile;
+mod pages;
 mod support;
 mod tuning;
+mod webhooks;

@@ -566,3 +566,55 @@ fn actor_names_from_events_become_display_names() {
     m.ingest(&r, &e);
     assert_eq!(m.members["ana"].profile.name.as_deref(), Some("Ana Souza"));
 }
+
+/// An acceptance whose acceptor the platform did not name.
+fn unattributed_acceptance(id: &str, author: &str) -> Event {
+    let mut e = on(ev(id, "answer.accepted", "forum", NOON), "post-9", author);
+    e.actor_unknown = true;
+    e
+}
+
+#[test]
+fn an_event_without_a_known_actor_credits_the_target_author_and_nobody_else() {
+    let mut r = rules();
+    // A rule paying the actor as well: it must not fire without one.
+    let mut thanks = r.points[r.rules_by_action[r.action("answer.accepted").unwrap()][0]].clone();
+    thanks.id = "thanks".into();
+    thanks.to = Role::Actor;
+    r.rules_by_action[thanks.on].push(r.points.len());
+    r.points.push(thanks);
+    let mut m = Memory::default();
+    let outcome = m.ingest(&r, &unattributed_acceptance("acc", "ana"));
+    assert_eq!(
+        outcome.awards().collect::<Vec<_>>(),
+        vec![(&MemberId::parse("ana").unwrap(), "accepted", 15)]
+    );
+    assert_eq!(m.members["ana"].counts["answer.accepted"].received, 1);
+    assert!(
+        !m.members.contains_key("forum"),
+        "the placeholder actor has no state"
+    );
+    let event = unattributed_acceptance("acc", "ana");
+    assert_eq!(
+        members_touched(&event, None),
+        vec![MemberId::parse("ana").unwrap()]
+    );
+    let boards: Vec<&str> = outcome
+        .increments(&r)
+        .iter()
+        .map(|i| i.member.as_str())
+        .collect();
+    assert!(boards.iter().all(|m| *m == "ana"), "{boards:?}");
+    assert!(boards.len() > 1, "points and answerers boards move");
+}
+
+#[test]
+fn revoking_an_event_without_a_known_actor_takes_back_only_what_the_author_got() {
+    let (r, mut m) = (rules(), Memory::default());
+    m.ingest(&r, &unattributed_acceptance("acc", "ana"));
+    let undo = m.ingest(&r, &revoking("unacc", "acc", NOON));
+    assert_eq!(awarded(&undo), vec![-15]);
+    assert_eq!(points(&m, "ana"), 0);
+    assert_eq!(m.members["ana"].counts["answer.accepted"].received, 0);
+    assert!(!m.members.contains_key("forum"));
+}

@@ -10,6 +10,7 @@ use jiff::tz::TimeZone;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::sources::{RawIdentities, RawSources};
 use super::{
     Action, Badge, Criterion, Leaderboard, Level, Metric, PointsRule, Role, RuleError, RuleErrors,
     RuleSet, Stage, StreakRule, Tier,
@@ -33,6 +34,8 @@ struct RawFile {
     streaks: Option<S<RawStreaks>>,
     #[serde(default)]
     leaderboards: Vec<S<RawBoard>>,
+    sources: Option<RawSources>,
+    identities: Option<RawIdentities>,
 }
 
 #[derive(Deserialize)]
@@ -141,13 +144,13 @@ pub(super) fn load(source: &str) -> Result<RuleSet, RuleErrors> {
     }
 }
 
-struct Checker<'s> {
+pub(super) struct Checker<'s> {
     source: &'s str,
     errors: Vec<RuleError>,
 }
 
 impl Checker<'_> {
-    fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
+    pub(super) fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
         self.errors
             .push(RuleError::at(self.source, Some(span), message));
     }
@@ -196,6 +199,8 @@ impl Checker<'_> {
             .as_ref()
             .map(|s| self.streaks(s, &kinds, actions.len()));
         let leaderboards = self.boards(&raw.leaderboards, &kinds);
+        let sources = self.sources(raw.sources.as_ref(), &kinds);
+        let identities = self.identities(raw.identities.as_ref());
 
         let mut rules_by_action = vec![Vec::new(); actions.len()];
         for (i, rule) in points.iter().enumerate() {
@@ -221,6 +226,8 @@ impl Checker<'_> {
             badges,
             streak,
             leaderboards,
+            sources,
+            identities,
             action_index,
             rules_by_action,
             tracks_communities,
@@ -614,7 +621,7 @@ impl Checker<'_> {
         out
     }
 
-    fn kind(&mut self, kinds: &Kinds<'_>, kind: &S<String>) -> Option<usize> {
+    pub(super) fn kind(&mut self, kinds: &Kinds<'_>, kind: &S<String>) -> Option<usize> {
         let found = kinds.index.get(kind.get_ref().as_str()).copied();
         // A kind listed with a bad stage is already reported there; calling it
         // unlisted here would be false.
@@ -657,13 +664,18 @@ impl Checker<'_> {
     }
 }
 
-struct Kinds<'a> {
+pub(super) struct Kinds<'a> {
     index: &'a HashMap<Arc<str>, usize>,
     /// Kinds listed in `[actions]` whose stage is unknown.
     bad_stage: &'a HashSet<String>,
 }
 
 impl Kinds<'_> {
+    /// The listed kind's shared name, to keep without copying it.
+    pub(super) fn shared(&self, kind: &str) -> Option<Arc<str>> {
+        self.index.get_key_value(kind).map(|(k, _)| k.clone())
+    }
+
     /// The known kind closest to a misspelt one, when it is close enough.
     fn closest(&self, kind: &str) -> Option<&str> {
         self.index

@@ -5,6 +5,7 @@
 
 mod error;
 mod load;
+pub mod sources;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use serde::Serialize;
 use crate::calendar::Period;
 
 pub use error::{RuleError, RuleErrors};
+pub use sources::{Identities, Platform, SourceMap, Sources};
 
 /// The stages of the knowledge-management cycle an action can serve.
 #[derive(
@@ -174,6 +176,10 @@ pub struct RuleSet {
     pub badges: Vec<Badge>,
     pub streak: Option<StreakRule>,
     pub leaderboards: Vec<Leaderboard>,
+    /// How native webhooks (Discourse, GitHub) become events.
+    pub sources: Sources,
+    /// Platform identities linked to members by the rule file.
+    pub identities: Identities,
     pub(crate) action_index: HashMap<Arc<str>, ActionIdx>,
     /// Points rules of each action, in file order.
     pub(crate) rules_by_action: Vec<Vec<usize>>,
@@ -192,6 +198,8 @@ pub struct Summary {
     pub badges: usize,
     pub leaderboards: usize,
     pub streaks: bool,
+    /// Platforms whose webhooks the file maps (`discourse`, `github`).
+    pub sources: Vec<String>,
 }
 
 impl RuleSet {
@@ -230,6 +238,12 @@ impl RuleSet {
             badges: self.badges.len(),
             leaderboards: self.leaderboards.len(),
             streaks: self.streak.is_some(),
+            sources: self
+                .sources
+                .names()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
         }
     }
 }

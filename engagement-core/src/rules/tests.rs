@@ -3,10 +3,10 @@
 
 use super::*;
 
-const CANONICAL: &str = include_str!("../../../rules/knowledge-sharing.toml");
+pub(super) const CANONICAL: &str = include_str!("../../../rules/knowledge-sharing.toml");
 
 /// The canonical file with `from`, which must occur exactly once, replaced by `to`.
-fn edit(from: &str, to: &str) -> String {
+pub(super) fn edit(from: &str, to: &str) -> String {
     edit_in(CANONICAL, from, to)
 }
 
@@ -32,13 +32,13 @@ fn at_nth(source: &str, needle: &str, occurrence: usize) -> (usize, usize) {
 }
 
 /// Like [`at_nth`] for a needle that occurs exactly once.
-fn at(source: &str, needle: &str) -> (usize, usize) {
+pub(super) fn at(source: &str, needle: &str) -> (usize, usize) {
     let text = needle.replacen('^', "", 1);
     assert_eq!(source.matches(&text).count(), 1, "{text:?} must occur once");
     at_nth(source, needle, 1)
 }
 
-fn errors(source: &str) -> Vec<RuleError> {
+pub(super) fn errors(source: &str) -> Vec<RuleError> {
     match RuleSet::from_toml(source) {
         Ok(_) => panic!("the rule file was accepted"),
         Err(RuleErrors(errors)) => errors,
@@ -47,7 +47,7 @@ fn errors(source: &str) -> Vec<RuleError> {
 
 /// Asserts that `source` has exactly one error, at `position`, whose
 /// message contains every fragment.
-fn assert_only_error(source: &str, position: (usize, usize), fragments: &[&str]) {
+pub(super) fn assert_only_error(source: &str, position: (usize, usize), fragments: &[&str]) {
     let errors = errors(source);
     let [e] = errors.as_slice() else {
         panic!("expected one error, got {errors:#?}");

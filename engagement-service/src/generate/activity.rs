@@ -374,6 +374,7 @@ impl Generator {
             community: Some(self.people.communities[community].id.clone()),
             target,
             revokes,
+            actor_unknown: false,
         });
         n
     }

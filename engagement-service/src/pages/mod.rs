@@ -7,6 +7,8 @@
 //! server streams when scores change (`live.rs`).
 
 mod board;
+mod embed;
+mod index;
 pub mod live;
 mod profile;
 #[cfg(test)]
@@ -17,7 +19,9 @@ use std::fmt;
 use maud::{DOCTYPE, Markup, html};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-pub use board::{BoardPage, BoardSummary, Viewer, board_page, board_region, embed_page, embed_region, index_page};
+pub use board::{BoardPage, Viewer, board_page, board_region};
+pub use embed::{embed_page, embed_region};
+pub use index::{BoardSummary, index_page};
 pub use profile::{
     BadgeLine, LevelLine, ProfilePage, ProgressLine, StreakLine, profile_page, stage_chart,
 };
@@ -101,7 +105,7 @@ fn layout(title: &str, embed: bool, token: Option<&str>, content: Markup) -> Mar
                 link rel="stylesheet" href=(STYLESHEET_PATH);
                 script src=(SCRIPT_PATH) defer {}
             }
-            body.embed[embed] {
+            body class=[embed.then_some("embed")] {
                 @if embed {
                     main #main { (content) }
                 } @else {
@@ -119,4 +123,21 @@ fn layout(title: &str, embed: bool, token: Option<&str>, content: Markup) -> Mar
             }
         }
     }
+}
+
+/// The page shown instead of a JSON error: the same status and message.
+pub fn error_page(status: u16, message: &str) -> Markup {
+    let title = match status {
+        401 => "Access needs a token",
+        404 => "Not found",
+        400 | 422 => "This address does not work",
+        503 => "Try again in a moment",
+        _ => "Something went wrong",
+    };
+    let content = html! {
+        h1 { (title) }
+        p { (message) }
+        p { a href="/" { "All leaderboards" } }
+    };
+    layout(title, false, None, content)
 }

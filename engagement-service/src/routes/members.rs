@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use engagement_core::rules::Criterion;
-use engagement_core::{Day, MemberState, Profile, RuleSet, Visibility};
+use engagement_core::{Day, MemberId, MemberState, Profile, RuleSet, Visibility};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -29,6 +29,9 @@ pub struct ProfileView {
     pub groups: Vec<String>,
     /// `public`, `anonymous` or `hidden`.
     pub visibility: String,
+    /// Other ids (`discourse:ana`, `github:ana`) whose webhook activity is
+    /// credited to this member.
+    pub aliases: Vec<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -133,6 +136,7 @@ pub fn profile_view(
         timezone: state.profile.timezone.clone(),
         groups: state.profile.groups.clone(),
         visibility: visibility_name(state.profile.visibility).to_owned(),
+        aliases: Vec::new(),
     }
 }
 
@@ -156,12 +160,57 @@ pub async fn profile(
     let found = state.store.member(&member).await?;
     let found = found.ok_or_else(|| ApiError::NotFound(format!("no member \"{member}\"")))?;
     let rules = state.rules();
-    Ok(HttpResponse::Ok().json(profile_view(
-        &rules.rules,
-        member.as_str(),
-        found,
-        jiff::Timestamp::now(),
-    )))
+    let mut view = profile_view(&rules.rules, member.as_str(), found, jiff::Timestamp::now());
+    view.aliases = aliases_of(&state, &member).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+async fn aliases_of(state: &AppState, member: &MemberId) -> Result<Vec<String>, ApiError> {
+    let aliases = state.store.aliases(member).await?;
+    Ok(aliases.iter().map(ToString::to_string).collect())
+}
+
+/// Most aliases one member may have.
+pub const MAX_ALIASES: usize = 20;
+
+/// Checks a new alias list: ids of 1 to 200 bytes, distinct, not the
+/// member, none linked elsewhere by the rule file. The store checks the
+/// rest (links set through the API) when it records them.
+fn aliases_for(
+    rules: &RuleSet,
+    member: &MemberId,
+    raw: Vec<String>,
+) -> Result<Vec<MemberId>, ApiError> {
+    let invalid = |m: String| ApiError::invalid("invalid_profile", m);
+    if raw.len() > MAX_ALIASES {
+        return Err(invalid(format!("aliases: at most {MAX_ALIASES} aliases")));
+    }
+    let mut out: Vec<MemberId> = Vec::with_capacity(raw.len());
+    for (i, alias) in raw.into_iter().enumerate() {
+        let alias = MemberId::parse(alias).map_err(|e| invalid(format!("aliases[{i}]: {e}")))?;
+        if &alias == member {
+            return Err(invalid(format!(
+                "aliases[{i}]: \"{alias}\" is the member itself"
+            )));
+        }
+        if out.contains(&alias) {
+            return Err(invalid(format!(
+                "aliases[{i}]: \"{alias}\" is listed twice"
+            )));
+        }
+        if let Some(other) = rules
+            .identities
+            .member(alias.as_str())
+            .filter(|o| *o != member)
+        {
+            return Err(ApiError::invalid(
+                "alias_taken",
+                format!("aliases[{i}]: the rule file links \"{alias}\" to member \"{other}\""),
+            ));
+        }
+        out.push(alias);
+    }
+    Ok(out)
 }
 
 /// What a member may set; absent fields keep their value.
@@ -175,6 +224,10 @@ pub struct ProfileUpdate {
     /// `public`, `anonymous` or `hidden`.
     #[schema(value_type = Option<String>)]
     pub visibility: Option<Visibility>,
+    /// Ids whose webhook activity is credited to this member, e.g.
+    /// `["discourse:ana_souza", "github:anasouza"]`; replaces the earlier
+    /// list (`[]` unlinks them all).
+    pub aliases: Option<Vec<String>>,
 }
 
 impl ProfileUpdate {
@@ -217,19 +270,33 @@ pub async fn update(
     authorize(&req, &state, Access::Ingest)?;
     let member = member_id(path.into_inner())?;
     let body = json_body(&req, payload).await?;
-    let update: ProfileUpdate =
+    let mut update: ProfileUpdate =
         from_json(body).map_err(|e| ApiError::invalid("invalid_profile", e))?;
+    let rules = state.rules();
+    let aliases = update
+        .aliases
+        .take()
+        .map(|raw| aliases_for(&rules.rules, &member, raw))
+        .transpose()?;
     let current = state.store.member(&member).await?.unwrap_or_default();
     let profile = update.apply_to(current.profile.clone())?;
+    if let Some(aliases) = aliases {
+        state
+            .store
+            .set_aliases(&member, aliases)
+            .await?
+            .map_err(|refused| ApiError::invalid("alias_taken", format!("aliases: {refused}")))?;
+    }
     state.store.set_profile(&member, profile).await?;
     let updated = state.store.member(&member).await?.unwrap_or_default();
-    let rules = state.rules();
-    Ok(HttpResponse::Ok().json(profile_view(
+    let mut view = profile_view(
         &rules.rules,
         member.as_str(),
         updated,
         jiff::Timestamp::now(),
-    )))
+    );
+    view.aliases = aliases_of(&state, &member).await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
 #[derive(Debug, Deserialize)]

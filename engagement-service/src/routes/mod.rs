@@ -5,6 +5,8 @@ mod events;
 mod leaderboards;
 mod members;
 mod ops;
+mod pages;
+mod webhooks;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, web};
@@ -33,9 +35,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/readyz", web::get().to(ops::readyz))
     .route("/metrics", web::get().to(ops::metrics))
     .route("/openapi.json", web::get().to(ops::openapi))
+    // Members' pages (HTML) and their live streams.
+    .route("/", web::get().to(pages::index))
+    .route("/boards/{board}", web::get().to(pages::board))
+    .route("/boards/{board}/events", web::get().to(pages::board_events))
+    .route("/embed/boards/{board}", web::get().to(pages::embed))
+    .route(
+        "/embed/boards/{board}/events",
+        web::get().to(pages::embed_events),
+    )
+    .route("/members/{member}", web::get().to(pages::profile))
+    .route(
+        crate::pages::STYLESHEET_PATH,
+        web::get().to(pages::stylesheet),
+    )
+    .route(crate::pages::SCRIPT_PATH, web::get().to(pages::script))
     .service(
         web::scope("/v1")
             .route("/events", web::post().to(events::ingest))
+            .route("/webhooks/discourse", web::post().to(webhooks::discourse))
+            .route("/webhooks/github", web::post().to(webhooks::github))
             .route("/leaderboards", web::get().to(leaderboards::list))
             .route("/leaderboards/{board}", web::get().to(leaderboards::page))
             .route(

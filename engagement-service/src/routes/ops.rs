@@ -16,6 +16,8 @@ use crate::store::Store;
     ),
     paths(
         super::events::ingest,
+        super::webhooks::discourse,
+        super::webhooks::github,
         super::leaderboards::list,
         super::leaderboards::page,
         super::leaderboards::standing,

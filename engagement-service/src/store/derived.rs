@@ -6,6 +6,7 @@ use std::io::BufRead;
 
 use engagement_core::{Event, MemberId, MemberState, Memory, Outcome, RuleSet};
 
+use super::aliases::AliasTable;
 use super::listing::{Listing, Special};
 use super::{LEDGER_KEEP, LedgerEntry, LogEntry, ManualGrant, StoreError, ledger_lines};
 
@@ -15,6 +16,7 @@ pub struct Derived {
     pub memory: Memory,
     pub ledger: HashMap<MemberId, VecDeque<LedgerEntry>>,
     pub listing: Listing,
+    pub aliases: AliasTable,
 }
 
 impl Derived {
@@ -62,6 +64,7 @@ impl Derived {
                 let state = self.memory.members.entry(member.clone()).or_default();
                 grant_to(state, grant);
             }
+            LogEntry::Aliases { member, aliases } => self.aliases.set(member, aliases),
         }
     }
 }

@@ -18,7 +18,8 @@ use engagement_core::{BoardKey, Event, EventId, MemberId, MemberState, Outcome, 
 use super::derived::{Derived, holds, read_lines};
 use super::listing::Listing;
 use super::{
-    Entry, LedgerEntry, LogEntry, ManualGrant, Page, ReplaySummary, Standing, Store, StoreError,
+    AliasRefused, Entry, LedgerEntry, LogEntry, ManualGrant, Page, ReplaySummary, Standing, Store,
+    StoreError,
 };
 
 const LOG_FILE: &str = "events.log";
@@ -267,6 +268,42 @@ impl Store for EmbeddedStore {
 
     async fn listing(&self) -> Result<Listing, StoreError> {
         Ok(self.lock().derived.listing.clone())
+    }
+
+    async fn set_aliases(
+        &self,
+        member: &MemberId,
+        aliases: Vec<MemberId>,
+    ) -> Result<Result<(), AliasRefused>, StoreError> {
+        let mut inner = self.lock();
+        if let Err(refused) = inner.derived.aliases.check(member, &aliases) {
+            return Ok(Err(refused));
+        }
+        inner.record(LogEntry::Aliases {
+            member: member.clone(),
+            aliases,
+        })?;
+        Ok(Ok(()))
+    }
+
+    async fn resolve_aliases(&self, ids: &[MemberId]) -> Result<Vec<Option<MemberId>>, StoreError> {
+        let inner = self.lock();
+        Ok(ids
+            .iter()
+            .map(|id| inner.derived.aliases.resolve(id).cloned())
+            .collect())
+    }
+
+    async fn aliases(&self, member: &MemberId) -> Result<Vec<MemberId>, StoreError> {
+        Ok(self.lock().derived.aliases.of(member))
+    }
+
+    async fn outcomes(&self, ids: &[EventId]) -> Result<Vec<Option<Outcome>>, StoreError> {
+        let inner = self.lock();
+        Ok(ids
+            .iter()
+            .map(|id| inner.derived.memory.outcome(id).cloned())
+            .collect())
     }
 
     async fn export(&self) -> Result<Vec<LogEntry>, StoreError> {

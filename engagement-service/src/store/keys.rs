@@ -66,6 +66,17 @@ impl Keys {
         format!("{}:l:{}", self.scope, enc(m.as_str()))
     }
 
+    /// Linked identities (hash alias → member). Links do not depend on the
+    /// rules, so they live outside generations and a replay keeps them.
+    pub fn aliases(&self) -> String {
+        format!("{}:aliases", self.tag)
+    }
+
+    /// Each member's aliases (hash member → JSON list), beside `aliases`.
+    pub fn linked(&self) -> String {
+        format!("{}:linked", self.tag)
+    }
+
     /// The event log (stream).
     pub fn log(&self) -> String {
         format!("{}:log", self.tag)

@@ -4,6 +4,7 @@
 //! Both implement [`Store`] and pass the same conformance suite
 //! (`tests/store_conformance.rs`).
 
+pub mod aliases;
 mod derived;
 mod embedded;
 pub mod keys;
@@ -17,6 +18,7 @@ use engagement_core::{
 };
 use serde::{Deserialize, Serialize};
 
+pub use self::aliases::AliasRefused;
 pub use self::embedded::EmbeddedStore;
 pub use self::listing::Listing;
 pub use self::redis::{RedisSettings, RedisStore};
@@ -46,6 +48,11 @@ pub enum LogEntry {
     Badge {
         member: MemberId,
         grant: ManualGrant,
+    },
+    /// The member's aliases from now on (replacing earlier ones).
+    Aliases {
+        member: MemberId,
+        aliases: Vec<MemberId>,
     },
 }
 
@@ -169,6 +176,34 @@ pub trait Store: Send + Sync {
         &self,
         rules: &RuleSet,
     ) -> impl Future<Output = Result<ReplaySummary, StoreError>> + Send;
+
+    /// Links `aliases` to `member`, replacing the ones it had: an event that
+    /// names an alias is credited to `member`. Refused, changing nothing,
+    /// when an alias belongs to another member or the links would chain.
+    fn set_aliases(
+        &self,
+        member: &MemberId,
+        aliases: Vec<MemberId>,
+    ) -> impl Future<Output = Result<Result<(), AliasRefused>, StoreError>> + Send;
+
+    /// The member each id is an alias of (`None`: not an alias), in order.
+    fn resolve_aliases(
+        &self,
+        ids: &[MemberId],
+    ) -> impl Future<Output = Result<Vec<Option<MemberId>>, StoreError>> + Send;
+
+    /// A member's aliases.
+    fn aliases(
+        &self,
+        member: &MemberId,
+    ) -> impl Future<Output = Result<Vec<MemberId>, StoreError>> + Send;
+
+    /// The first outcome recorded for each event id (`None`: never seen),
+    /// revocation marks included.
+    fn outcomes(
+        &self,
+        ids: &[EventId],
+    ) -> impl Future<Output = Result<Vec<Option<Outcome>>, StoreError>> + Send;
 
     /// The whole event log, oldest first.
     fn export(&self) -> impl Future<Output = Result<Vec<LogEntry>, StoreError>> + Send;

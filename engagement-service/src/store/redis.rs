@@ -18,6 +18,7 @@ use engagement_core::{
     members_touched,
 };
 
+use super::aliases::AliasRefused;
 use super::derived::Derived;
 use super::keys::Keys;
 use super::listing::{Listing, Special};
@@ -27,6 +28,9 @@ use super::{
 };
 
 const BOARD_SCRIPT: &str = include_str!("board.lua");
+/// Sent by hash, and by body only when Redis does not know it yet.
+static WINDOW_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(include_str!("window.lua")));
 const SHIFT: f64 = 1_073_741_824.0;
 /// Attempts of one optimistic transaction before answering 503.
 const MAX_ATTEMPTS: u32 = 200;
@@ -56,6 +60,9 @@ pub struct RedisStore {
     stripes: std::sync::Arc<Vec<tokio::sync::Mutex<()>>>,
     /// The live generation and when it was read.
     generation: std::sync::Arc<std::sync::Mutex<(u64, Option<Instant>)>>,
+    /// The listing, read at most once a second per generation: a visibility
+    /// change shows on other instances within that second.
+    listing: std::sync::Arc<std::sync::Mutex<Option<(u64, Instant, Listing)>>>,
 }
 
 /// Which generation a write goes to: the live one (checked under WATCH and
@@ -105,6 +112,9 @@ macro_rules! optimistic {
     }};
 }
 
+// After `optimistic!`, which it uses.
+mod links;
+
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
@@ -134,6 +144,7 @@ impl RedisStore {
                 (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
             ),
             generation: std::sync::Arc::new(std::sync::Mutex::new((0, None))),
+            listing: std::sync::Arc::new(std::sync::Mutex::new(None)),
         })
     }
 
@@ -171,28 +182,6 @@ impl RedisStore {
         Ok(self.keys.at(self.live_generation(conn).await?))
     }
 
-    /// Under WATCH, checks that `generation` is still the live one;
-    /// `false` (and nothing watched any more) when a replay switched it.
-    async fn still_live(&self, conn: &mut Connection, generation: u64) -> Result<bool, StoreError> {
-        let key = self.keys.generation();
-        redis::cmd("WATCH")
-            .arg(&key)
-            .query_async::<()>(conn)
-            .await
-            .map_err(unavailable)?;
-        let live: Option<u64> = conn.get(&key).await.map_err(unavailable)?;
-        let live = live.unwrap_or(0);
-        if live == generation {
-            return Ok(true);
-        }
-        self.remember_generation(live);
-        redis::cmd("UNWATCH")
-            .query_async::<()>(conn)
-            .await
-            .map_err(unavailable)?;
-        Ok(false)
-    }
-
     async fn conn(&self) -> Result<Connection, StoreError> {
         self.pool.get().await.map_err(unavailable)
     }
@@ -207,6 +196,7 @@ impl RedisStore {
             .unwrap_or_else(|_| Err(unavailable("redis did not answer in time")))
     }
 
+    /// In one round trip: WATCH `keys` and read them.
     async fn watch_and_get(
         &self,
         conn: &mut Connection,
@@ -215,16 +205,60 @@ impl RedisStore {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        redis::cmd("WATCH")
+        let (values,): (Vec<Option<String>>,) = redis::pipe()
+            .cmd("WATCH")
             .arg(keys)
-            .query_async::<()>(conn)
-            .await
-            .map_err(unavailable)?;
-        redis::cmd("MGET")
+            .ignore()
+            .cmd("MGET")
             .arg(keys)
             .query_async(conn)
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        Ok(values)
+    }
+
+    /// For a write: the keys of the target generation with `keys(generation)`
+    /// watched and read in one round trip. For the live generation the
+    /// generation pointer is watched too; `None` when it moved (a replay
+    /// switched), after which the caller starts again.
+    async fn watch_target(
+        &self,
+        conn: &mut Connection,
+        target: Target,
+        keys_of: impl Fn(&Keys) -> Vec<String>,
+    ) -> Result<Option<(Keys, Vec<Option<String>>)>, StoreError> {
+        let generation = match target {
+            Target::Rebuild(generation) => {
+                let keys = self.keys.at(generation);
+                let values = self.watch_and_get(conn, &keys_of(&keys)).await?;
+                return Ok(Some((keys, values)));
+            }
+            Target::Live => self.live_generation(conn).await?,
+        };
+        let keys = self.keys.at(generation);
+        let wanted = keys_of(&keys);
+        let pointer = self.keys.generation();
+        let (live, values): (Option<u64>, Vec<Option<String>>) = redis::pipe()
+            .cmd("WATCH")
+            .arg(&pointer)
+            .arg(&wanted)
+            .ignore()
+            .get(&pointer)
+            .cmd("MGET")
+            .arg(&wanted)
+            .query_async(conn)
+            .await
+            .map_err(unavailable)?;
+        let live = live.unwrap_or(0);
+        if live != generation {
+            self.remember_generation(live);
+            redis::cmd("UNWATCH")
+                .query_async::<()>(conn)
+                .await
+                .map_err(unavailable)?;
+            return Ok(None);
+        }
+        Ok(Some((keys, values)))
     }
 
     async fn try_ingest(
@@ -234,37 +268,30 @@ impl RedisStore {
         events: &[Event],
         target: Target,
     ) -> Result<Option<Vec<Outcome>>, StoreError> {
-        let keys = match target {
-            Target::Live => {
-                let generation = self.live_generation(conn).await?;
-                if !self.still_live(conn, generation).await? {
-                    return Ok(None);
-                }
-                self.keys.at(generation)
-            }
-            Target::Rebuild(generation) => self.keys.at(generation),
-        };
         // Records of the events and of the events they revoke.
-        let mut ids: Vec<&EventId> = Vec::new();
-        for e in events {
-            for id in std::iter::once(&e.id).chain(e.revokes.as_ref()) {
-                if !ids.contains(&id) {
-                    ids.push(id);
-                }
-            }
-        }
-        let record_keys: Vec<String> = ids.iter().map(|id| keys.event(id)).collect();
-        let mut records: HashMap<EventId, Outcome> = HashMap::new();
-        for (id, raw) in ids
+        let mut seen: HashSet<&EventId> = HashSet::new();
+        let ids: Vec<&EventId> = events
             .iter()
-            .zip(self.watch_and_get(conn, &record_keys).await?)
-        {
+            .flat_map(|e| std::iter::once(&e.id).chain(e.revokes.as_ref()))
+            .filter(|id| seen.insert(id))
+            .collect();
+        let Some((keys, raw_records)) = self
+            .watch_target(conn, target, |keys| {
+                ids.iter().map(|id| keys.event(id)).collect()
+            })
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut records: HashMap<EventId, Outcome> = HashMap::new();
+        for (id, raw) in ids.iter().zip(raw_records) {
             if let Some(raw) = raw {
                 records.insert((*id).clone(), serde_json::from_str(&raw).map_err(corrupt)?);
             }
         }
 
         let mut touched: Vec<MemberId> = Vec::new();
+        let mut seen: HashSet<MemberId> = HashSet::new();
         for e in events {
             let revoked = e
                 .revokes
@@ -272,7 +299,7 @@ impl RedisStore {
                 .and_then(|r| records.get(r))
                 .and_then(Outcome::revocable);
             for m in members_touched(e, revoked) {
-                if !touched.contains(&m) {
+                if seen.insert(m.clone()) {
                     touched.push(m);
                 }
             }
@@ -415,19 +442,14 @@ impl RedisStore {
         entry: &(impl Fn(&MemberState) -> Option<LogEntry> + Send + Sync),
         target: Target,
     ) -> Result<Option<bool>, StoreError> {
-        let keys = match target {
-            Target::Live => {
-                let generation = self.live_generation(conn).await?;
-                if !self.still_live(conn, generation).await? {
-                    return Ok(None);
-                }
-                self.keys.at(generation)
-            }
-            Target::Rebuild(generation) => self.keys.at(generation),
+        let Some((keys, raw)) = self
+            .watch_target(conn, target, |keys| vec![keys.member(member)])
+            .await?
+        else {
+            return Ok(None);
         };
         let key = keys.member(member);
         {
-            let raw = self.watch_and_get(conn, std::slice::from_ref(&key)).await?;
             let mut state: MemberState = match raw.into_iter().next().flatten() {
                 Some(raw) => serde_json::from_str(&raw).map_err(corrupt)?,
                 None => MemberState::default(),
@@ -468,6 +490,7 @@ impl RedisStore {
                     });
                 }
                 LogEntry::Event { .. } => return Err(corrupt("events are applied by ingest")),
+                LogEntry::Aliases { .. } => return Err(corrupt("aliases are set by set_aliases")),
             }
             pipe.set(&key, serde_json::to_string(&state).map_err(corrupt)?)
                 .ignore();
@@ -512,7 +535,7 @@ impl RedisStore {
         key: &str,
         listing: &Listing,
         window: Window<'_>,
-    ) -> Result<Vec<Entry>, StoreError> {
+    ) -> Result<(u64, Vec<Entry>), StoreError> {
         let Window {
             start,
             limit,
@@ -520,26 +543,39 @@ impl RedisStore {
             unlisted_ranks,
             names: window_names,
         } = window;
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let stop = start + limit + unlisted_ranks.len() as u64 - 1;
-        let raw: Vec<(String, f64)> = conn
-            .zrevrange_withscores(key, start as isize, stop as isize)
+        // Enough raw rows to fill `limit` listed ones past the unlisted.
+        let stop = start + limit.max(1) + unlisted_ranks.len() as u64 - 1;
+        let raw: Vec<Value> = WINDOW_SCRIPT
+            .key(key)
+            .key(window_names)
+            .arg(start)
+            .arg(stop)
+            .invoke_async(conn)
             .await
             .map_err(unavailable)?;
+        let mut raw = raw.into_iter();
+        let card: u64 = raw
+            .next()
+            .map(|v| redis::from_redis_value(v).map_err(corrupt))
+            .transpose()?
+            .unwrap_or(0);
         let mut rows = Vec::new();
-        for (member, score) in raw {
-            let member = MemberId::parse(member).map_err(corrupt)?;
-            if listing.listed(&member) {
-                rows.push((member, (score / SHIFT).floor() as i64));
-            }
+        let mut names = Vec::new();
+        while let (Some(member), Some(score), Some(name)) = (raw.next(), raw.next(), raw.next()) {
             if rows.len() as u64 == limit {
                 break;
             }
+            let member: String = redis::from_redis_value(member).map_err(corrupt)?;
+            let score: f64 = redis::from_redis_value(score).map_err(corrupt)?;
+            let name: Option<String> = redis::from_redis_value(name).map_err(corrupt)?;
+            let member = MemberId::parse(member).map_err(corrupt)?;
+            if listing.listed(&member) {
+                rows.push((member, (score / SHIFT).floor() as i64));
+                names.push(name);
+            }
         }
         let Some((_, top)) = rows.first() else {
-            return Ok(Vec::new());
+            return Ok((card, Vec::new()));
         };
         // Rank of the first row: one more than the listed members with more points.
         let first_rank = if ahead_listed == 0 {
@@ -552,7 +588,6 @@ impl RedisStore {
             let unlisted_above = self.unlisted_above(conn, key, listing, *top).await?;
             above - unlisted_above + 1
         };
-        let names = self.names(conn, window_names, &rows, listing).await?;
         let mut out: Vec<Entry> = Vec::with_capacity(rows.len());
         for (i, ((member, points), name)) in rows.into_iter().zip(names).enumerate() {
             let rank = match out.last() {
@@ -568,7 +603,7 @@ impl RedisStore {
                 score: points,
             });
         }
-        Ok(out)
+        Ok((card, out))
     }
 
     async fn unlisted_above(
@@ -593,34 +628,6 @@ impl RedisStore {
             .flatten()
             .filter(|s| (s / SHIFT).floor() as i64 > points)
             .count() as u64)
-    }
-
-    async fn names(
-        &self,
-        conn: &mut Connection,
-        names_key: &str,
-        rows: &[(MemberId, i64)],
-        listing: &Listing,
-    ) -> Result<Vec<Option<String>>, StoreError> {
-        let wanted: Vec<&str> = rows
-            .iter()
-            .filter(|(m, _)| !listing.anonymous(m))
-            .map(|(m, _)| m.as_str())
-            .collect();
-        let mut found: HashMap<&str, Option<String>> = HashMap::new();
-        if !wanted.is_empty() {
-            let names: Vec<Option<String>> = redis::cmd("HMGET")
-                .arg(names_key)
-                .arg(&wanted)
-                .query_async(conn)
-                .await
-                .map_err(unavailable)?;
-            found = wanted.into_iter().zip(names).collect();
-        }
-        Ok(rows
-            .iter()
-            .map(|(m, _)| found.get(m.as_str()).cloned().flatten())
-            .collect())
     }
 
     /// Reads log entries after stream id `after` (exclusive; "-" for all),
@@ -831,6 +838,8 @@ impl Store for RedisStore {
         };
         self.timed(self.update_member(member, |_| Some(entry.clone())))
             .await?;
+        // This instance shows the change at once; others within a second.
+        *self.listing.lock().unwrap_or_else(|p| p.into_inner()) = None;
         Ok(())
     }
 
@@ -890,9 +899,8 @@ impl Store for RedisStore {
             let keys = self.live_keys(&mut conn).await?;
             let key = keys.board(key);
             let ranks = self.unlisted_ranks(&mut conn, &key, listing).await?;
-            let card: u64 = conn.zcard(&key).await.map_err(unavailable)?;
             let start = raw_start(offset, &ranks);
-            let entries = self
+            let (card, entries) = self
                 .listed_window(
                     &mut conn,
                     &key,
@@ -926,12 +934,13 @@ impl Store for RedisStore {
             let keys = self.live_keys(&mut conn).await?;
             let key = keys.board(key);
             let ranks = self.unlisted_ranks(&mut conn, &key, listing).await?;
-            let card: u64 = conn.zcard(&key).await.map_err(unavailable)?;
-            let total = card - ranks.len() as u64;
-            let raw_rank: Option<u64> = conn
+            let (card, raw_rank): (u64, Option<u64>) = redis::pipe()
+                .zcard(&key)
                 .zrevrank(&key, member.as_str())
+                .query_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
+            let total = card - ranks.len() as u64;
             let (Some(raw_rank), true) = (raw_rank, listing.listed(member)) else {
                 return Ok(Standing {
                     rank: None,
@@ -944,7 +953,7 @@ impl Store for RedisStore {
             let offset = position.saturating_sub(radius);
             let limit = position - offset + radius + 1;
             let start = raw_start(offset, &ranks);
-            let entries = self
+            let (_, entries) = self
                 .listed_window(
                     &mut conn,
                     &key,
@@ -972,9 +981,17 @@ impl Store for RedisStore {
     async fn listing(&self) -> Result<Listing, StoreError> {
         self.timed(async {
             let mut conn = self.conn().await?;
-            let keys = self.live_keys(&mut conn).await?;
-            let raw: HashMap<String, String> =
-                conn.hgetall(keys.special()).await.map_err(unavailable)?;
+            let generation = self.live_generation(&mut conn).await?;
+            if let Some((g, at, listing)) = &*self.listing.lock().unwrap_or_else(|p| p.into_inner())
+                && *g == generation
+                && at.elapsed() < GENERATION_CACHE
+            {
+                return Ok(listing.clone());
+            }
+            let raw: HashMap<String, String> = conn
+                .hgetall(self.keys.at(generation).special())
+                .await
+                .map_err(unavailable)?;
             let mut listing = Listing::default();
             for (member, json) in raw {
                 let member = MemberId::parse(member).map_err(corrupt)?;
@@ -982,9 +999,32 @@ impl Store for RedisStore {
                     .special
                     .insert(member, serde_json::from_str(&json).map_err(corrupt)?);
             }
+            *self.listing.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some((generation, Instant::now(), listing.clone()));
             Ok(listing)
         })
         .await
+    }
+
+    // Linked identities and record lookups: see `links.rs`.
+    async fn set_aliases(
+        &self,
+        member: &MemberId,
+        aliases: Vec<MemberId>,
+    ) -> Result<Result<(), AliasRefused>, StoreError> {
+        self.link_aliases(member, &aliases).await
+    }
+
+    async fn resolve_aliases(&self, ids: &[MemberId]) -> Result<Vec<Option<MemberId>>, StoreError> {
+        self.alias_owners(ids).await
+    }
+
+    async fn aliases(&self, member: &MemberId) -> Result<Vec<MemberId>, StoreError> {
+        self.aliases_of(member).await
+    }
+
+    async fn outcomes(&self, ids: &[EventId]) -> Result<Vec<Option<Outcome>>, StoreError> {
+        self.records(ids).await
     }
 
     async fn export(&self) -> Result<Vec<LogEntry>, StoreError> {
@@ -1084,7 +1124,8 @@ impl Store for RedisStore {
                             LogEntry::Profile { member, .. } | LogEntry::Badge { member, .. } => {
                                 member
                             }
-                            LogEntry::Event { .. } => continue,
+                            // Links live outside generations: nothing to rebuild.
+                            LogEntry::Event { .. } | LogEntry::Aliases { .. } => continue,
                         };
                         let again = |_: &MemberState| Some(change.clone());
                         optimistic!(self, c => self.try_update_member(&mut c, member, &again, target))?;

@@ -1,0 +1,209 @@
+//! The pages' view models, filled from the store the way the JSON API reads
+//! it: the same board selection, visibility filter and profile figures.
+
+use engagement_core::rules::{Leaderboard, Metric, Role, Stage};
+use engagement_core::{RuleSet, Visibility};
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::pages::{self, BoardPage, BoardSummary, Viewer};
+use crate::routes::leaderboards::{BoardQuery, Selection};
+use crate::routes::members::ProfileView;
+use crate::routes::{member_id, query_number};
+use crate::store::Store;
+
+/// Rows on a board page.
+const PER_PAGE: u64 = 20;
+/// Rows in the embed unless `limit` says otherwise.
+const EMBED_ROWS: u64 = 10;
+const EMBED_MAX_ROWS: u64 = 25;
+
+/// The pages' query: the API's board selection, the viewer, a page number
+/// and the read token. Unknown fields are ignored: forums append their own.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PageQuery {
+    pub(super) period: Option<String>,
+    pub(super) community: Option<String>,
+    pub(super) at: Option<String>,
+    pub(super) page: Option<String>,
+    pub(super) limit: Option<String>,
+    pub(super) member: Option<String>,
+    pub(super) token: Option<String>,
+}
+
+impl PageQuery {
+    /// An emptied form field counts as absent.
+    pub(super) fn normalized(self) -> PageQuery {
+        let set = |v: Option<String>| v.filter(|s| !s.is_empty());
+        PageQuery {
+            period: set(self.period),
+            community: set(self.community),
+            at: set(self.at),
+            page: set(self.page),
+            limit: set(self.limit),
+            member: set(self.member),
+            token: set(self.token),
+        }
+    }
+}
+
+/// Reads one page of a board as `GET /v1/leaderboards/{board}` does (same
+/// selection, same visibility filter) and where the viewer stands.
+pub(super) async fn board_view(
+    state: &AppState,
+    board: &str,
+    q: &PageQuery,
+    embed: bool,
+) -> Result<BoardPage, ApiError> {
+    let selection = BoardQuery {
+        period: q.period.clone(),
+        community: q.community.clone(),
+        at: q.at.clone(),
+        offset: None,
+        limit: None,
+        radius: None,
+    };
+    let sel = Selection::resolve(state, board, &selection)?;
+    let (offset, limit) = if embed {
+        let limit = query_number("limit", q.limit.as_deref())?.unwrap_or(EMBED_ROWS);
+        if !(1..=EMBED_MAX_ROWS).contains(&limit) {
+            return Err(ApiError::invalid(
+                "invalid_query",
+                format!("limit: expected 1 to {EMBED_MAX_ROWS}"),
+            ));
+        }
+        (0, limit)
+    } else {
+        let page: u64 = query_number("page", q.page.as_deref())?.unwrap_or(1);
+        if page == 0 {
+            return Err(ApiError::invalid(
+                "invalid_query",
+                "page: expected 1 or more",
+            ));
+        }
+        ((page - 1).saturating_mul(PER_PAGE), PER_PAGE)
+    };
+    let viewer = q.member.clone().map(member_id).transpose()?;
+    let listing = state.store.listing().await?.for_board(&sel.board);
+    // One row more than shown tells whether the last one ties with the next page.
+    let mut page = state
+        .store
+        .page(&sel.key, &listing, offset, limit + 1)
+        .await?;
+    let next_rank = if page.entries.len() as u64 > limit {
+        page.entries.pop().map(|e| e.rank)
+    } else {
+        None
+    };
+    let viewer = match viewer {
+        None => None,
+        Some(member) => {
+            let s = state.store.standing(&sel.key, &listing, &member, 0).await?;
+            Some(Viewer {
+                member: member.to_string(),
+                rank: s.rank,
+                score: s.score,
+                entry: s.entries.into_iter().next(),
+            })
+        }
+    };
+    Ok(BoardPage {
+        id: sel.board.id.to_string(),
+        name: sel.board.name.clone(),
+        points: matches!(sel.board.metric, Metric::Points),
+        periods: sel.board.periods.clone(),
+        global: sel.board.global,
+        community_scope: sel.board.community,
+        bucket: sel.key.bucket,
+        community: sel.key.community.as_ref().map(|c| c.to_string()),
+        at: q.at.clone(),
+        token: q.token.clone(),
+        viewer,
+        offset,
+        limit,
+        total: page.total,
+        entries: page.entries,
+        next_rank,
+    })
+}
+
+pub(super) fn summary(rules: &RuleSet, b: &Leaderboard) -> BoardSummary {
+    let measures = match b.metric {
+        Metric::Points => "Points earned".to_owned(),
+        Metric::Count { action, role } => {
+            let label = rules
+                .actions
+                .get(action)
+                .map_or("Actions", |a| a.label.as_str());
+            match role {
+                Role::Actor => format!("Count of “{label}”"),
+                Role::Received => format!("Count of “{label}” received"),
+            }
+        }
+    };
+    BoardSummary {
+        id: b.id.to_string(),
+        name: b.name.clone(),
+        measures,
+        periods: b.periods.clone(),
+        global: b.global,
+        community: b.community,
+    }
+}
+
+/// The profile page's model from the API's profile view.
+pub(super) fn profile_page(
+    rules: &RuleSet,
+    view: ProfileView,
+    visibility: Visibility,
+    token: Option<String>,
+) -> pages::ProfilePage {
+    let level = rules.level_index(view.points);
+    let badge_name = |id: &str| {
+        rules
+            .badge(id)
+            .map_or_else(|| id.to_owned(), |b| b.name.clone())
+    };
+    pages::ProfilePage {
+        level: pages::LevelLine {
+            name: view.level.name,
+            floor: rules.levels.get(level).map_or(0, |l| l.at),
+            next: rules.levels.get(level + 1).map(|l| (l.name.clone(), l.at)),
+        },
+        badges: (view.badges.into_iter())
+            .map(|b| pages::BadgeLine {
+                name: b.name,
+                tier: b.tier,
+                awarded_at: b.awarded_at,
+                reason: b.reason,
+            })
+            .collect(),
+        streak: pages::StreakLine {
+            current: view.streak.current,
+            longest: view.streak.longest,
+            freezes: view.streak.freezes,
+            max_freezes: rules.streak.as_ref().map_or(0, |s| s.max_freezes),
+            last_active_day: view.streak.last_active_day,
+        },
+        progress: (view.progress.into_iter())
+            .map(|p| pages::ProgressLine {
+                badge: badge_name(&p.badge),
+                tier: p.tier,
+                current: p.current,
+                target: p.target,
+            })
+            .collect(),
+        stages: (Stage::ALL.into_iter())
+            .map(|s| (s, view.stages.get(s.as_str()).copied().unwrap_or(0)))
+            .collect(),
+        boards: (rules.leaderboards.iter().filter(|b| b.global))
+            .map(|b| (b.id.to_string(), b.name.clone()))
+            .collect(),
+        member: view.member,
+        name: view.name,
+        visibility,
+        points: view.points,
+        token,
+    }
+}
