@@ -17,6 +17,7 @@ pub struct Event {
     pub actor: MemberId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor_name: Option<String>,
+    #[serde(deserialize_with = "rfc3339")]
     pub occurred_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub community: Option<CommunityId>,
@@ -72,5 +73,91 @@ impl Event {
             .as_ref()
             .and_then(|t| t.author.as_ref())
             .filter(|a| **a != self.actor)
+    }
+}
+
+/// Reads an RFC 3339 timestamp strictly: `YYYY-MM-DDTHH:MM:SS[.fraction]`
+/// then `Z` or an offset `±HH:MM` within a day. Other ISO 8601 forms (basic
+/// format, week dates, offsets past 23:59) are refused, as platforms that send
+/// them are more likely wrong than meant.
+fn rfc3339<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+    let text = String::deserialize(d)?;
+    if !is_rfc3339(&text) {
+        return Err(serde::de::Error::custom(format!(
+            "expected an RFC 3339 timestamp such as 2026-11-20T14:03:00Z, got {text:?}"
+        )));
+    }
+    text.parse().map_err(serde::de::Error::custom)
+}
+
+fn is_rfc3339(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let at = |i: usize, c: &[u8]| b.get(i).is_some_and(|x| c.contains(x));
+    let date_time = b.len() >= 20
+        && digits(0..4)
+        && at(4, b"-")
+        && digits(5..7)
+        && at(7, b"-")
+        && digits(8..10)
+        && at(10, b"Tt")
+        && digits(11..13)
+        && at(13, b":")
+        && digits(14..16)
+        && at(16, b":")
+        && digits(17..19);
+    if !date_time {
+        return false;
+    }
+    let mut i = 19;
+    if at(i, b".") {
+        let start = i + 1;
+        i = start;
+        while at(i, b"0123456789") {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+    }
+    let offset = &b[i..];
+    match offset {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] => {
+            let hours = (h1.wrapping_sub(b'0')) * 10 + h2.wrapping_sub(b'0');
+            let minutes = (m1.wrapping_sub(b'0')) * 10 + m2.wrapping_sub(b'0');
+            [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()) && hours < 24 && minutes < 60
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_rfc3339;
+
+    #[test]
+    fn timestamps_must_be_rfc_3339_with_an_offset() {
+        for ok in [
+            "2026-11-20T14:03:00Z",
+            "2026-11-20t14:03:00.123456z",
+            "2026-11-20T14:03:00-05:00",
+            "2026-11-20T14:03:00+23:59",
+        ] {
+            assert!(is_rfc3339(ok), "{ok}");
+        }
+        for bad in [
+            "20261120T170000Z",
+            "2026-11-20T14:03:00",
+            "2026-11-20 14:03:00Z",
+            "2026-11-20T14:03:00+25:00",
+            "2026-11-20T14:03:00+0500",
+            "2026-11-20T14:03:00.Z",
+            "2026-W47-5T14:03:00Z",
+            "",
+        ] {
+            assert!(!is_rfc3339(bad), "{bad}");
+        }
     }
 }

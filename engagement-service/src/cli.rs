@@ -192,11 +192,18 @@ pub fn read_events(path: &Path) -> anyhow::Result<Vec<Event>> {
         if line.trim().is_empty() {
             continue;
         }
-        let event = match serde_json::from_str::<LogEntry>(&line) {
-            Ok(LogEntry::Event { event }) => event,
-            Ok(_) => continue,
-            Err(_) => serde_json::from_str(&line)
-                .with_context(|| format!("{}:{}: not an event", path.display(), n + 1))?,
+        let at = || format!("{}:{}", path.display(), n + 1);
+        // Exported log lines are tagged; plain event lines (generated, or
+        // from another system) are not.
+        let event = if line.starts_with("{\"type\"") {
+            match serde_json::from_str::<LogEntry>(&line)
+                .with_context(|| format!("{}: not a log entry", at()))?
+            {
+                LogEntry::Event { event } => event,
+                _ => continue,
+            }
+        } else {
+            serde_json::from_str(&line).with_context(|| format!("{}: not an event", at()))?
         };
         events.push(event);
     }

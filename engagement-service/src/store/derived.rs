@@ -90,8 +90,8 @@ pub fn holds(state: &MemberState, grant: &ManualGrant) -> bool {
         .any(|b| b.badge == grant.badge && b.tier == grant.tier)
 }
 
-/// Reads complete JSON lines of log entries from `reader`, calling `each`;
-/// returns the bytes consumed. A last line without its newline (cut short
+/// Reads complete JSON lines of log entries (an entry, or an array of the
+/// entries of one batch) from `reader`, calling `each`; returns the bytes consumed. A last line without its newline (cut short
 /// by a crash, so never acknowledged) is left out.
 pub fn read_lines(
     reader: &mut impl BufRead,
@@ -110,9 +110,15 @@ pub fn read_lines(
             return Ok(kept);
         }
         number += 1;
-        let entry: LogEntry = serde_json::from_slice(&line)
-            .map_err(|e| StoreError::Corrupt(format!("{origin}: line {number}: {e}")))?;
-        each(entry);
+        let corrupt =
+            |e: serde_json::Error| StoreError::Corrupt(format!("{origin}: line {number}: {e}"));
+        // A batch is one line, so a crash keeps all of it or none.
+        if line.first() == Some(&b'[') {
+            let batch: Vec<LogEntry> = serde_json::from_slice(&line).map_err(corrupt)?;
+            batch.into_iter().for_each(&mut each);
+        } else {
+            each(serde_json::from_slice(&line).map_err(corrupt)?);
+        }
         kept += n as u64;
     }
 }

@@ -109,11 +109,13 @@ impl Inner {
         if entries.is_empty() {
             return Ok(());
         }
-        let mut buf = Vec::new();
-        for e in entries {
-            serde_json::to_writer(&mut buf, e).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            buf.push(b'\n');
+        // One line per request: a torn write loses the whole batch, never part of it.
+        let mut buf = match entries {
+            [one] => serde_json::to_vec(one),
+            many => serde_json::to_vec(many),
         }
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        buf.push(b'\n');
         let written = self.log.write_all(&buf).and_then(|()| self.log.sync_data());
         if let Err(e) = written {
             let _ = self.log.set_len(self.len);
