@@ -325,8 +325,7 @@ impl RedisStore {
         let mut changed: Vec<EventId> = Vec::new();
         let mut pipe = redis::pipe();
         pipe.atomic();
-        let mut board_keys: Vec<String> = vec![keys.seq()];
-        let mut board_args: Vec<String> = Vec::new();
+        let mut changes = ScoreChanges::default();
         for event in events {
             if let Some(first) = records.get(&event.id) {
                 let mut again = first.clone();
@@ -349,14 +348,12 @@ impl RedisStore {
                 changed.push(x.clone());
             }
             for inc in outcome.increments(rules) {
-                board_keys.push(keys.board(&BoardKey {
+                let key = keys.board(&BoardKey {
                     board: inc.board.into(),
                     community: inc.community.cloned(),
                     bucket: inc.bucket,
-                }));
-                board_args.push(inc.member.to_string());
-                board_args.push(inc.delta.to_string());
-                board_args.push(self.expire_at(&inc.bucket).to_string());
+                });
+                changes.add(key, inc.member, inc.delta, self.expire_at(&inc.bucket));
             }
             for (member, line) in ledger_lines(rules, event, &outcome) {
                 let key = keys.ledger(&member);
@@ -401,7 +398,7 @@ impl RedisStore {
                 pipe.hset(keys.names(), member.as_str(), name).ignore();
             }
         }
-        if board_keys.len() > 1 {
+        if let Some((board_keys, board_args)) = changes.script_input(keys.seq()) {
             pipe.cmd("EVAL")
                 .arg(BOARD_SCRIPT)
                 .arg(board_keys.len())
@@ -747,6 +744,53 @@ impl RedisStore {
         }
         pipe.add().set(keys.seq(), seq).ignore();
         pipe.flush(conn).await
+    }
+}
+
+/// Score changes of one transaction, summed per board and member. Applying
+/// the sums in the order of each pair's last change leaves the same scores,
+/// and the same first-to-reach order among ties, as applying every change.
+#[derive(Default)]
+struct ScoreChanges {
+    index: HashMap<(String, MemberId), usize>,
+    /// Board key, member, summed delta, expiry, order of the last change.
+    rows: Vec<(String, MemberId, i64, i64, usize)>,
+    changes: usize,
+}
+
+impl ScoreChanges {
+    fn add(&mut self, key: String, member: &MemberId, delta: i64, expire_at: i64) {
+        self.changes += 1;
+        match self.index.get(&(key.clone(), member.clone())) {
+            Some(&i) => {
+                self.rows[i].2 += delta;
+                self.rows[i].4 = self.changes;
+            }
+            None => {
+                self.index
+                    .insert((key.clone(), member.clone()), self.rows.len());
+                self.rows
+                    .push((key, member.clone(), delta, expire_at, self.changes));
+            }
+        }
+    }
+
+    /// KEYS and ARGV of `board.lua`, or `None` when nothing changed.
+    fn script_input(mut self, seq_key: String) -> Option<(Vec<String>, Vec<String>)> {
+        if self.rows.is_empty() {
+            return None;
+        }
+        self.rows.sort_by_key(|row| row.4);
+        let mut keys = Vec::with_capacity(self.rows.len() + 1);
+        let mut args = Vec::with_capacity(self.rows.len() * 3);
+        keys.push(seq_key);
+        for (key, member, delta, expire_at, _) in self.rows {
+            keys.push(key);
+            args.push(member.to_string());
+            args.push(delta.to_string());
+            args.push(expire_at.to_string());
+        }
+        Some((keys, args))
     }
 }
 
