@@ -4,8 +4,12 @@
 //! ordering with sorted sets.
 
 use std::cmp::Reverse;
+use std::collections::BTreeSet;
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeSet, HashMap};
+
+// A fixed-seed fast hash: these maps are hit a dozen times per event, and
+// their keys come from the rule file and validated ids.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
 use std::sync::Arc;
 
 use crate::calendar::Bucket;
@@ -28,33 +32,83 @@ pub struct Ranked {
     pub score: i64,
 }
 
+/// Members are numbered once, so boards hold and compare plain integers.
+type Slot = u32;
+
 #[derive(Debug, Default, Clone)]
 struct Board {
-    scores: HashMap<MemberId, (i64, u64)>,
+    scores: HashMap<Slot, (i64, u64)>,
     /// Highest score first, then whoever reached it first.
-    order: BTreeSet<(Reverse<i64>, u64, MemberId)>,
+    order: BTreeSet<(Reverse<i64>, u64, Slot)>,
+}
+
+/// The boards of one leaderboard id: global, and one set per community.
+#[derive(Debug, Default, Clone)]
+struct Scopes {
+    global: HashMap<Bucket, Board>,
+    communities: HashMap<CommunityId, HashMap<Bucket, Board>>,
 }
 
 /// Every leaderboard of a deployment, in memory.
+///
+/// Served boards keep their rank order up to date on every change. A
+/// simulation or a replay only needs the order at the end, so it starts
+/// [`Boards::deferred`] and sorts when asked (or once, on [`Boards::settle`]).
 #[derive(Debug, Default, Clone)]
 pub struct Boards {
-    boards: HashMap<BoardKey, Board>,
+    boards: HashMap<Arc<str>, Scopes>,
+    slots: HashMap<MemberId, Slot>,
+    members: Vec<MemberId>,
     seq: u64,
+    deferred: bool,
 }
 
 impl Boards {
+    /// Boards that keep scores only, and sort when read.
+    pub fn deferred() -> Boards {
+        Boards {
+            deferred: true,
+            ..Boards::default()
+        }
+    }
+
+    /// Sorts every board once and keeps the order up to date from now on.
+    pub fn settle(&mut self) {
+        if !self.deferred {
+            return;
+        }
+        for scopes in self.boards.values_mut() {
+            let communities = scopes.communities.values_mut().flat_map(|b| b.values_mut());
+            for board in scopes.global.values_mut().chain(communities) {
+                board.order = board
+                    .scores
+                    .iter()
+                    .map(|(slot, (score, seq))| (Reverse(*score), *seq, *slot))
+                    .collect();
+            }
+        }
+        self.deferred = false;
+    }
+
     /// Applies leaderboard increments in order; members at zero or below leave.
     pub fn apply(&mut self, increments: &[Increment<'_>]) {
         for inc in increments {
             self.seq += 1;
-            let key = BoardKey {
-                board: Arc::from(inc.board),
-                community: inc.community.cloned(),
-                bucket: inc.bucket,
+            let slot = self.slot(inc.member);
+            let scopes = match self.boards.get_mut(inc.board) {
+                Some(scopes) => scopes,
+                None => self.boards.entry(Arc::from(inc.board)).or_default(),
             };
-            let board = self.boards.entry(key).or_default();
+            let buckets = match inc.community {
+                None => &mut scopes.global,
+                Some(c) => match scopes.communities.get_mut(c.as_str()) {
+                    Some(buckets) => buckets,
+                    None => scopes.communities.entry(c.clone()).or_default(),
+                },
+            };
+            let board = buckets.entry(inc.bucket).or_default();
             // One lookup of the member's score whether it changes, appears or goes.
-            let (old, score) = match board.scores.entry(inc.member.clone()) {
+            let (old, score) = match board.scores.entry(slot) {
                 Entry::Occupied(mut held) => {
                     let old = *held.get();
                     let score = old.0 + inc.delta;
@@ -72,22 +126,42 @@ impl Boards {
                     (None, inc.delta)
                 }
             };
+            if self.deferred {
+                continue;
+            }
             if let Some((s, seq)) = old {
-                board.order.remove(&(Reverse(s), seq, inc.member.clone()));
+                board.order.remove(&(Reverse(s), seq, slot));
             }
             if score > 0 {
-                board
-                    .order
-                    .insert((Reverse(score), self.seq, inc.member.clone()));
+                board.order.insert((Reverse(score), self.seq, slot));
             }
+        }
+    }
+
+    fn slot(&mut self, member: &MemberId) -> Slot {
+        if let Some(slot) = self.slots.get(member.as_str()) {
+            return *slot;
+        }
+        let slot = self.members.len() as Slot;
+        self.members.push(member.clone());
+        self.slots.insert(member.clone(), slot);
+        slot
+    }
+
+    fn board(&self, key: &BoardKey) -> Option<&Board> {
+        let scopes = self.boards.get(&*key.board)?;
+        match &key.community {
+            None => scopes.global.get(&key.bucket),
+            Some(c) => scopes.communities.get(c.as_str())?.get(&key.bucket),
         }
     }
 
     /// A member's score on a board (0 when absent).
     pub fn score(&self, key: &BoardKey, member: &MemberId) -> i64 {
-        self.boards
-            .get(key)
-            .and_then(|b| b.scores.get(member))
+        let slot = self.slots.get(member.as_str());
+        self.board(key)
+            .zip(slot)
+            .and_then(|(b, slot)| b.scores.get(slot))
             .map_or(0, |(s, _)| *s)
     }
 
@@ -100,28 +174,56 @@ impl Boards {
     ) -> impl Iterator<Item = Ranked> + 'a {
         let mut position = 0u64;
         let mut last: Option<(i64, u64)> = None;
-        self.boards
-            .get(key)
-            .into_iter()
-            .flat_map(|b| b.order.iter())
-            .filter(move |(_, _, m)| listed(m))
-            .map(move |(Reverse(score), _, member)| {
+        let order: Box<dyn Iterator<Item = (i64, Slot)> + Send + 'a> = match self.board(key) {
+            None => Box::new(std::iter::empty()),
+            Some(board) if self.deferred => {
+                let mut sorted: Vec<(Reverse<i64>, u64, Slot)> = board
+                    .scores
+                    .iter()
+                    .map(|(slot, (score, seq))| (Reverse(*score), *seq, *slot))
+                    .collect();
+                sorted.sort_unstable();
+                Box::new(sorted.into_iter().map(|(score, _, slot)| (score.0, slot)))
+            }
+            Some(board) => Box::new(board.order.iter().map(|(score, _, slot)| (score.0, *slot))),
+        };
+        order
+            .map(|(score, slot)| (score, &self.members[slot as usize]))
+            .filter(move |(_, m)| listed(m))
+            .map(move |(score, member)| {
                 position += 1;
                 let rank = match last {
-                    Some((s, r)) if s == *score => r,
+                    Some((s, r)) if s == score => r,
                     _ => position,
                 };
-                last = Some((*score, rank));
+                last = Some((score, rank));
                 Ranked {
                     rank,
                     member: member.clone(),
-                    score: *score,
+                    score,
                 }
             })
     }
 
     /// Every board key, for exports and tests.
-    pub fn keys(&self) -> impl Iterator<Item = &BoardKey> {
-        self.boards.keys()
+    pub fn keys(&self) -> impl Iterator<Item = BoardKey> + '_ {
+        self.boards.iter().flat_map(|(board, scopes)| {
+            let global = scopes.global.keys().map(move |bucket| BoardKey {
+                board: board.clone(),
+                community: None,
+                bucket: *bucket,
+            });
+            let communities = scopes
+                .communities
+                .iter()
+                .flat_map(move |(community, buckets)| {
+                    buckets.keys().map(move |bucket| BoardKey {
+                        board: board.clone(),
+                        community: Some(community.clone()),
+                        bucket: *bucket,
+                    })
+                });
+            global.chain(communities)
+        })
     }
 }

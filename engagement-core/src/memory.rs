@@ -3,7 +3,8 @@
 //!
 //! The embedded store and `rules simulate` both run on this.
 
-use std::collections::HashMap;
+// A fixed-seed fast hash: one lookup per member and per event id on every event.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
 
 use crate::board::Boards;
 use crate::engine::{Outcome, Status};
@@ -20,13 +21,39 @@ pub struct Memory {
 }
 
 impl Memory {
+    /// For simulations and replays: leaderboards are sorted when read, not
+    /// on every change (see [`Boards::deferred`]).
+    pub fn deferred() -> Memory {
+        Memory {
+            boards: Boards::deferred(),
+            ..Memory::default()
+        }
+    }
+
     /// Applies an event once: a second delivery of the same id changes
     /// nothing and answers the first outcome marked `duplicate`.
     pub fn ingest(&mut self, rules: &RuleSet, event: &Event) -> Outcome {
-        if let Some(first) = self.outcomes.get(&event.id) {
-            let mut again = first.clone();
-            again.status = Status::Duplicate;
-            return again;
+        let status = self.apply(rules, event);
+        let mut outcome = self
+            .outcomes
+            .get(&event.id)
+            .cloned()
+            .unwrap_or_else(|| Outcome {
+                status,
+                sign: 1,
+                effects: None,
+                badges: Vec::new(),
+                level_ups: Vec::new(),
+            });
+        outcome.status = status;
+        outcome
+    }
+
+    /// [`Memory::ingest`] without handing back the outcome, for simulations
+    /// and replays that only want the resulting state.
+    pub fn apply(&mut self, rules: &RuleSet, event: &Event) -> Status {
+        if self.outcomes.contains_key(&event.id) {
+            return Status::Duplicate;
         }
         let revoked = event
             .revokes
@@ -36,8 +63,9 @@ impl Memory {
             .and_then(|o| o.effects.as_mut());
         let outcome = rules.apply(&mut self.members, event, revoked);
         self.boards.apply(&outcome.increments(rules));
-        self.outcomes.insert(event.id.clone(), outcome.clone());
-        outcome
+        let status = outcome.status;
+        self.outcomes.insert(event.id.clone(), outcome);
+        status
     }
 
     /// The outcome first given for an event id.

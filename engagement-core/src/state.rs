@@ -164,9 +164,13 @@ impl MemberState {
         self.badges.iter().filter(|b| b.badge == badge).count()
     }
 
+    // `caps` is kept newest day first, so the usual lookup (today) stops
+    // after the first few entries, whatever the window holds.
+
     pub(crate) fn cap_used(&self, rule: &str, day: Day) -> i64 {
         self.caps
             .iter()
+            .take_while(|c| c.day >= day)
             .find(|c| c.day == day && c.rule == rule)
             .map_or(0, |c| c.used)
     }
@@ -174,28 +178,39 @@ impl MemberState {
     /// Whether `day` is too old for its cap room to be known.
     pub(crate) fn cap_forgotten(&self, day: Day) -> bool {
         self.caps
-            .iter()
-            .map(|c| c.day)
-            .max()
-            .is_some_and(|newest| day.days_until(newest) >= CAP_WINDOW_DAYS)
+            .first()
+            .is_some_and(|newest| day.days_until(newest.day) >= CAP_WINDOW_DAYS)
     }
 
     pub(crate) fn use_cap(&mut self, rule: &str, day: Day, points: i64) {
-        match self
+        let at = self
             .caps
-            .iter_mut()
-            .find(|c| c.day == day && c.rule == rule)
-        {
-            Some(c) => c.used += points,
-            None => self.caps.push(CapUse {
-                rule: rule.to_owned(),
-                day,
-                used: points,
-            }),
-        }
-        if let Some(newest) = self.caps.iter().map(|c| c.day).max() {
-            self.caps
-                .retain(|c| c.day.days_until(newest) < CAP_WINDOW_DAYS && c.used > 0);
+            .iter()
+            .position(|c| c.day < day || (c.day == day && c.rule == rule));
+        match at {
+            Some(i) if self.caps[i].day == day => {
+                self.caps[i].used += points;
+                if self.caps[i].used <= 0 {
+                    self.caps.remove(i);
+                }
+            }
+            _ if points <= 0 => {}
+            _ => {
+                let i = at.unwrap_or(self.caps.len());
+                self.caps.insert(
+                    i,
+                    CapUse {
+                        rule: rule.to_owned(),
+                        day,
+                        used: points,
+                    },
+                );
+                if i == 0 {
+                    // A new newest day: forget days that fell out of the window.
+                    self.caps
+                        .retain(|c| c.day.days_until(day) < CAP_WINDOW_DAYS);
+                }
+            }
         }
     }
 }

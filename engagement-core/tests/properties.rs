@@ -224,16 +224,13 @@ fn totals(memory: &Memory) -> BTreeMap<MemberId, Totals> {
 
 /// Every listed score, on every board, scope and period bucket.
 fn scores(memory: &Memory) -> BTreeMap<(BoardKey, MemberId), i64> {
-    memory
-        .boards
-        .keys()
-        .flat_map(|key| {
-            memory
-                .boards
-                .ranked(key, |_| true)
-                .map(move |r| ((key.clone(), r.member), r.score))
-        })
-        .collect()
+    let mut out = BTreeMap::new();
+    for key in memory.boards.keys() {
+        for r in memory.boards.ranked(&key, |_| true) {
+            out.insert((key.clone(), r.member), r.score);
+        }
+    }
+    out
 }
 
 /// Every board in rank order, ties included.
@@ -242,11 +239,9 @@ fn standings(memory: &Memory) -> BTreeMap<BoardKey, Vec<(u64, MemberId, i64)>> {
         .boards
         .keys()
         .map(|key| {
-            let rows = memory.boards.ranked(key, |_| true);
-            (
-                key.clone(),
-                rows.map(|r| (r.rank, r.member, r.score)).collect(),
-            )
+            let rows = memory.boards.ranked(&key, |_| true);
+            let rows = rows.map(|r| (r.rank, r.member, r.score)).collect();
+            (key, rows)
         })
         .filter(|(_, rows): &(BoardKey, Vec<_>)| !rows.is_empty())
         .collect()

@@ -10,9 +10,9 @@ use serde::Serialize;
 
 /// Runs events through rules; `progress` is told how many are done.
 pub fn run(rules: &RuleSet, events: &[Event], mut progress: impl FnMut(usize)) -> Memory {
-    let mut memory = Memory::default();
+    let mut memory = Memory::deferred();
     for (i, e) in events.iter().enumerate() {
-        memory.ingest(rules, e);
+        memory.apply(rules, e);
         if i % 65_536 == 0 {
             progress(i);
         }

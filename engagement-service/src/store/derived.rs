@@ -20,6 +20,19 @@ pub struct Derived {
 }
 
 impl Derived {
+    /// For rebuilding from the log: boards sorted once at the end.
+    pub fn deferred() -> Derived {
+        Derived {
+            memory: Memory::deferred(),
+            ..Derived::default()
+        }
+    }
+
+    /// Ready to serve: boards kept in order on every change from now on.
+    pub fn settle(&mut self) {
+        self.memory.boards.settle();
+    }
+
     pub fn apply(&mut self, rules: &RuleSet, entry: &LogEntry) -> Option<Outcome> {
         match entry {
             LogEntry::Event { event } => Some(self.apply_event(rules, event)),

@@ -74,8 +74,9 @@ impl EmbeddedStore {
             .open(&path)
             .map_err(|e| unavailable(&path, e))?;
         let size = log.metadata().map_err(|e| unavailable(&path, e))?.len();
-        let mut derived = Derived::default();
+        let mut derived = Derived::deferred();
         let len = replay_range(&path, 0, size, rules, &mut derived)?;
+        derived.settle();
         // A line cut short by a crash was never acknowledged: drop it.
         log.set_len(len).map_err(|e| unavailable(&path, e))?;
         Ok(EmbeddedStore {
@@ -330,8 +331,9 @@ impl Store for EmbeddedStore {
             let inner = self.lock();
             (inner.path.clone(), inner.len)
         };
-        let mut fresh = Derived::default();
+        let mut fresh = Derived::deferred();
         let built = replay_range(&path, 0, len, rules, &mut fresh)?;
+        fresh.settle();
         let mut inner = self.lock();
         replay_range(&path, built, inner.len, rules, &mut fresh)?;
         inner.derived = fresh;

@@ -730,9 +730,9 @@ impl RedisStore {
         // Scores in rank order: a lower sequence number keeps a tie's first-comer ahead.
         let mut seq: u64 = 0;
         for key in derived.memory.boards.keys() {
-            let board = keys.board(key);
+            let board = keys.board(&key);
             let expire_at = self.expire_at(&key.bucket);
-            for row in derived.memory.boards.ranked(key, |_| true) {
+            for row in derived.memory.boards.ranked(&key, |_| true) {
                 seq += 1;
                 let score = row.score as f64 * SHIFT + (SHIFT - 1.0 - (seq % SHIFT as u64) as f64);
                 pipe.add().zadd(&board, row.member.as_str(), score).ignore();
@@ -1103,7 +1103,7 @@ impl Store for RedisStore {
         let (old, next) = (self.keys.at(live), self.keys.at(live + 1));
         // Leftovers of an interrupted replay.
         self.delete_generation(&mut conn, &next).await?;
-        let mut derived = Derived::default();
+        let mut derived = Derived::deferred();
         let mut last = self
             .read_log_after(&mut conn, "-", |_, entry| {
                 derived.apply(rules, &entry);
