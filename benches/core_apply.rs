@@ -2,7 +2,8 @@
 //! store around it, on a generated stream under the canonical rules.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
+// The same fixed-seed fast hash the in-memory deployment uses for its maps.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -58,7 +59,7 @@ fn core_apply(c: &mut Criterion) {
 
     group.bench_function("engine_apply", |b| {
         b.iter_batched(
-            || (HashMap::new(), Kept::new()),
+            || (HashMap::default(), Kept::default()),
             |(members, kept)| apply_all(&rules, &events, members, kept),
             BatchSize::PerIteration,
         );
