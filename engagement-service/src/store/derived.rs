@@ -4,7 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::BufRead;
 
-use engagement_core::{Event, MemberId, MemberState, Memory, Outcome, RuleSet};
+use engagement_core::{Event, MemberId, MemberState, Memory, Outcome, RuleSet, Status};
 
 use super::aliases::AliasTable;
 use super::listing::{Listing, Special};
@@ -33,24 +33,36 @@ impl Derived {
         self.memory.boards.settle();
     }
 
-    pub fn apply(&mut self, rules: &RuleSet, entry: &LogEntry) -> Option<Outcome> {
+    /// Applies one log entry (replays need no outcome back).
+    pub fn apply(&mut self, rules: &RuleSet, entry: &LogEntry) {
         match entry {
-            LogEntry::Event { event } => Some(self.apply_event(rules, event)),
-            change => {
-                self.apply_change(change);
-                None
+            LogEntry::Event { event } => {
+                if self.memory.apply(rules, event) != Status::Duplicate {
+                    self.keep_ledger(rules, event);
+                }
             }
+            change => self.apply_change(change),
         }
     }
 
+    /// Applies an event and answers its outcome.
     pub fn apply_event(&mut self, rules: &RuleSet, event: &Event) -> Outcome {
         let outcome = self.memory.ingest(rules, event);
-        for (member, line) in ledger_lines(rules, event, &outcome) {
+        if outcome.status != Status::Duplicate {
+            self.keep_ledger(rules, event);
+        }
+        outcome
+    }
+
+    fn keep_ledger(&mut self, rules: &RuleSet, event: &Event) {
+        let Some(outcome) = self.memory.outcome(&event.id) else {
+            return;
+        };
+        for (member, line) in ledger_lines(rules, event, outcome) {
             let ledger = self.ledger.entry(member).or_default();
             ledger.push_front(line);
             ledger.truncate(LEDGER_KEEP);
         }
-        outcome
     }
 
     /// Applies a profile change or a manual grant.
