@@ -206,6 +206,12 @@ pub async fn page(
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, Access::Read)?;
     let sel = Selection::resolve(&state, &path, &query)?;
+    if query.radius.is_some() {
+        return Err(ApiError::invalid(
+            "invalid_query",
+            "radius: only for a member's standing",
+        ));
+    }
     let limit = query_number("limit", query.limit.as_deref())?.unwrap_or(10);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::invalid(
@@ -240,6 +246,12 @@ pub async fn standing(
     let (board, member) = path.into_inner();
     let member = member_id(member)?;
     let sel = Selection::resolve(&state, &board, &query)?;
+    if query.offset.is_some() || query.limit.is_some() {
+        return Err(ApiError::invalid(
+            "invalid_query",
+            "offset, limit: not used here; radius sets how many neighbours are shown",
+        ));
+    }
     let radius = query_number("radius", query.radius.as_deref())?.unwrap_or(2);
     if radius > 50 {
         return Err(ApiError::invalid(

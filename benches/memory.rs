@@ -1,0 +1,172 @@
+//! Redis memory per member: ingests activity for 100,000 members through
+//! the Redis store (no HTTP), then reads `used_memory` and the share taken by
+//! each kind of key.
+//!
+//! `cargo bench --bench memory` (`MEMORY_MEMBERS=20000` for a quicker run).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use engagement_core::RuleSet;
+use engagement_service::generate::{GenerateParams, generate};
+use engagement_service::store::{RedisSettings, RedisStore, Store};
+
+fn cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .arg("-p")
+        .arg(port.to_string())
+        .args(args)
+        .output()
+        .expect("redis-cli");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn used_memory(port: u16) -> u64 {
+    cli(port, &["INFO", "memory"])
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn main() {
+    let members: usize = std::env::var("MEMORY_MEMBERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut redis = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .arg("--dir")
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cli(port, &["PING"]).trim() != "PONG" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let rules = RuleSet::from_toml(include_str!("../rules/knowledge-sharing.toml")).unwrap();
+    // About ten events per member over a quarter, so most members act.
+    let events = generate(&GenerateParams {
+        members,
+        communities: 14,
+        days: 90,
+        seed: 3,
+        start: "2026-08-01T00:00:00Z".parse().unwrap(),
+        events: Some(members * 10),
+    });
+    let baseline = used_memory(port);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = rt.block_on(async {
+        RedisStore::connect(&RedisSettings {
+            url: format!("redis://127.0.0.1:{port}"),
+            prefix: "memory".into(),
+            retention_days: 90,
+            pool_size: 4,
+        })
+        .unwrap()
+    });
+    let started = Instant::now();
+    rt.block_on(async {
+        for chunk in events.chunks(200) {
+            store.ingest(&rules, chunk).await.unwrap();
+        }
+    });
+    let took = started.elapsed();
+    let used = used_memory(port).saturating_sub(baseline);
+    let members_with_state: usize = cli(port, &["--scan", "--pattern", "{memory}:g0:m:*"])
+        .lines()
+        .count();
+
+    // Key sizes by kind: every key counted, up to 2,000 of each kind measured.
+    let mut keys: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for key in cli(port, &["--scan", "--pattern", "{memory}*"]).lines() {
+        let kind = match key.split(':').nth(2) {
+            Some("m") => "member states",
+            Some("e") => "idempotency records",
+            Some("l") => "ledgers",
+            Some("b") => "leaderboards",
+            Some("names") | Some("special") | Some("seq") => "names and listing",
+            _ if key.ends_with(":log") => "event log",
+            _ => "other",
+        };
+        keys.entry(kind).or_default().push(key.to_owned());
+    }
+    let mut by_kind: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for (kind, list) in &keys {
+        let sample: Vec<&String> = list.iter().take(2000).collect();
+        let script: String = sample
+            .iter()
+            .map(|k| format!("MEMORY USAGE {k} SAMPLES 0\n"))
+            .collect();
+        let mut child = Command::new("redis-cli")
+            .arg("-p")
+            .arg(port.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let measured: u64 = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.trim().parse::<u64>().ok())
+            .sum();
+        let total = measured * list.len() as u64 / sample.len().max(1) as u64;
+        by_kind.insert(kind, (list.len() as u64, total));
+    }
+    println!();
+    println!(
+        "{} events for {} members ({} with state) ingested in {:.1} s",
+        events.len(),
+        members,
+        members_with_state,
+        took.as_secs_f64()
+    );
+    println!(
+        "redis used_memory: {:.1} MiB, {:.0} bytes per member with state",
+        used as f64 / 1048576.0,
+        used as f64 / members_with_state.max(1) as f64
+    );
+    println!(
+        "{:<22} {:>10} {:>12} {:>16}",
+        "keys", "count", "MiB", "bytes per member"
+    );
+    for (kind, (count, bytes)) in by_kind {
+        println!(
+            "{kind:<22} {count:>10} {:>12.1} {:>16.0}",
+            bytes as f64 / 1048576.0,
+            bytes as f64 / members_with_state.max(1) as f64
+        );
+    }
+    let _ = redis.kill();
+    let _ = redis.wait();
+}
