@@ -1193,7 +1193,10 @@ async fn invalid_leaderboard_queries_are_422_naming_the_parameter() {
             "/v1/leaderboards/contributors/members/ana?period=decade",
             "period",
         ),
-        ("/v1/leaderboards/contributors/members/ana?offset=5", "offset"),
+        (
+            "/v1/leaderboards/contributors/members/ana?offset=5",
+            "offset",
+        ),
         ("/v1/leaderboards/contributors/members/ana?limit=5", "limit"),
         ("/v1/leaderboards/contributors?radius=2", "radius"),
         ("/v1/members/ana/ledger?limit=0", "limit"),
