@@ -294,10 +294,12 @@ impl RuleSet {
         let by_community = self.tracks_communities[action] && event.community.is_some();
         let actor = members.member(&event.actor);
         take_name(actor, event);
-        actor.counts.entry_ref(kind).actor += 1;
-        *actor.stages.entry_ref(stage.as_str()) += 1;
+        actor.counts.update(kind, |n| n.actor += 1);
+        actor.stages.update(stage.as_str(), |n| *n += 1);
         if let (true, Some(c)) = (by_community, &event.community) {
-            *actor.communities.entry_ref(kind).entry_ref(c.as_str()) += 1;
+            actor
+                .communities
+                .update(kind, |per| per.update(c.as_str(), |n| *n += 1));
         }
         if let Some(streak) = &self.streak
             && streak.counts[action]
@@ -309,7 +311,7 @@ impl RuleSet {
         let received_by = event.other_author();
         if let Some(author) = received_by {
             let state = members.member(author);
-            state.counts.entry_ref(kind).received += 1;
+            state.counts.update(kind, |n| n.received += 1);
             self.settle_member(author, state, &effects, &mut outcome);
         }
         // Awards go to the actor or the author today; anyone else is settled
@@ -479,7 +481,10 @@ impl RuleSet {
         let kind = &self.actions[action].kind;
         let received_by = event.target.as_ref().and_then(|t| t.author.clone());
         if let Some(author) = &received_by {
-            members.member(author).counts.entry_ref(kind).received += 1;
+            members
+                .member(author)
+                .counts
+                .update(kind, |n| n.received += 1);
         }
         effects.counted = Some(Counted {
             kind: kind.clone(),
@@ -555,8 +560,22 @@ impl RuleSet {
         at: Timestamp,
         out: &mut Vec<BadgeGranted>,
     ) {
-        for badge in &self.badges {
-            let held = state.tiers_held(&badge.id);
+        // Tiers held per badge, counted in one pass over the held badges.
+        // Rule files hold a handful of badges; any beyond the array are
+        // counted one by one.
+        const KEPT: usize = 32;
+        let mut held_by_pos = [0usize; KEPT];
+        for held in &state.badges {
+            let found = self.badges.iter().position(|b| *b.id == *held.badge);
+            if let Some(slot) = found.and_then(|pos| held_by_pos.get_mut(pos)) {
+                *slot += 1;
+            }
+        }
+        for (pos, badge) in self.badges.iter().enumerate() {
+            let held = match held_by_pos.get(pos) {
+                Some(&held) => held,
+                None => state.tiers_held(&badge.id),
+            };
             if held >= badge.tiers.len() {
                 continue;
             }
@@ -587,17 +606,18 @@ impl RuleSet {
         let kind = |a: usize| &*self.actions[a].kind;
         Some(match criterion {
             Criterion::Count { action, role } => {
-                let c = state.counts.get(kind(*action)).copied().unwrap_or_default();
+                let c = find(&state.counts, kind(*action))
+                    .copied()
+                    .unwrap_or_default();
                 i64::from(match role {
                     Role::Actor => c.actor,
                     Role::Received => c.received,
                 })
             }
             Criterion::StreakDays => i64::from(state.streak.current),
-            Criterion::DistinctCommunities { action } => state
-                .communities
-                .get(kind(*action))
-                .map_or(0, |m| m.len() as i64),
+            Criterion::DistinctCommunities { action } => {
+                find(&state.communities, kind(*action)).map_or(0, |m| m.len() as i64)
+            }
             Criterion::AllStages => state.stages.values().filter(|n| **n > 0).count() as i64,
             Criterion::Points => state.points,
             Criterion::Manual => return None,
@@ -645,6 +665,20 @@ fn take_name(actor: &mut MemberState, event: &Event) {
     }
 }
 
+/// Maps up to this many entries (one B-tree leaf holds 11) are searched by a
+/// linear scan comparing lengths first: cheaper than the ordered search,
+/// whose every string comparison calls `memcmp`.
+const SCAN_UP_TO: usize = 11;
+
+/// `map.get(key)` for the small string-keyed maps of a member's state.
+fn find<'a, V>(map: &'a std::collections::BTreeMap<String, V>, key: &str) -> Option<&'a V> {
+    if map.len() <= SCAN_UP_TO {
+        map.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+    } else {
+        map.get(key)
+    }
+}
+
 fn slot_key(rule_id: &str, target_id: &str) -> u64 {
     let mut h = xxhash_rust::xxh3::Xxh3Default::new();
     h.update(rule_id.as_bytes());
@@ -662,17 +696,28 @@ fn decrement(per: &mut std::collections::BTreeMap<String, u32>, key: &str) {
     }
 }
 
-/// `entry` for string-keyed maps without allocating when the key exists.
-trait EntryRef<V> {
-    fn entry_ref(&mut self, key: &str) -> &mut V;
+/// Updates a string-keyed map's value in place, starting from the default
+/// when the key is missing: one lookup, and no allocation, when it exists.
+trait Update<V> {
+    fn update(&mut self, key: &str, f: impl FnOnce(&mut V));
 }
 
-impl<V: Default> EntryRef<V> for std::collections::BTreeMap<String, V> {
-    fn entry_ref(&mut self, key: &str) -> &mut V {
-        if !self.contains_key(key) {
-            self.insert(key.to_owned(), V::default());
+impl<V: Default> Update<V> for std::collections::BTreeMap<String, V> {
+    fn update(&mut self, key: &str, f: impl FnOnce(&mut V)) {
+        let found = if self.len() <= SCAN_UP_TO {
+            self.iter_mut()
+                .find(|(k, _)| k.as_str() == key)
+                .map(|(_, v)| v)
+        } else {
+            self.get_mut(key)
+        };
+        match found {
+            Some(value) => f(value),
+            None => {
+                let mut value = V::default();
+                f(&mut value);
+                self.insert(key.to_owned(), value);
+            }
         }
-        // Present: inserted just above when it was missing.
-        self.get_mut(key).unwrap_or_else(|| unreachable!())
     }
 }

@@ -163,7 +163,8 @@ impl Checker<'_> {
         let week_starts = self.week_starts(raw.engine.week_starts.as_ref());
 
         let mut actions = Vec::new();
-        let mut action_index = HashMap::new();
+        // Looked up for every event: a fast fixed-seed hash, not SipHash.
+        let mut action_index = HashMap::default();
         let mut bad_stage = HashSet::new();
         for (kind, action) in raw.actions {
             let Some(stage) = Stage::parse(action.stage.get_ref()) else {
@@ -665,7 +666,7 @@ impl Checker<'_> {
 }
 
 pub(super) struct Kinds<'a> {
-    index: &'a HashMap<Arc<str>, usize>,
+    index: &'a HashMap<Arc<str>, usize, foldhash::fast::FixedState>,
     /// Kinds listed in `[actions]` whose stage is unknown.
     bad_stage: &'a HashSet<String>,
 }

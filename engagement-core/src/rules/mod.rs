@@ -180,7 +180,7 @@ pub struct RuleSet {
     pub sources: Sources,
     /// Platform identities linked to members by the rule file.
     pub identities: Identities,
-    pub(crate) action_index: HashMap<Arc<str>, ActionIdx>,
+    pub(crate) action_index: HashMap<Arc<str>, ActionIdx, foldhash::fast::FixedState>,
     /// Points rules of each action, in file order.
     pub(crate) rules_by_action: Vec<Vec<usize>>,
     /// Actions counted per community by a `distinct_communities` badge.
