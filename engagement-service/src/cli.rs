@@ -184,30 +184,92 @@ fn check(file: &Path) -> ExitCode {
 
 /// Reads JSON lines of events (or of exported log entries).
 pub fn read_events(path: &Path) -> anyhow::Result<Vec<Event>> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut events = Vec::new();
-    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let at = || format!("{}:{}", path.display(), n + 1);
-        // Exported log lines are tagged; plain event lines (generated, or
-        // from another system) are not.
-        let event = if line.starts_with("{\"type\"") {
-            match serde_json::from_str::<LogEntry>(&line)
-                .with_context(|| format!("{}: not a log entry", at()))?
-            {
-                LogEntry::Event { event } => event,
-                _ => continue,
-            }
-        } else {
-            serde_json::from_str(&line).with_context(|| format!("{}: not an event", at()))?
-        };
-        events.push(event);
-    }
+    let mut file = EventFile::open(path)?;
+    let events: Vec<Event> = file.by_ref().collect();
+    file.finish()?;
     Ok(events)
+}
+
+/// Events streamed from a file of JSON lines: plain events (generated, or
+/// from another system) or exported log entries (tagged). Reading stops at
+/// the first bad line, which [`EventFile::finish`] then reports.
+#[derive(Debug)]
+pub struct EventFile {
+    lines: std::io::Lines<std::io::BufReader<std::fs::File>>,
+    path: PathBuf,
+    line: usize,
+    error: Option<anyhow::Error>,
+}
+
+impl EventFile {
+    pub fn open(path: &Path) -> anyhow::Result<EventFile> {
+        let file =
+            std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        Ok(EventFile {
+            lines: std::io::BufReader::with_capacity(1 << 20, file).lines(),
+            path: path.to_owned(),
+            line: 0,
+            error: None,
+        })
+    }
+
+    /// The error that stopped reading, if any.
+    pub fn finish(self) -> anyhow::Result<()> {
+        self.error.map_or(Ok(()), Err)
+    }
+
+    fn parse(&self, line: &str) -> anyhow::Result<Option<Event>> {
+        let at = || format!("{}:{}", self.path.display(), self.line);
+        if line.starts_with("{\"type\"") {
+            let entry: LogEntry =
+                serde_json::from_str(line).with_context(|| format!("{}: not a log entry", at()))?;
+            Ok(match entry {
+                LogEntry::Event { event } => Some(event),
+                _ => None,
+            })
+        } else {
+            Ok(Some(
+                serde_json::from_str(line).with_context(|| format!("{}: not an event", at()))?,
+            ))
+        }
+    }
+}
+
+impl Iterator for EventFile {
+    type Item = Event;
+
+    fn next(&mut self) -> Option<Event> {
+        while self.error.is_none() {
+            let line = match self.lines.next()? {
+                Ok(line) => line,
+                Err(e) => {
+                    self.error = Some(e.into());
+                    return None;
+                }
+            };
+            self.line += 1;
+            if line.trim().is_empty() {
+                continue;
+            }
+            match self.parse(&line) {
+                Ok(Some(event)) => return Some(event),
+                Ok(None) => continue,
+                Err(e) => self.error = Some(e),
+            }
+        }
+        None
+    }
+}
+
+/// Runs a file of events through a rule file.
+fn simulate_file(rules: &RuleSet, events: &Path) -> anyhow::Result<crate::simulate::Simulation> {
+    let mut file = EventFile::open(events)?;
+    let sim = crate::simulate::run(rules, file.by_ref(), progress());
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) && sim.events >= 65_536 {
+        eprintln!();
+    }
+    file.finish()?;
+    Ok(sim)
 }
 
 fn load_rule_file(file: &Path) -> anyhow::Result<RuleSet> {
@@ -223,23 +285,22 @@ fn load_rule_file(file: &Path) -> anyhow::Result<RuleSet> {
     })
 }
 
-/// A progress line on stderr for long inputs.
-fn progress(total: usize) -> impl FnMut(usize) {
+/// A progress line on stderr for long inputs (only on a terminal).
+fn progress() -> impl FnMut(usize) {
+    let shown = std::io::IsTerminal::is_terminal(&std::io::stderr());
     move |done| {
-        if total >= 100_000 {
-            eprint!("\r{done}/{total} events");
-            if done == total {
-                eprintln!();
-            }
+        if shown && done >= 65_536 {
+            eprint!("\r{done} events read");
         }
     }
 }
 
 fn simulate(file: &Path, events: &Path, json: bool) -> anyhow::Result<()> {
     let rules = load_rule_file(file)?;
-    let events = read_events(events)?;
-    let memory = crate::simulate::run(&rules, &events, progress(events.len()));
-    let report = crate::simulate::report(&rules, &events, &memory);
+    let sim = simulate_file(&rules, events)?;
+    let report = crate::simulate::report(&rules, &sim);
+    // The process ends next: freeing a million records would only cost time.
+    std::mem::forget(sim);
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
@@ -276,10 +337,11 @@ fn simulate(file: &Path, events: &Path, json: bool) -> anyhow::Result<()> {
 
 fn diff(old: &Path, new: &Path, events: &Path, json: bool) -> anyhow::Result<()> {
     let (old_rules, new_rules) = (load_rule_file(old)?, load_rule_file(new)?);
-    let events = read_events(events)?;
-    let before = crate::simulate::run(&old_rules, &events, progress(events.len()));
-    let after = crate::simulate::run(&new_rules, &events, progress(events.len()));
-    let d = crate::simulate::diff(&old_rules, &new_rules, &events, &before, &after);
+    let before = simulate_file(&old_rules, events)?;
+    let after = simulate_file(&new_rules, events)?;
+    let d = crate::simulate::diff(&old_rules, &new_rules, &before, &after);
+    // The process ends next: freeing a million records would only cost time.
+    std::mem::forget((before, after));
     if json {
         println!("{}", serde_json::to_string_pretty(&d)?);
         return Ok(());

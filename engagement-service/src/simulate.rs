@@ -2,23 +2,46 @@
 //! what a rule file gives; `rules diff` what changes for each member if one
 //! rule file replaced another.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
 
 use engagement_core::rules::Leaderboard;
 use engagement_core::{BoardKey, Bucket, Event, MemberId, Memory, Period, RuleSet};
 use serde::Serialize;
 
-/// Runs events through rules; `progress` is told how many are done.
-pub fn run(rules: &RuleSet, events: &[Event], mut progress: impl FnMut(usize)) -> Memory {
-    let mut memory = Memory::deferred();
-    for (i, e) in events.iter().enumerate() {
-        memory.apply(rules, e);
-        if i % 65_536 == 0 {
-            progress(i);
+/// The state a rule file reaches on a stream of events.
+#[derive(Debug)]
+pub struct Simulation {
+    pub memory: Memory,
+    /// Events read (duplicates included).
+    pub events: usize,
+    /// The latest event time, which "the last period" is relative to.
+    pub last: Option<jiff::Timestamp>,
+}
+
+/// Runs events through rules as they come (the stream is never held
+/// whole); `progress` is told how many are done.
+pub fn run<E: Borrow<Event>>(
+    rules: &RuleSet,
+    events: impl IntoIterator<Item = E>,
+    mut progress: impl FnMut(usize),
+) -> Simulation {
+    let mut sim = Simulation {
+        memory: Memory::deferred(),
+        events: 0,
+        last: None,
+    };
+    for e in events {
+        let e = e.borrow();
+        sim.memory.apply(rules, e);
+        sim.last = sim.last.max(Some(e.occurred_at));
+        sim.events += 1;
+        if sim.events.is_multiple_of(65_536) {
+            progress(sim.events);
         }
     }
-    progress(events.len());
-    memory
+    progress(sim.events);
+    sim
 }
 
 #[derive(Debug, Serialize)]
@@ -56,13 +79,9 @@ pub struct StreakStats {
     pub holding_freezes: usize,
 }
 
-/// The last instant of the events, which "the last period" is relative to.
-fn last_day(rules: &RuleSet, events: &[Event]) -> Option<jiff::civil::Date> {
-    events
-        .iter()
-        .map(|e| e.occurred_at)
-        .max()
-        .map(|t| rules.timezone.to_datetime(t).date())
+/// The day of the last event, which "the last period" is relative to.
+fn last_day(rules: &RuleSet, sim: &Simulation) -> Option<jiff::civil::Date> {
+    sim.last.map(|t| rules.timezone.to_datetime(t).date())
 }
 
 fn top(memory: &Memory, board: &Leaderboard, bucket: Bucket, n: usize) -> BoardTop {
@@ -88,8 +107,8 @@ fn top(memory: &Memory, board: &Leaderboard, bucket: Bucket, n: usize) -> BoardT
     }
 }
 
-pub fn report(rules: &RuleSet, events: &[Event], memory: &Memory) -> Report {
-    let last = last_day(rules, events);
+pub fn report(rules: &RuleSet, sim: &Simulation) -> Report {
+    let (memory, last) = (&sim.memory, last_day(rules, sim));
     let mut boards = Vec::new();
     for board in &rules.leaderboards {
         if board.periods.contains(&Period::AllTime) {
@@ -138,7 +157,7 @@ pub fn report(rules: &RuleSet, events: &[Event], memory: &Memory) -> Report {
     }
     let members = memory.members.len();
     Report {
-        events: events.len(),
+        events: sim.events,
         members,
         boards,
         badges,
@@ -213,13 +232,9 @@ fn badge_set(memory: &Memory, member: &MemberId) -> Vec<String> {
 
 /// Compares two rule files on the same events; changes sorted by the
 /// largest point movement first.
-pub fn diff(
-    old: &RuleSet,
-    new: &RuleSet,
-    events: &[Event],
-    before: &Memory,
-    after: &Memory,
-) -> Diff {
+pub fn diff(old: &RuleSet, new: &RuleSet, before: &Simulation, after: &Simulation) -> Diff {
+    let events = before.events;
+    let (before, after) = (&before.memory, &after.memory);
     let (old_ranks, new_ranks) = (ranks(old, before), ranks(new, after));
     let mut boards: Vec<String> = old.leaderboards.iter().map(|b| b.id.to_string()).collect();
     for b in &new.leaderboards {
@@ -267,7 +282,7 @@ pub fn diff(
         )
     });
     Diff {
-        events: events.len(),
+        events,
         members: members.len(),
         changed: changes.len(),
         changes,

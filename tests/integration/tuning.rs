@@ -45,8 +45,9 @@ async fn simulate_matches_the_service(app: &TestApp) {
         app.ingest(&json!({ "events": chunk })).await;
     }
     let rules = RuleSet::from_toml(RULES).unwrap();
-    let memory = engagement_service::simulate::run(&rules, &events, |_| {});
-    let report = engagement_service::simulate::report(&rules, &events, &memory);
+    let sim = engagement_service::simulate::run(&rules, &events, |_| {});
+    let report = engagement_service::simulate::report(&rules, &sim);
+    let memory = &sim.memory;
     for board in report.boards.iter().filter(|b| b.period == "all_time") {
         let (_, page) = app
             .get(&format!("/v1/leaderboards/{}?limit=10", board.board))
