@@ -163,11 +163,17 @@ impl Outcome {
             .sum();
         let mut out = Vec::with_capacity(capacity);
         let date = rules.timezone.to_datetime(effects.occurred_at).date();
-        let buckets = Period::ALL.map(|p| Bucket::containing(p, date, rules.week_starts));
+        // Only the periods some board keeps.
+        let buckets = Period::ALL.map(|p| {
+            let used = rules.leaderboards.iter().any(|b| b.periods.contains(&p));
+            used.then(|| Bucket::containing(p, date, rules.week_starts))
+        });
         for board in &rules.leaderboards {
             let mut push = |member: &'a MemberId, delta: i64| {
                 for period in &board.periods {
-                    let bucket = buckets[*period as usize];
+                    let Some(bucket) = buckets[*period as usize] else {
+                        continue;
+                    };
                     if board.global {
                         out.push(Increment {
                             board: &board.id,
