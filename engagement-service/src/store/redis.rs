@@ -603,6 +603,28 @@ impl RedisStore {
         Ok((card, out))
     }
 
+    /// Up to `limit` listed entries from the `offset`-th listed one on.
+    #[allow(clippy::too_many_arguments)]
+    async fn listed_from(
+        &self,
+        conn: &mut Connection,
+        keys: &Keys,
+        key: &str,
+        listing: &Listing,
+        unlisted_ranks: &[u64],
+        offset: u64,
+        limit: u64,
+    ) -> Result<(u64, Vec<Entry>), StoreError> {
+        let window = Window {
+            start: raw_start(offset, unlisted_ranks),
+            limit,
+            ahead_listed: offset,
+            unlisted_ranks,
+            names: &keys.names(),
+        };
+        self.listed_window(conn, key, listing, window).await
+    }
+
     async fn unlisted_above(
         &self,
         conn: &mut Connection,
@@ -943,20 +965,8 @@ impl Store for RedisStore {
             let keys = self.live_keys(&mut conn).await?;
             let key = keys.board(key);
             let ranks = self.unlisted_ranks(&mut conn, &key, listing).await?;
-            let start = raw_start(offset, &ranks);
             let (card, entries) = self
-                .listed_window(
-                    &mut conn,
-                    &key,
-                    listing,
-                    Window {
-                        start,
-                        limit,
-                        ahead_listed: offset,
-                        unlisted_ranks: &ranks,
-                        names: &keys.names(),
-                    },
-                )
+                .listed_from(&mut conn, &keys, &key, listing, &ranks, offset, limit)
                 .await?;
             Ok(Page {
                 total: card - ranks.len() as u64,
@@ -996,20 +1006,8 @@ impl Store for RedisStore {
             let position = raw_rank - ranks.iter().filter(|r| **r < raw_rank).count() as u64;
             let offset = position.saturating_sub(radius);
             let limit = position - offset + radius + 1;
-            let start = raw_start(offset, &ranks);
             let (_, entries) = self
-                .listed_window(
-                    &mut conn,
-                    &key,
-                    listing,
-                    Window {
-                        start,
-                        limit,
-                        ahead_listed: offset,
-                        unlisted_ranks: &ranks,
-                        names: &keys.names(),
-                    },
-                )
+                .listed_from(&mut conn, &keys, &key, listing, &ranks, offset, limit)
                 .await?;
             let me = entries.get((position - offset) as usize);
             Ok(Standing {
