@@ -94,6 +94,9 @@ impl Application {
         };
         let metrics = Metrics::new()?;
         let state = web::Data::new(AppState::new(loaded, store, tokens, metrics));
+        if settings.rules.exists() {
+            reload_on_hangup(state.clone(), settings.rules.clone());
+        }
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let address = listener.local_addr()?;
@@ -155,4 +158,49 @@ impl Application {
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
+}
+
+/// On SIGHUP, reads the rule file again and swaps it in through the same
+/// check as `PUT /v1/admin/rules`: a bad file is logged with every error's
+/// line and column, and the rules in force stay.
+fn reload_on_hangup(state: web::Data<AppState>, path: std::path::PathBuf) {
+    #[cfg(unix)]
+    {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let mut hangups =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+                Ok(signal) => signal,
+                Err(e) => {
+                    tracing::warn!(error = %e, "no reload on SIGHUP");
+                    return;
+                }
+            };
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                let source = match std::fs::read_to_string(&path) {
+                    Ok(source) => source,
+                    Err(e) => {
+                        tracing::error!(file = %path.display(), error = %e, "rules not reloaded");
+                        continue;
+                    }
+                };
+                match RuleSet::from_toml(&source) {
+                    Ok(rules) => {
+                        tracing::info!(file = %path.display(), version = %rules.version, "rules reloaded");
+                        state.swap_rules(LoadedRules { rules, source });
+                    }
+                    Err(errors) => {
+                        for e in &errors.0 {
+                            tracing::error!("{}:{e}", path.display());
+                        }
+                        tracing::error!(file = %path.display(), "rules not reloaded; the old rules stay in force");
+                    }
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = (state, path);
 }
