@@ -37,6 +37,8 @@ const MAX_ATTEMPTS: u32 = 200;
 /// Local lock stripes: events of the same members in one instance queue here
 /// instead of aborting each other's transactions in Redis.
 const STRIPES: usize = 256;
+/// A request over this many stripes queues for its turn first.
+const WIDE: usize = 16;
 /// How long readers trust the generation they last read.
 const GENERATION_CACHE: Duration = Duration::from_secs(1);
 /// Longest a store operation may take before it counts as unavailable.
@@ -58,6 +60,10 @@ pub struct RedisStore {
     keys: Keys,
     retention_days: u32,
     stripes: std::sync::Arc<Vec<tokio::sync::Mutex<()>>>,
+    /// Requests touching many members queue here first, in arrival order:
+    /// each would take most stripes anyway, and without a queue they
+    /// overtake each other stripe by stripe and some wait for seconds.
+    wide: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// The live generation and when it was read.
     generation: std::sync::Arc<std::sync::Mutex<(u64, Option<Instant>)>>,
     /// The listing, read at most once a second per generation: a visibility
@@ -145,6 +151,7 @@ impl RedisStore {
             ),
             generation: std::sync::Arc::new(std::sync::Mutex::new((0, None))),
             listing: std::sync::Arc::new(std::sync::Mutex::new(None)),
+            wide: std::sync::Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
@@ -883,6 +890,11 @@ impl Store for RedisStore {
             .collect();
         stripes.sort_unstable();
         stripes.dedup();
+        let wide = if stripes.len() > WIDE {
+            Some(self.wide.lock().await)
+        } else {
+            None
+        };
         // Taken in index order, so two requests never wait on each other in a cycle.
         let mut held = Vec::with_capacity(stripes.len());
         for i in stripes {
@@ -894,6 +906,7 @@ impl Store for RedisStore {
             })
             .await;
         drop(held);
+        drop(wide);
         outcome
     }
 
