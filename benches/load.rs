@@ -7,9 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -17,60 +16,12 @@ use std::time::{Duration, Instant};
 use engagement_service::generate::{GenerateParams, generate};
 use engagement_service::{Application, Settings};
 
+#[path = "support/redis.rs"]
+mod redis;
+
+use redis::Redis;
+
 const CLIENTS: usize = 32;
-
-/// A Redis of the run's own; its data directory lives as long as it does.
-struct Redis(Child, u16, #[allow(dead_code)] tempfile::TempDir);
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_redis() -> Redis {
-    let port = free_port();
-    let dir = tempfile::tempdir().unwrap();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .arg("--dir")
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server");
-    for _ in 0..200 {
-        let ok = Command::new("redis-cli")
-            .args(["-p", &port.to_string(), "PING"])
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "PONG");
-        if ok {
-            return Redis(child, port, dir);
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    let mut child = child;
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("redis did not start");
-}
 
 struct Figure {
     what: String,
@@ -173,14 +124,14 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1.0);
     let n = |base: usize| ((base as f64 * scale) as usize).max(100);
-    let redis = start_redis();
+    let redis = Redis::start();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
         let mut settings = Settings::for_tests(PathBuf::from("unused"));
-        settings.redis_url = Some(format!("redis://127.0.0.1:{}", redis.1));
+        settings.redis_url = Some(format!("redis://127.0.0.1:{}", redis.port));
         settings.key_prefix = "load".into();
         settings.rules = PathBuf::from(concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -258,8 +209,11 @@ fn main() {
             None,
         ));
 
-        let zincrby = redis_benchmark(redis.1, &["ZINCRBY", "bench:z", "1", "m-__rand_int__"]);
-        let zrevrange = redis_benchmark(redis.1, &["ZREVRANGE", "bench:z", "0", "9", "WITHSCORES"]);
+        let zincrby = redis_benchmark(redis.port, &["ZINCRBY", "bench:z", "1", "m-__rand_int__"]);
+        let zrevrange = redis_benchmark(
+            redis.port,
+            &["ZREVRANGE", "bench:z", "0", "9", "WITHSCORES"],
+        );
         figures[0].1 = Some(("ZINCRBY", zincrby));
         figures[1].1 = Some(("ZINCRBY", zincrby));
         figures[2].1 = Some(("ZREVRANGE 0 9", zrevrange));
@@ -287,11 +241,7 @@ fn main() {
                 f.what, f.per_second, f.p50_ms, f.p99_ms, name, rps, ratio
             );
         }
-        let info = Command::new("redis-cli")
-            .args(["-p", &redis.1.to_string(), "INFO", "memory"])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
-            .unwrap_or_default();
+        let info = redis.cli(&["INFO", "memory"]);
         if let Some(line) = info.lines().find(|l| l.starts_with("used_memory_human")) {
             println!("redis {line}");
         }

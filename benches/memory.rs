@@ -7,26 +7,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+#[path = "support/redis.rs"]
+mod redis;
 
 use engagement_core::RuleSet;
 use engagement_service::generate::{GenerateParams, generate};
 use engagement_service::store::{RedisSettings, RedisStore, Store};
+use redis::Redis;
 
-fn cli(port: u16, args: &[&str]) -> String {
-    let out = Command::new("redis-cli")
-        .arg("-p")
-        .arg(port.to_string())
-        .args(args)
-        .output()
-        .expect("redis-cli");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn used_memory(port: u16) -> u64 {
-    cli(port, &["INFO", "memory"])
+fn used_memory(redis: &Redis) -> u64 {
+    redis
+        .cli(&["INFO", "memory"])
         .lines()
         .find_map(|l| l.strip_prefix("used_memory:"))
         .and_then(|v| v.trim().parse().ok())
@@ -38,32 +32,8 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = tempfile::tempdir().unwrap();
-    let mut redis = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .arg("--dir")
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while cli(port, &["PING"]).trim() != "PONG" && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let redis = Redis::start();
+    let port = redis.port;
     let rules = RuleSet::from_toml(include_str!("../rules/knowledge-sharing.toml")).unwrap();
     // About ten events per member over a quarter, so most members act.
     let events = generate(&GenerateParams {
@@ -74,7 +44,7 @@ fn main() {
         start: "2026-08-01T00:00:00Z".parse().unwrap(),
         events: Some(members * 10),
     });
-    let baseline = used_memory(port);
+    let baseline = used_memory(&redis);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -95,14 +65,15 @@ fn main() {
         }
     });
     let took = started.elapsed();
-    let used = used_memory(port).saturating_sub(baseline);
-    let members_with_state: usize = cli(port, &["--scan", "--pattern", "{memory}:g0:m:*"])
+    let used = used_memory(&redis).saturating_sub(baseline);
+    let members_with_state: usize = redis
+        .cli(&["--scan", "--pattern", "{memory}:g0:m:*"])
         .lines()
         .count();
 
     // Key sizes by kind: every key counted, up to 2,000 of each kind measured.
     let mut keys: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for key in cli(port, &["--scan", "--pattern", "{memory}*"]).lines() {
+    for key in redis.cli(&["--scan", "--pattern", "{memory}*"]).lines() {
         let kind = match key.split(':').nth(2) {
             Some("m") => "member states",
             Some("e") => "idempotency records",
@@ -167,6 +138,4 @@ fn main() {
             bytes as f64 / members_with_state.max(1) as f64
         );
     }
-    let _ = redis.kill();
-    let _ = redis.wait();
 }
