@@ -57,6 +57,20 @@ pub fn map(source: Option<&SourceMap>, d: &Delivery<'_>) -> Result<Mapped, MapEr
     let revocation = format!("github.{name}");
     let repository: Repository = field(&body, "repository")?;
     let sender: Option<User> = field(&body, "sender")?;
+    // An object's creation earns; its deletion takes back what it earned.
+    let create_or_revoke = |created: bool, chain: &str, actor: MemberId, created_at| {
+        Ok::<_, MapError>(if created {
+            (
+                StepKind::Create,
+                draft(chain, kind.clone(), actor, created_at)?,
+            )
+        } else {
+            (
+                StepKind::Revoke,
+                draft(chain, revocation.clone(), actor, d.received_at)?,
+            )
+        })
+    };
 
     match name.as_str() {
         "discussion.created" | "discussion.deleted" => {
@@ -66,13 +80,8 @@ pub fn map(source: Option<&SourceMap>, d: &Delivery<'_>) -> Result<Mapped, MapEr
             let Some(actor) = author.clone() else {
                 return ignored("bots earn nothing");
             };
-            let (how, mut event) = if name == "discussion.created" {
-                let e = draft(&chain, kind, actor, discussion.created_at)?;
-                (StepKind::Create, e)
-            } else {
-                let e = draft(&chain, revocation, actor, d.received_at)?;
-                (StepKind::Revoke, e)
-            };
+            let created = name == "discussion.created";
+            let (how, mut event) = create_or_revoke(created, &chain, actor, discussion.created_at)?;
             event.community = discussion.community(source, &repository);
             event.target = Some(Target {
                 id: chain.clone(),
@@ -122,13 +131,8 @@ pub fn map(source: Option<&SourceMap>, d: &Delivery<'_>) -> Result<Mapped, MapEr
             let Some(actor) = comment.user.member()? else {
                 return ignored("bots earn nothing");
             };
-            let (how, mut event) = if name == "discussion_comment.created" {
-                let e = draft(&chain, kind, actor, comment.created_at)?;
-                (StepKind::Create, e)
-            } else {
-                let e = draft(&chain, revocation, actor, d.received_at)?;
-                (StepKind::Revoke, e)
-            };
+            let created = name == "discussion_comment.created";
+            let (how, mut event) = create_or_revoke(created, &chain, actor, comment.created_at)?;
             // A reply acts on its discussion, whose author receives it.
             event.target = Some(Target {
                 id: chain_id("discussion", discussion.id)?,
@@ -144,13 +148,8 @@ pub fn map(source: Option<&SourceMap>, d: &Delivery<'_>) -> Result<Mapped, MapEr
             let Some(actor) = comment.user.member()? else {
                 return ignored("bots earn nothing");
             };
-            let (how, mut event) = if name == "issue_comment.created" {
-                let e = draft(&chain, kind, actor, comment.created_at)?;
-                (StepKind::Create, e)
-            } else {
-                let e = draft(&chain, revocation, actor, d.received_at)?;
-                (StepKind::Revoke, e)
-            };
+            let created = name == "issue_comment.created";
+            let (how, mut event) = create_or_revoke(created, &chain, actor, comment.created_at)?;
             event.target = Some(Target {
                 id: chain_id("issue", issue.id)?,
                 author: issue.user.member()?,
