@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -13,8 +12,9 @@ use serde::{Deserialize, Serialize};
 use crate::calendar::{Bucket, Day, Period};
 use crate::event::Event;
 use crate::ids::{CommunityId, MemberId};
+use crate::name::Name;
 use crate::rules::{Criterion, Metric, PointsRule, Role, RuleSet, Stage};
-use crate::state::MemberState;
+use crate::state::{MemberState, Table};
 
 /// Access to the states of the members an event touches. Stores load those
 /// members (see [`members_touched`]) into a map before applying.
@@ -42,7 +42,7 @@ pub enum Status {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Award {
     pub member: MemberId,
-    pub rule: Arc<str>,
+    pub rule: Name,
     pub points: i64,
     /// The recipient's local day, whose cap room the award used.
     pub day: Day,
@@ -51,7 +51,7 @@ pub struct Award {
 /// The counts an event added.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counted {
-    pub kind: Arc<str>,
+    pub kind: Name,
     pub stage: Stage,
     /// `None` when the platform did not say who acted.
     #[serde(default)]
@@ -85,7 +85,7 @@ pub struct Effects {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BadgeGranted {
     pub member: MemberId,
-    pub badge: Arc<str>,
+    pub badge: Name,
     pub tier: Option<String>,
 }
 
@@ -301,11 +301,12 @@ impl RuleSet {
         let actor = members.member(&event.actor);
         take_name(actor, event);
         actor.counts.update(kind, |n| n.actor += 1);
-        actor.stages.update(stage.as_str(), |n| *n += 1);
+        actor.stages.add(stage, 1);
         if let (true, Some(c)) = (by_community, &event.community) {
+            let community = Name::from(c.shared());
             actor
                 .communities
-                .update(kind, |per| per.update(c.as_str(), |n| *n += 1));
+                .update(kind, |per| per.update(&community, |n| *n += 1));
         }
         if let Some(streak) = &self.streak
             && streak.counts[action]
@@ -438,19 +439,17 @@ impl RuleSet {
                 Some(a) => members.member(a),
                 None => &mut nobody,
             };
-            if let Some(n) = actor.counts.get_mut(&*c.kind) {
+            if let Some(n) = actor.counts.get_mut(&c.kind) {
                 n.actor = n.actor.saturating_sub(1);
             }
-            if let Some(n) = actor.stages.get_mut(c.stage.as_str()) {
-                *n = n.saturating_sub(1);
-            }
+            actor.stages.take(c.stage, 1);
             if let (true, Some(community)) = (c.by_community, &effects.community)
-                && let Some(per) = actor.communities.get_mut(&*c.kind)
+                && let Some(per) = actor.communities.get_mut(&c.kind)
             {
-                decrement(per, community.as_str());
+                decrement(per, &Name::from(community.shared()));
             }
             if let Some(author) = &c.received_by
-                && let Some(n) = members.member(author).counts.get_mut(&*c.kind)
+                && let Some(n) = members.member(author).counts.get_mut(&c.kind)
             {
                 n.received = n.received.saturating_sub(1);
             }
@@ -572,7 +571,7 @@ impl RuleSet {
         const KEPT: usize = 32;
         let mut held_by_pos = [0usize; KEPT];
         for held in &state.badges {
-            let found = self.badges.iter().position(|b| *b.id == *held.badge);
+            let found = self.badges.iter().position(|b| b.id == held.badge);
             if let Some(slot) = found.and_then(|pos| held_by_pos.get_mut(pos)) {
                 *slot += 1;
             }
@@ -593,7 +592,7 @@ impl RuleSet {
                     break;
                 }
                 state.badges.push(crate::state::HeldBadge {
-                    badge: badge.id.to_string(),
+                    badge: badge.id.clone(),
                     tier: tier_idx,
                     awarded_at: at,
                     reason: None,
@@ -609,22 +608,21 @@ impl RuleSet {
 
     /// The member's current value for a badge criterion (`None` for manual badges).
     pub fn progress_value(&self, criterion: &Criterion, state: &MemberState) -> Option<i64> {
-        let kind = |a: usize| &*self.actions[a].kind;
+        let kind = |a: usize| &self.actions[a].kind;
         Some(match criterion {
             Criterion::Count { action, role } => {
-                let c = find(&state.counts, kind(*action))
-                    .copied()
-                    .unwrap_or_default();
+                let c = state.counts.get(kind(*action)).copied().unwrap_or_default();
                 i64::from(match role {
                     Role::Actor => c.actor,
                     Role::Received => c.received,
                 })
             }
             Criterion::StreakDays => i64::from(state.streak.current),
-            Criterion::DistinctCommunities { action } => {
-                find(&state.communities, kind(*action)).map_or(0, |m| m.len() as i64)
-            }
-            Criterion::AllStages => state.stages.values().filter(|n| **n > 0).count() as i64,
+            Criterion::DistinctCommunities { action } => state
+                .communities
+                .get(kind(*action))
+                .map_or(0, |m| m.len() as i64),
+            Criterion::AllStages => state.stages.reached() as i64,
             Criterion::Points => state.points,
             Criterion::Manual => return None,
         })
@@ -671,20 +669,6 @@ fn take_name(actor: &mut MemberState, event: &Event) {
     }
 }
 
-/// Maps up to this many entries (one B-tree leaf holds 11) are searched by a
-/// linear scan comparing lengths first: cheaper than the ordered search,
-/// whose every string comparison calls `memcmp`.
-const SCAN_UP_TO: usize = 11;
-
-/// `map.get(key)` for the small string-keyed maps of a member's state.
-fn find<'a, V>(map: &'a std::collections::BTreeMap<String, V>, key: &str) -> Option<&'a V> {
-    if map.len() <= SCAN_UP_TO {
-        map.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
-    } else {
-        map.get(key)
-    }
-}
-
 fn slot_key(rule_id: &str, target_id: &str) -> u64 {
     let mut h = xxhash_rust::xxh3::Xxh3Default::new();
     h.update(rule_id.as_bytes());
@@ -693,37 +677,11 @@ fn slot_key(rule_id: &str, target_id: &str) -> u64 {
     h.digest()
 }
 
-fn decrement(per: &mut std::collections::BTreeMap<String, u32>, key: &str) {
+fn decrement(per: &mut Table<u32>, key: &Name) {
     if let Some(n) = per.get_mut(key) {
         *n = n.saturating_sub(1);
         if *n == 0 {
             per.remove(key);
-        }
-    }
-}
-
-/// Updates a string-keyed map's value in place, starting from the default
-/// when the key is missing: one lookup, and no allocation, when it exists.
-trait Update<V> {
-    fn update(&mut self, key: &str, f: impl FnOnce(&mut V));
-}
-
-impl<V: Default> Update<V> for std::collections::BTreeMap<String, V> {
-    fn update(&mut self, key: &str, f: impl FnOnce(&mut V)) {
-        let found = if self.len() <= SCAN_UP_TO {
-            self.iter_mut()
-                .find(|(k, _)| k.as_str() == key)
-                .map(|(_, v)| v)
-        } else {
-            self.get_mut(key)
-        };
-        match found {
-            Some(value) => f(value),
-            None => {
-                let mut value = V::default();
-                f(&mut value);
-                self.insert(key.to_owned(), value);
-            }
         }
     }
 }

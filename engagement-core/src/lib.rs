@@ -29,6 +29,7 @@ pub mod engine;
 pub mod event;
 pub mod ids;
 pub mod memory;
+pub mod name;
 pub mod rules;
 pub mod state;
 
@@ -38,5 +39,6 @@ pub use engine::{Award, Effects, Increment, Members, Outcome, Status, members_to
 pub use event::{Event, Target};
 pub use ids::{CommunityId, EventId, IdError, MemberId};
 pub use memory::Memory;
+pub use name::Name;
 pub use rules::{RuleError, RuleErrors, RuleSet, Summary};
 pub use state::{MemberState, Profile, Streak, Visibility};

@@ -6,14 +6,15 @@
 //! every distinct thing a member liked or attended, 8 bytes each, because
 //! "at most once per target, ever" cannot be kept with less.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashSet};
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::calendar::Day;
-use crate::rules::StreakRule;
+use crate::name::Name;
+use crate::rules::{Stage, StreakRule};
 
 /// Days of daily-cap usage kept per member. An event more than this many
 /// days older than the member's newest capped award gets nothing from capped
@@ -56,7 +57,7 @@ pub struct Count {
 /// One badge tier held by a member.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeldBadge {
-    pub badge: String,
+    pub badge: Name,
     /// Index of the tier in the badge's tier list.
     pub tier: usize,
     pub awarded_at: Timestamp,
@@ -68,7 +69,7 @@ pub struct HeldBadge {
 /// Points a capped rule gave a member on one local day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CapUse {
-    pub rule: String,
+    pub rule: Name,
     pub day: Day,
     pub used: i64,
 }
@@ -121,14 +122,14 @@ pub struct MemberState {
     pub profile: Profile,
     #[serde(default)]
     pub points: i64,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub counts: BTreeMap<String, Count>,
+    #[serde(default, skip_serializing_if = "Table::is_empty")]
+    pub counts: Table<Count>,
     /// Actions done per knowledge-cycle stage.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub stages: BTreeMap<String, u32>,
+    #[serde(default, skip_serializing_if = "Stages::is_empty")]
+    pub stages: Stages,
     /// Per action kind tracked by a `distinct_communities` badge: events per community.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub communities: BTreeMap<String, BTreeMap<String, u32>>,
+    #[serde(default, skip_serializing_if = "Table::is_empty")]
+    pub communities: Table<Table<u32>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub badges: Vec<HeldBadge>,
     #[serde(default)]
@@ -136,8 +137,8 @@ pub struct MemberState {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub caps: Vec<CapUse>,
     /// `once_per` slots used by this member as actor.
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    pub slots: BTreeSet<u64>,
+    #[serde(default, skip_serializing_if = "Slots::is_empty")]
+    pub slots: Slots,
     #[serde(skip)]
     tz: Option<TimeZone>,
 }
@@ -161,17 +162,17 @@ impl MemberState {
 
     /// Number of tiers of `badge` held.
     pub fn tiers_held(&self, badge: &str) -> usize {
-        self.badges.iter().filter(|b| b.badge == badge).count()
+        self.badges.iter().filter(|b| b.badge.is(badge)).count()
     }
 
     // `caps` is kept newest day first, so the usual lookup (today) stops
     // after the first few entries, whatever the window holds.
 
-    pub(crate) fn cap_used(&self, rule: &str, day: Day) -> i64 {
+    pub(crate) fn cap_used(&self, rule: &Name, day: Day) -> i64 {
         self.caps
             .iter()
             .take_while(|c| c.day >= day)
-            .find(|c| c.day == day && c.rule == rule)
+            .find(|c| c.day == day && c.rule == *rule)
             .map_or(0, |c| c.used)
     }
 
@@ -182,11 +183,11 @@ impl MemberState {
             .is_some_and(|newest| day.days_until(newest.day) >= CAP_WINDOW_DAYS)
     }
 
-    pub(crate) fn use_cap(&mut self, rule: &str, day: Day, points: i64) {
+    pub(crate) fn use_cap(&mut self, rule: &Name, day: Day, points: i64) {
         let at = self
             .caps
             .iter()
-            .position(|c| c.day < day || (c.day == day && c.rule == rule));
+            .position(|c| c.day < day || (c.day == day && c.rule == *rule));
         match at {
             Some(i) if self.caps[i].day == day => {
                 self.caps[i].used += points;
@@ -200,7 +201,7 @@ impl MemberState {
                 self.caps.insert(
                     i,
                     CapUse {
-                        rule: rule.to_owned(),
+                        rule: rule.clone(),
                         day,
                         used: points,
                     },
@@ -212,6 +213,206 @@ impl MemberState {
                 }
             }
         }
+    }
+}
+
+/// A small map from names to values, as a member's state holds them: a
+/// handful of action kinds or communities, so a linear search comparing
+/// name hashes beats any tree or table. Serialised as a map in key order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table<V>(Vec<(Name, V)>);
+
+impl<V> Default for Table<V> {
+    fn default() -> Self {
+        Table(Vec::new())
+    }
+}
+
+impl<V> Table<V> {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The value under `key`.
+    pub fn get(&self, key: &Name) -> Option<&V> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// The value under the name reading `key`.
+    pub fn get_str(&self, key: &str) -> Option<&V> {
+        self.0.iter().find(|(k, _)| k.is(key)).map(|(_, v)| v)
+    }
+
+    pub fn get_mut(&mut self, key: &Name) -> Option<&mut V> {
+        self.0.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// Changes the value under `key` in place, starting from the default
+    /// when it is missing.
+    pub fn update(&mut self, key: &Name, f: impl FnOnce(&mut V))
+    where
+        V: Default,
+    {
+        match self.get_mut(key) {
+            Some(value) => f(value),
+            None => {
+                let mut value = V::default();
+                f(&mut value);
+                self.0.push((key.clone(), value));
+            }
+        }
+    }
+
+    pub fn remove(&mut self, key: &Name) -> Option<V> {
+        let at = self.0.iter().position(|(k, _)| k == key)?;
+        Some(self.0.swap_remove(at).1)
+    }
+
+    /// Entries in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Name, &V)> {
+        let mut entries: Vec<(&Name, &V)> = self.0.iter().map(|(k, v)| (k, v)).collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        entries.into_iter()
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.0.iter().map(|(_, v)| v)
+    }
+}
+
+impl<V> std::ops::Index<&str> for Table<V> {
+    type Output = V;
+
+    /// # Panics
+    /// When no entry reads `key`, as maps do.
+    #[allow(clippy::panic)]
+    fn index(&self, key: &str) -> &V {
+        match self.get_str(key) {
+            Some(v) => v,
+            None => panic!("no entry {key:?}"),
+        }
+    }
+}
+
+impl<V: Serialize> Serialize for Table<V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Table<V> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<String, V>::deserialize(d)?;
+        Ok(Table(
+            map.into_iter().map(|(k, v)| (Name::from(k), v)).collect(),
+        ))
+    }
+}
+
+/// Actions done per knowledge-cycle stage. Serialised as a map of the
+/// stages with actions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stages([u32; Stage::ALL.len()]);
+
+impl Stages {
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|n| *n == 0)
+    }
+
+    pub fn get(&self, stage: Stage) -> u32 {
+        self.0[stage as usize]
+    }
+
+    pub fn add(&mut self, stage: Stage, n: u32) {
+        let held = &mut self.0[stage as usize];
+        *held = held.saturating_add(n);
+    }
+
+    pub fn take(&mut self, stage: Stage, n: u32) {
+        let held = &mut self.0[stage as usize];
+        *held = held.saturating_sub(n);
+    }
+
+    /// Stages with at least one action.
+    pub fn reached(&self) -> usize {
+        self.0.iter().filter(|n| **n > 0).count()
+    }
+
+    /// Stages with actions and their counts, in cycle order.
+    pub fn iter(&self) -> impl Iterator<Item = (Stage, u32)> + '_ {
+        Stage::ALL
+            .into_iter()
+            .map(|s| (s, self.get(s)))
+            .filter(|(_, n)| *n > 0)
+    }
+}
+
+impl Serialize for Stages {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter().map(|(stage, n)| (stage.as_str(), n)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Stages {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<Stage, u32>::deserialize(d)?;
+        let mut stages = Stages::default();
+        for (stage, n) in map {
+            stages.add(stage, n);
+        }
+        Ok(stages)
+    }
+}
+
+/// The `once_per` slots a member used: hashes of rule and target. Serialised
+/// as a sorted list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Slots(HashSet<u64, foldhash::fast::FixedState>);
+
+impl Slots {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Takes a slot; false when it was already taken.
+    pub fn insert(&mut self, slot: u64) -> bool {
+        self.0.insert(slot)
+    }
+
+    pub fn remove(&mut self, slot: &u64) -> bool {
+        self.0.remove(slot)
+    }
+
+    pub fn contains(&self, slot: &u64) -> bool {
+        self.0.contains(slot)
+    }
+
+    /// The slots, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        self.0.iter().copied()
+    }
+}
+
+impl Serialize for Slots {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut sorted: Vec<u64> = self.0.iter().copied().collect();
+        sorted.sort_unstable();
+        sorted.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Slots {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let list = Vec::<u64>::deserialize(d)?;
+        Ok(Slots(list.into_iter().collect()))
     }
 }
 
@@ -285,8 +486,9 @@ mod tests {
     #[test]
     fn cap_usage_older_than_the_window_is_forgotten() {
         let mut m = MemberState::default();
-        m.use_cap("r", Day(0), 5);
-        m.use_cap("r", Day(CAP_WINDOW_DAYS as i32), 5);
+        let r = Name::new("r");
+        m.use_cap(&r, Day(0), 5);
+        m.use_cap(&r, Day(CAP_WINDOW_DAYS as i32), 5);
         assert_eq!(m.caps.len(), 1);
         assert!(m.cap_forgotten(Day(0)));
         assert!(!m.cap_forgotten(Day(1)));

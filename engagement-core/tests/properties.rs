@@ -187,27 +187,29 @@ impl Totals {
                 .counts
                 .iter()
                 .filter(|(_, c)| **c != Count::default())
-                .map(|(k, c)| (k.clone(), *c))
+                .map(|(k, c)| (k.to_string(), *c))
                 .collect(),
             stages: s
                 .stages
                 .iter()
-                .filter(|(_, n)| **n > 0)
-                .map(|(k, n)| (k.clone(), *n))
+                .map(|(stage, n)| (stage.as_str().to_owned(), n))
                 .collect(),
             communities: s
                 .communities
                 .iter()
                 .filter(|(_, per)| !per.is_empty())
-                .map(|(k, per)| (k.clone(), per.clone()))
+                .map(|(k, per)| {
+                    let per = per.iter().map(|(c, n)| (c.to_string(), *n)).collect();
+                    (k.to_string(), per)
+                })
                 .collect(),
             caps: s
                 .caps
                 .iter()
                 .filter(|c| c.used != 0)
-                .map(|c| (c.rule.clone(), c.day, c.used))
+                .map(|c| (c.rule.to_string(), c.day, c.used))
                 .collect(),
-            slots: s.slots.clone(),
+            slots: s.slots.iter().collect(),
         }
     }
 }

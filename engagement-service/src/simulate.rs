@@ -143,7 +143,7 @@ pub fn report(rules: &RuleSet, sim: &Simulation) -> Report {
                 .and_then(|t| t.name.clone());
             let label = match tier {
                 Some(t) => format!("{}/{t}", held.badge),
-                None => held.badge.clone(),
+                None => held.badge.to_string(),
             };
             *badges.entry(label).or_default() += 1;
         }

@@ -3,6 +3,7 @@
 use super::*;
 use crate::memory::Memory;
 use crate::rules::RuleSet;
+use crate::rules::Stage;
 use crate::state::Profile;
 
 const CANONICAL: &str = include_str!("../../../rules/knowledge-sharing.toml");
@@ -236,7 +237,7 @@ fn counts_add_one_for_the_actor_and_one_received_for_another_author() {
             received: 1
         }
     );
-    assert_eq!(m.members["ana"].stages["disseminate"], 2);
+    assert_eq!(m.members["ana"].stages.get(Stage::Disseminate), 2);
 }
 
 #[test]
@@ -440,7 +441,10 @@ fn a_revoke_undoes_counts_stages_and_communities_but_not_streaks() {
     m.ingest(&r, &revoking("r", "a", NOON));
     let s = &m.members["ana"];
     assert_eq!(
-        (s.counts["answer.posted"].actor, s.stages["disseminate"]),
+        (
+            s.counts["answer.posted"].actor,
+            s.stages.get(Stage::Disseminate)
+        ),
         (0, 0)
     );
     assert!(s.communities["answer.posted"].is_empty());
@@ -579,7 +583,7 @@ fn an_event_without_a_known_actor_credits_the_target_author_and_nobody_else() {
     let mut r = rules();
     // A rule paying the actor as well: it must not fire without one.
     let mut thanks = r.points[r.rules_by_action[r.action("answer.accepted").unwrap()][0]].clone();
-    thanks.id = "thanks".into();
+    thanks.id = Name::new("thanks");
     thanks.to = Role::Actor;
     r.rules_by_action[thanks.on].push(r.points.len());
     r.points.push(thanks);

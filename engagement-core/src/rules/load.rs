@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 use std::sync::Arc;
 
+use crate::name::Name;
+
 use jiff::civil::Weekday;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
@@ -183,7 +185,7 @@ impl Checker<'_> {
             action_index.insert(kind_name.clone(), actions.len());
             actions.push(Action {
                 label: action.label.unwrap_or_else(|| kind.get_ref().clone()),
-                kind: kind_name,
+                kind: Name::from(kind_name),
                 stage,
             });
         }
@@ -338,7 +340,7 @@ impl Checker<'_> {
             };
             if let (true, Some(on), Some(to)) = (ok, on, to) {
                 out.push(PointsRule {
-                    id: Arc::from(r.id.get_ref().as_str()),
+                    id: Name::new(r.id.get_ref()),
                     on,
                     to,
                     points: *r.points.get_ref(),
@@ -391,7 +393,7 @@ impl Checker<'_> {
             if let (true, Some((criterion, tiers))) = (ok, self.criterion(spanned, kinds, actions))
             {
                 out.push(Badge {
-                    id: Arc::from(b.id.get_ref().as_str()),
+                    id: Name::new(b.id.get_ref()),
                     name: b.name.clone(),
                     description: b.description.clone(),
                     criterion,

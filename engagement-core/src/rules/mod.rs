@@ -15,6 +15,7 @@ use jiff::tz::TimeZone;
 use serde::Serialize;
 
 use crate::calendar::Period;
+use crate::name::Name;
 
 pub use error::{RuleError, RuleErrors};
 pub use sources::{Identities, Platform, SourceMap, Sources};
@@ -65,7 +66,7 @@ pub type ActionIdx = usize;
 /// A recognised action kind.
 #[derive(Debug, Clone)]
 pub struct Action {
-    pub kind: Arc<str>,
+    pub kind: Name,
     pub stage: Stage,
     pub label: String,
 }
@@ -83,7 +84,7 @@ pub enum Role {
 /// A points rule.
 #[derive(Debug, Clone)]
 pub struct PointsRule {
-    pub id: Arc<str>,
+    pub id: Name,
     pub on: ActionIdx,
     pub to: Role,
     pub points: i64,
@@ -128,7 +129,7 @@ pub enum Criterion {
 
 #[derive(Debug, Clone)]
 pub struct Badge {
-    pub id: Arc<str>,
+    pub id: Name,
     pub name: String,
     pub description: String,
     pub criterion: Criterion,

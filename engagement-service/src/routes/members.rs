@@ -85,8 +85,8 @@ pub fn profile_view(
         .map(|held| {
             let badge = rules.badge(&held.badge);
             HeldBadgeView {
-                badge: held.badge.clone(),
-                name: badge.map_or_else(|| held.badge.clone(), |b| b.name.clone()),
+                badge: held.badge.to_string(),
+                name: badge.map_or_else(|| held.badge.to_string(), |b| b.name.clone()),
                 tier: badge
                     .and_then(|b| b.tiers.get(held.tier))
                     .and_then(|t| t.name.clone()),
@@ -130,8 +130,12 @@ pub fn profile_view(
             freezes: state.streak.freezes,
             last_active_day: state.streak.last_active.map(|d| d.to_string()),
         },
-        counts: state.counts.clone(),
-        stages: state.stages.clone(),
+        counts: (state.counts.iter())
+            .map(|(kind, n)| (kind.to_string(), *n))
+            .collect(),
+        stages: (state.stages.iter())
+            .map(|(stage, n)| (stage.as_str().to_owned(), n))
+            .collect(),
         progress,
         timezone: state.profile.timezone.clone(),
         groups: state.profile.groups.clone(),

@@ -99,7 +99,7 @@ pub fn grant_to(state: &mut MemberState, grant: &ManualGrant) -> bool {
     let held = holds(state, grant);
     if !held {
         state.badges.push(engagement_core::state::HeldBadge {
-            badge: grant.badge.clone(),
+            badge: grant.badge.clone().into(),
             tier: grant.tier,
             awarded_at: grant.at,
             reason: grant.reason.clone(),
@@ -112,7 +112,7 @@ pub fn holds(state: &MemberState, grant: &ManualGrant) -> bool {
     state
         .badges
         .iter()
-        .any(|b| b.badge == grant.badge && b.tier == grant.tier)
+        .any(|b| b.badge.is(&grant.badge) && b.tier == grant.tier)
 }
 
 /// Reads complete JSON lines of log entries (an entry, or an array of the

@@ -487,7 +487,7 @@ impl RedisStore {
                 }
                 LogEntry::Badge { grant, .. } => {
                     state.badges.push(engagement_core::state::HeldBadge {
-                        badge: grant.badge.clone(),
+                        badge: grant.badge.clone().into(),
                         tier: grant.tier,
                         awarded_at: grant.at,
                         reason: grant.reason.clone(),
@@ -930,7 +930,7 @@ impl Store for RedisStore {
         let held = |s: &MemberState| {
             s.badges
                 .iter()
-                .any(|b| b.badge == grant.badge && b.tier == grant.tier)
+                .any(|b| b.badge.is(&grant.badge) && b.tier == grant.tier)
         };
         self.timed(self.update_member(member, |s| (!held(s)).then(|| entry.clone())))
             .await
