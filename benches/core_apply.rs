@@ -3,7 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 // The same fixed-seed fast hash the in-memory deployment uses for its maps.
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
+type HashMap<K, V> = hashbrown::HashMap<K, V, foldhash::fast::FixedState>;
+// The allocator the `engagement` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::hint::black_box;
 use std::time::Duration;
 

@@ -13,7 +13,7 @@ use crate::calendar::{Bucket, Day, Period};
 use crate::event::Event;
 use crate::ids::{CommunityId, MemberId};
 use crate::name::Name;
-use crate::rules::{Criterion, Metric, PointsRule, Role, RuleSet, Stage};
+use crate::rules::{ActionIdx, Criterion, Metric, PointsRule, Role, RuleSet, Stage};
 use crate::state::{MemberState, Table};
 
 /// Access to the states of the members an event touches. Stores load those
@@ -26,6 +26,13 @@ pub trait Members {
 impl<S: BuildHasher> Members for HashMap<MemberId, MemberState, S> {
     fn member(&mut self, id: &MemberId) -> &mut MemberState {
         self.entry(id.clone()).or_default()
+    }
+}
+
+/// Found by reference: the id is copied only for a new member.
+impl<S: BuildHasher> Members for hashbrown::HashMap<MemberId, MemberState, S> {
+    fn member(&mut self, id: &MemberId) -> &mut MemberState {
+        self.entry_ref(id).or_default()
     }
 }
 
@@ -97,7 +104,7 @@ pub struct LevelUp {
 }
 
 /// The result of applying one event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Outcome {
     pub status: Status,
     /// +1 for an event, -1 for a revocation (whose `effects` are the revoked event's).
@@ -105,6 +112,24 @@ pub struct Outcome {
     pub effects: Option<Effects>,
     pub badges: Vec<BadgeGranted>,
     pub level_ups: Vec<LevelUp>,
+    /// The event's day in the engine calendar, with the fingerprint of the
+    /// rule set that reckoned it: leaderboard buckets need it again.
+    #[serde(skip)]
+    engine_day: Option<(u64, Day)>,
+}
+
+/// What an event changed for one member, to tell which badges may have
+/// come within reach.
+#[derive(Debug, Clone, Copy)]
+enum Touch {
+    /// The member did `action`; `streak` when it kept their streak going.
+    Acted { action: ActionIdx, streak: bool },
+    /// The member authored what `action` acted on.
+    Received { action: ActionIdx },
+    /// Points at most.
+    Awarded,
+    /// Unknown: every badge is checked.
+    Any,
 }
 
 /// A leaderboard change for a store to apply.
@@ -118,15 +143,42 @@ pub struct Increment<'a> {
     pub delta: i64,
 }
 
+/// Outcomes are equal when they say the same: how the engine reckoned the
+/// day is left out.
+impl PartialEq for Outcome {
+    fn eq(&self, other: &Outcome) -> bool {
+        self.status == other.status
+            && self.sign == other.sign
+            && self.effects == other.effects
+            && self.badges == other.badges
+            && self.level_ups == other.level_ups
+    }
+}
+
 impl Outcome {
-    fn ignored() -> Outcome {
+    /// An outcome with `status` that changed nothing.
+    pub fn unchanged(status: Status) -> Outcome {
         Outcome {
-            status: Status::Ignored,
+            status,
             sign: 1,
             effects: None,
             badges: Vec::new(),
             level_ups: Vec::new(),
+            engine_day: None,
         }
+    }
+
+    /// An event's outcome as a store recorded it.
+    pub fn recorded(sign: i64, effects: Option<Effects>) -> Outcome {
+        Outcome {
+            sign,
+            effects,
+            ..Outcome::unchanged(Status::Applied)
+        }
+    }
+
+    fn ignored() -> Outcome {
+        Outcome::unchanged(Status::Ignored)
     }
 
     /// The awards to report, negative for a revocation.
@@ -162,10 +214,13 @@ impl Outcome {
             })
             .sum();
         let mut out = Vec::with_capacity(capacity);
-        let date = rules.timezone.to_datetime(effects.occurred_at).date();
+        let date = match self.engine_day {
+            Some((fingerprint, day)) if fingerprint == rules.fingerprint => day.date(),
+            _ => rules.timezone.to_datetime(effects.occurred_at).date(),
+        };
         // Only the periods some board keeps.
         let buckets = Period::ALL.map(|p| {
-            let used = rules.leaderboards.iter().any(|b| b.periods.contains(&p));
+            let used = rules.periods_kept[p as usize];
             used.then(|| Bucket::containing(p, date, rules.week_starts))
         });
         for board in &rules.leaderboards {
@@ -279,11 +334,14 @@ impl RuleSet {
             slots: Vec::new(),
             revoked: false,
         };
+        // The event's day in the engine calendar: the local day of every
+        // member without a time zone of their own.
+        let today = Day::of(event.occurred_at, &self.timezone);
         if event.actor_unknown {
-            return self.apply_unattributed(members, event, action, effects);
+            return self.apply_unattributed(members, event, action, effects, today);
         }
         for &rule_idx in &self.rules_by_action[action] {
-            self.fire(members, event, rule_idx, &mut effects);
+            self.fire(members, event, rule_idx, &mut effects, today);
         }
         let mut outcome = Outcome {
             status: Status::Applied,
@@ -291,6 +349,7 @@ impl RuleSet {
             effects: None,
             badges: Vec::new(),
             level_ups: Vec::new(),
+            engine_day: Some((self.fingerprint, today)),
         };
 
         // Each member's state is looked up once for counting and settling:
@@ -308,18 +367,25 @@ impl RuleSet {
                 .communities
                 .update(kind, |per| per.update(&community, |n| *n += 1));
         }
+        let mut streak_kept = false;
         if let Some(streak) = &self.streak
             && streak.counts[action]
         {
-            let day = Day::of(event.occurred_at, actor.timezone(&self.timezone));
+            let day = actor.local_day(event.occurred_at, &self.timezone, today);
             actor.streak.record(day, streak);
+            streak_kept = true;
         }
-        self.settle_member(&event.actor, actor, &effects, &mut outcome);
+        let touch = Touch::Acted {
+            action,
+            streak: streak_kept,
+        };
+        self.settle_member(&event.actor, actor, &effects, &mut outcome, touch);
         let received_by = event.other_author();
         if let Some(author) = received_by {
             let state = members.member(author);
             state.counts.update(kind, |n| n.received += 1);
-            self.settle_member(author, state, &effects, &mut outcome);
+            let touch = Touch::Received { action };
+            self.settle_member(author, state, &effects, &mut outcome, touch);
         }
         // Awards go to the actor or the author today; anyone else is settled
         // after them, as `settle` orders members.
@@ -329,7 +395,8 @@ impl RuleSet {
                 || received_by == Some(m)
                 || effects.awards[..i].iter().any(|a| a.member == *m);
             if !seen {
-                self.settle_member(m, members.member(m), &effects, &mut outcome);
+                let state = members.member(m);
+                self.settle_member(m, state, &effects, &mut outcome, Touch::Awarded);
             }
         }
         effects.counted = Some(Counted {
@@ -350,6 +417,7 @@ impl RuleSet {
         event: &Event,
         rule_idx: usize,
         effects: &mut Effects,
+        today: Day,
     ) {
         let rule = &self.points[rule_idx];
         if !rule.communities.is_empty()
@@ -399,7 +467,7 @@ impl RuleSet {
         {
             return;
         }
-        let day = Day::of(event.occurred_at, state.timezone(&self.timezone));
+        let day = state.local_day(event.occurred_at, &self.timezone, today);
         let Some(points) = within_cap(rule, state, day) else {
             if let Some(key) = slot {
                 members.member(&event.actor).slots.remove(&key);
@@ -460,6 +528,7 @@ impl RuleSet {
             effects: None,
             badges: Vec::new(),
             level_ups: Vec::new(),
+            engine_day: None,
         };
         self.settle(members, effects, &mut outcome);
         outcome.effects = Some(effects.clone());
@@ -476,11 +545,12 @@ impl RuleSet {
         event: &Event,
         action: usize,
         mut effects: Effects,
+        today: Day,
     ) -> Outcome {
         for &rule_idx in &self.rules_by_action[action] {
             let rule = &self.points[rule_idx];
             if rule.to == Role::Received && !rule.once_per_target {
-                self.fire(members, event, rule_idx, &mut effects);
+                self.fire(members, event, rule_idx, &mut effects, today);
             }
         }
         let kind = &self.actions[action].kind;
@@ -504,6 +574,7 @@ impl RuleSet {
             effects: None,
             badges: Vec::new(),
             level_ups: Vec::new(),
+            engine_day: None,
         };
         self.settle(members, &effects, &mut outcome);
         outcome.effects = Some(effects);
@@ -526,7 +597,7 @@ impl RuleSet {
             if candidates().take(i).any(|m| m == member) {
                 continue;
             }
-            self.settle_member(member, members.member(member), effects, outcome);
+            self.settle_member(member, members.member(member), effects, outcome, Touch::Any);
         }
     }
 
@@ -538,6 +609,7 @@ impl RuleSet {
         state: &mut MemberState,
         effects: &Effects,
         outcome: &mut Outcome,
+        touch: Touch,
     ) {
         let gained: i64 = effects
             .awards
@@ -554,33 +626,32 @@ impl RuleSet {
             });
         }
         if outcome.sign > 0 {
-            self.grant_earned(member, state, effects.occurred_at, &mut outcome.badges);
+            let at = effects.occurred_at;
+            self.grant_earned(member, state, at, &mut outcome.badges, touch, gained != 0);
         }
     }
 
+    /// Grants every badge tier the member has reached and does not hold.
+    ///
+    /// Once every badge has been checked under this rule set, a badge out of
+    /// reach stays so until the value it counts moves: only badges whose
+    /// value `touch` (or a change of points) may have moved are checked again.
     fn grant_earned(
         &self,
         member: &MemberId,
         state: &mut MemberState,
         at: Timestamp,
         out: &mut Vec<BadgeGranted>,
+        touch: Touch,
+        points_moved: bool,
     ) {
-        // Tiers held per badge, counted in one pass over the held badges.
-        // Rule files hold a handful of badges; any beyond the array are
-        // counted one by one.
-        const KEPT: usize = 32;
-        let mut held_by_pos = [0usize; KEPT];
-        for held in &state.badges {
-            let found = self.badges.iter().position(|b| b.id == held.badge);
-            if let Some(slot) = found.and_then(|pos| held_by_pos.get_mut(pos)) {
-                *slot += 1;
+        let every = state.badges_checked != self.fingerprint;
+        state.badges_checked = self.fingerprint;
+        for badge in &self.badges {
+            if !every && !may_move(&badge.criterion, touch, points_moved) {
+                continue;
             }
-        }
-        for (pos, badge) in self.badges.iter().enumerate() {
-            let held = match held_by_pos.get(pos) {
-                Some(&held) => held,
-                None => state.tiers_held(&badge.id),
-            };
+            let held = state.badges.iter().filter(|h| h.badge == badge.id).count();
             if held >= badge.tiers.len() {
                 continue;
             }
@@ -631,6 +702,28 @@ impl RuleSet {
 
 #[cfg(test)]
 mod tests;
+
+/// Whether what `touch` changed (or a change of points) can move the value
+/// `criterion` counts.
+fn may_move(criterion: &Criterion, touch: Touch, points_moved: bool) -> bool {
+    match (criterion, touch) {
+        (Criterion::Manual, _) => false,
+        (Criterion::Points, _) => points_moved,
+        (_, Touch::Any) => true,
+        (Criterion::Count { action, role }, Touch::Acted { action: done, .. }) => {
+            *role == Role::Actor && *action == done
+        }
+        (Criterion::Count { action, role }, Touch::Received { action: done }) => {
+            *role == Role::Received && *action == done
+        }
+        (Criterion::DistinctCommunities { action }, Touch::Acted { action: done, .. }) => {
+            *action == done
+        }
+        (Criterion::AllStages, Touch::Acted { .. }) => true,
+        (Criterion::StreakDays, Touch::Acted { streak, .. }) => streak,
+        _ => false,
+    }
+}
 
 /// Whether a `chance` rule fires for an event: a stable hash of the event
 /// id and rule id, read as a number in [0, 1).

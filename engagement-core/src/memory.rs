@@ -4,7 +4,7 @@
 //! The embedded store and `rules simulate` both run on this.
 
 // A fixed-seed fast hash: one lookup per member and per event id on every event.
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
+type HashMap<K, V> = hashbrown::HashMap<K, V, foldhash::fast::FixedState>;
 
 use crate::board::Boards;
 use crate::engine::{Outcome, Status};
@@ -38,13 +38,7 @@ impl Memory {
             .outcomes
             .get(&event.id)
             .cloned()
-            .unwrap_or_else(|| Outcome {
-                status,
-                sign: 1,
-                effects: None,
-                badges: Vec::new(),
-                level_ups: Vec::new(),
-            });
+            .unwrap_or_else(|| Outcome::unchanged(status));
         outcome.status = status;
         outcome
     }

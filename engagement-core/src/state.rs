@@ -134,13 +134,22 @@ pub struct MemberState {
     pub badges: Vec<HeldBadge>,
     #[serde(default)]
     pub streak: Streak,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Oldest day first.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "oldest_first"
+    )]
     pub caps: Vec<CapUse>,
     /// `once_per` slots used by this member as actor.
     #[serde(default, skip_serializing_if = "Slots::is_empty")]
     pub slots: Slots,
     #[serde(skip)]
     tz: Option<TimeZone>,
+    /// The rule set (by fingerprint) under which every badge was last
+    /// checked; 0 when never, as after loading the state.
+    #[serde(skip)]
+    pub(crate) badges_checked: u64,
 }
 
 impl MemberState {
@@ -154,6 +163,15 @@ impl MemberState {
         self.tz.as_ref().unwrap_or(fallback)
     }
 
+    /// The member's local day at `at`: `engine_day`, the day in the engine's
+    /// time zone `engine`, for members without a time zone of their own.
+    pub fn local_day(&mut self, at: Timestamp, engine: &TimeZone, engine_day: Day) -> Day {
+        if self.profile.timezone.is_none() {
+            return engine_day;
+        }
+        Day::of(at, self.timezone(engine))
+    }
+
     /// Replaces the profile (and forgets the cached time zone).
     pub fn set_profile(&mut self, profile: Profile) {
         self.profile = profile;
@@ -165,12 +183,12 @@ impl MemberState {
         self.badges.iter().filter(|b| b.badge.is(badge)).count()
     }
 
-    // `caps` is kept newest day first, so the usual lookup (today) stops
-    // after the first few entries, whatever the window holds.
+    // `caps` is kept oldest day first and searched from the end, so the
+    // usual lookup (today) stops after the last few entries, and a new day
+    // is a push, whatever the window holds.
 
     pub(crate) fn cap_used(&self, rule: &Name, day: Day) -> i64 {
-        self.caps
-            .iter()
+        (self.caps.iter().rev())
             .take_while(|c| c.day >= day)
             .find(|c| c.day == day && c.rule == *rule)
             .map_or(0, |c| c.used)
@@ -179,34 +197,35 @@ impl MemberState {
     /// Whether `day` is too old for its cap room to be known.
     pub(crate) fn cap_forgotten(&self, day: Day) -> bool {
         self.caps
-            .first()
+            .last()
             .is_some_and(|newest| day.days_until(newest.day) >= CAP_WINDOW_DAYS)
     }
 
     pub(crate) fn use_cap(&mut self, rule: &Name, day: Day, points: i64) {
-        let at = self
+        // The first entry, from the newest, on `day` for `rule` or older than `day`.
+        let at = (self
             .caps
             .iter()
-            .position(|c| c.day < day || (c.day == day && c.rule == *rule));
+            .rposition(|c| c.day < day || (c.day == day && c.rule == *rule)))
+        .filter(|&i| self.caps[i].day == day);
         match at {
-            Some(i) if self.caps[i].day == day => {
+            Some(i) => {
                 self.caps[i].used += points;
                 if self.caps[i].used <= 0 {
                     self.caps.remove(i);
                 }
             }
-            _ if points <= 0 => {}
-            _ => {
-                let i = at.unwrap_or(self.caps.len());
-                self.caps.insert(
-                    i,
-                    CapUse {
-                        rule: rule.clone(),
-                        day,
-                        used: points,
-                    },
-                );
-                if i == 0 {
+            None if points <= 0 => {}
+            None => {
+                let newest = self.caps.last().is_none_or(|c| c.day < day);
+                let i = (self.caps.iter().rposition(|c| c.day <= day)).map_or(0, |i| i + 1);
+                let used = CapUse {
+                    rule: rule.clone(),
+                    day,
+                    used: points,
+                };
+                self.caps.insert(i, used);
+                if newest {
                     // A new newest day: forget days that fell out of the window.
                     self.caps
                         .retain(|c| c.day.days_until(day) < CAP_WINDOW_DAYS);
@@ -214,6 +233,13 @@ impl MemberState {
             }
         }
     }
+}
+
+/// Cap use as stored, in whatever order it was written, oldest day first.
+fn oldest_first<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<CapUse>, D::Error> {
+    let mut caps = Vec::<CapUse>::deserialize(d)?;
+    caps.sort_by_key(|c| c.day);
+    Ok(caps)
 }
 
 /// A small map from names to values, as a member's state holds them: a

@@ -286,6 +286,31 @@ proptest! {
     }
 
     #[test]
+    fn after_every_event_no_member_has_reached_a_badge_tier_without_holding_it(
+        ops in ops(120),
+    ) {
+        let mut memory = Memory::default();
+        for event in &events(&ops, &MEMBERS, "e") {
+            memory.ingest(&RULES, event);
+            for (member, state) in &memory.members {
+                for badge in &RULES.badges {
+                    let Some(value) = RULES.progress_value(&badge.criterion, state) else {
+                        continue;
+                    };
+                    let reached = badge.tiers.iter().filter(|t| value >= t.at_least).count();
+                    let held = state.tiers_held(&badge.id);
+                    prop_assert!(
+                        held >= reached,
+                        "{member} reached {reached} tiers of {} but holds {held}, after {}",
+                        badge.id,
+                        event.id
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn daily_caps_are_never_exceeded_net_of_revocations(ops in ops(80)) {
         let events = events(&ops, &MEMBERS, "e");
         let bogota = TimeZone::get("America/Bogota").unwrap();

@@ -622,3 +622,34 @@ fn revoking_an_event_without_a_known_actor_takes_back_only_what_the_author_got()
     assert_eq!(m.members["ana"].counts["answer.accepted"].received, 0);
     assert!(!m.members.contains_key("forum"));
 }
+
+#[test]
+fn a_badge_a_new_rule_file_puts_within_reach_is_granted_on_the_members_next_event_of_any_kind() {
+    // Three likes received: short of "helpful" (10) under the canonical file.
+    let (old, mut m) = (rules(), Memory::default());
+    for i in 0..3 {
+        let like = on(
+            ev(&format!("l{i}"), "post.liked", "bo", NOON),
+            &format!("p{i}"),
+            "ana",
+        );
+        m.ingest(&old, &like);
+    }
+    assert_eq!(m.members["ana"].tiers_held("helpful"), 0);
+    let new = RuleSet::from_toml(&CANONICAL.replace(
+        r#"{ name = "bronze", at_least = 10 },
+  { name = "silver", at_least = 100 },"#,
+        r#"{ name = "bronze", at_least = 3 },
+  { name = "silver", at_least = 100 },"#,
+    ))
+    .unwrap();
+    // Ana's next event has nothing to do with likes.
+    let outcome = m.ingest(&new, &ev("w1", "webinar.attended", "ana", NOON));
+    let granted: Vec<(&str, Option<&str>)> = (outcome.badges.iter())
+        .map(|b| (b.badge.as_str(), b.tier.as_deref()))
+        .collect();
+    assert!(
+        granted.contains(&("helpful", Some("bronze"))),
+        "{granted:?}"
+    );
+}

@@ -215,11 +215,12 @@ impl Checker<'_> {
                 tracks_communities[action] = true;
             }
         }
+        let fingerprint = xxhash_rust::xxh3::xxh3_64(self.source.as_bytes());
+        let periods_kept = Period::ALL.map(|p| leaderboards.iter().any(|b| b.periods.contains(&p)));
         Some(RuleSet {
-            version: format!(
-                "{:016x}",
-                xxhash_rust::xxh3::xxh3_64(self.source.as_bytes())
-            ),
+            version: format!("{fingerprint:016x}"),
+            // Zero stands for "no rule set" in member states.
+            fingerprint: fingerprint.max(1),
             timezone_name,
             timezone: timezone?,
             week_starts,
@@ -233,6 +234,7 @@ impl Checker<'_> {
             identities,
             action_index,
             rules_by_action,
+            periods_kept,
             tracks_communities,
         })
     }

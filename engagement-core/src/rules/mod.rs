@@ -168,6 +168,8 @@ pub struct Leaderboard {
 pub struct RuleSet {
     /// Short hash of the source text: which rule file produced an award.
     pub version: String,
+    /// The same hash as a number, never 0.
+    pub(crate) fingerprint: u64,
     pub timezone_name: String,
     pub timezone: TimeZone,
     pub week_starts: Weekday,
@@ -184,6 +186,8 @@ pub struct RuleSet {
     pub(crate) action_index: HashMap<Arc<str>, ActionIdx, foldhash::fast::FixedState>,
     /// Points rules of each action, in file order.
     pub(crate) rules_by_action: Vec<Vec<usize>>,
+    /// Whether some board keeps each period, by [`Period`] order.
+    pub(crate) periods_kept: [bool; Period::ALL.len()],
     /// Actions counted per community by a `distinct_communities` badge.
     pub(crate) tracks_communities: Vec<bool>,
 }

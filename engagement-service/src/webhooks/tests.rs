@@ -1,8 +1,8 @@
 //! Signatures (against the platforms' own test vectors) and how a step
 //! picks its event id from the object's history.
 
+use engagement_core::RuleSet;
 use engagement_core::engine::Effects;
-use engagement_core::{RuleSet, Status};
 
 use super::*;
 
@@ -165,10 +165,9 @@ fn a_step(kind: StepKind) -> Step {
 }
 
 fn recorded(revoked: bool) -> Option<Outcome> {
-    Some(Outcome {
-        status: Status::Applied,
-        sign: 1,
-        effects: Some(Effects {
+    Some(Outcome::recorded(
+        1,
+        Some(Effects {
             occurred_at: received(),
             community: None,
             awards: Vec::new(),
@@ -176,9 +175,7 @@ fn recorded(revoked: bool) -> Option<Outcome> {
             slots: Vec::new(),
             revoked,
         }),
-        badges: Vec::new(),
-        level_ups: Vec::new(),
-    })
+    ))
 }
 
 fn ids(step: StepKind, history: &[Option<Outcome>]) -> Result<(String, Option<String>), String> {
