@@ -12,7 +12,7 @@ use std::collections::hash_map::Entry;
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
 use std::sync::Arc;
 
-use crate::calendar::Bucket;
+use crate::calendar::{Bucket, Period};
 use crate::engine::Increment;
 use crate::ids::{CommunityId, MemberId};
 
@@ -35,6 +35,9 @@ pub struct Ranked {
 /// Members are numbered once, so boards hold and compare plain integers.
 type Slot = u32;
 
+/// A leaderboard scope: 0 for global, `n + 1` for the community numbered `n`.
+type Scope = u32;
+
 #[derive(Debug, Default, Clone)]
 struct Board {
     scores: HashMap<Slot, (i64, u64)>,
@@ -42,21 +45,29 @@ struct Board {
     order: BTreeSet<(Reverse<i64>, u64, Slot)>,
 }
 
-/// The boards of one leaderboard id: global, and one set per community.
-#[derive(Debug, Default, Clone)]
-struct Scopes {
-    global: HashMap<Bucket, Board>,
-    communities: HashMap<CommunityId, HashMap<Bucket, Board>>,
-}
+/// For each period, the bucket last written and its board.
+type Current = [Option<(Bucket, usize)>; Period::ALL.len()];
 
 /// Every leaderboard of a deployment, in memory.
 ///
 /// Served boards keep their rank order up to date on every change. A
 /// simulation or a replay only needs the order at the end, so it starts
 /// [`Boards::deferred`] and sorts when asked (or once, on [`Boards::settle`]).
+///
+/// Board ids, communities and members are numbered as they first appear. An
+/// increment finds its board through the bucket last written for its board
+/// id, scope and period, which is nearly always the right one, as events
+/// come roughly in time order.
 #[derive(Debug, Default, Clone)]
 pub struct Boards {
-    boards: HashMap<Arc<str>, Scopes>,
+    ids: Vec<Arc<str>>,
+    communities: Vec<CommunityId>,
+    scopes: HashMap<CommunityId, Scope>,
+    /// Board by board id number, scope and bucket.
+    index: HashMap<(usize, Scope, Bucket), usize>,
+    boards: Vec<Board>,
+    /// By board id number, then scope.
+    current: Vec<Vec<Current>>,
     slots: HashMap<MemberId, Slot>,
     members: Vec<MemberId>,
     seq: u64,
@@ -77,43 +88,55 @@ impl Boards {
         if !self.deferred {
             return;
         }
-        for scopes in self.boards.values_mut() {
-            let communities = scopes.communities.values_mut().flat_map(|b| b.values_mut());
-            for board in scopes.global.values_mut().chain(communities) {
-                board.order = board
-                    .scores
-                    .iter()
-                    .map(|(slot, (score, seq))| (Reverse(*score), *seq, *slot))
-                    .collect();
-            }
+        for board in &mut self.boards {
+            board.order = board
+                .scores
+                .iter()
+                .map(|(slot, (score, seq))| (Reverse(*score), *seq, *slot))
+                .collect();
         }
         self.deferred = false;
     }
 
     /// Applies leaderboard increments in order; members at zero or below leave.
     pub fn apply(&mut self, increments: &[Increment<'_>]) {
+        // The increments of one outcome repeat the same board id, community
+        // and member: the same references, so the last ones found are
+        // recognised by address before anything is looked up.
+        let mut last_id: Option<(&str, usize)> = None;
+        let mut last_scope: Option<(&CommunityId, Scope)> = None;
+        let mut last_member: Option<(&MemberId, Slot)> = None;
         for inc in increments {
             self.seq += 1;
-            let slot = self.slot(inc.member);
-            let scopes = match self.boards.get_mut(inc.board) {
-                Some(scopes) => scopes,
-                None => self.boards.entry(Arc::from(inc.board)).or_default(),
+            let id = match last_id {
+                Some((board, n)) if std::ptr::eq(board, inc.board) => n,
+                _ => self.id_number(inc.board),
             };
-            let buckets = match inc.community {
-                None => &mut scopes.global,
-                Some(c) => match scopes.communities.get_mut(c.as_str()) {
-                    Some(buckets) => buckets,
-                    None => scopes.communities.entry(c.clone()).or_default(),
-                },
+            last_id = Some((inc.board, id));
+            let scope = match (inc.community, last_scope) {
+                (None, _) => 0,
+                (Some(c), Some((last, n))) if std::ptr::eq(c, last) => n,
+                (Some(c), _) => {
+                    let n = self.scope(c);
+                    last_scope = Some((c, n));
+                    n
+                }
             };
-            let board = buckets.entry(inc.bucket).or_default();
+            let slot = match last_member {
+                Some((m, n)) if std::ptr::eq(m, inc.member) => n,
+                _ => self.slot(inc.member),
+            };
+            last_member = Some((inc.member, slot));
+            let board = self.board_for(id, scope, inc.bucket);
+            let seq = self.seq;
+            let board = &mut self.boards[board];
             // One lookup of the member's score whether it changes, appears or goes.
             let (old, score) = match board.scores.entry(slot) {
                 Entry::Occupied(mut held) => {
                     let old = *held.get();
                     let score = old.0 + inc.delta;
                     if score > 0 {
-                        held.insert((score, self.seq));
+                        held.insert((score, seq));
                     } else {
                         held.remove();
                     }
@@ -121,7 +144,7 @@ impl Boards {
                 }
                 Entry::Vacant(free) => {
                     if inc.delta > 0 {
-                        free.insert((inc.delta, self.seq));
+                        free.insert((inc.delta, seq));
                     }
                     (None, inc.delta)
                 }
@@ -133,9 +156,49 @@ impl Boards {
                 board.order.remove(&(Reverse(s), seq, slot));
             }
             if score > 0 {
-                board.order.insert((Reverse(score), self.seq, slot));
+                board.order.insert((Reverse(score), seq, slot));
             }
         }
+    }
+
+    fn id_number(&mut self, board: &str) -> usize {
+        if let Some(n) = self.ids.iter().position(|id| **id == *board) {
+            return n;
+        }
+        self.ids.push(Arc::from(board));
+        self.current
+            .push(vec![Current::default(); self.communities.len() + 1]);
+        self.ids.len() - 1
+    }
+
+    fn scope(&mut self, community: &CommunityId) -> Scope {
+        if let Some(n) = self.scopes.get(community.as_str()) {
+            return *n;
+        }
+        self.communities.push(community.clone());
+        let n = self.communities.len() as Scope;
+        self.scopes.insert(community.clone(), n);
+        for scopes in &mut self.current {
+            scopes.push(Current::default());
+        }
+        n
+    }
+
+    /// The board of a board id number, scope and bucket, created when new.
+    fn board_for(&mut self, id: usize, scope: Scope, bucket: Bucket) -> usize {
+        let current = &mut self.current[id][scope as usize][bucket.period as usize];
+        if let Some((last, board)) = *current
+            && last == bucket
+        {
+            return board;
+        }
+        let next = self.boards.len();
+        let board = *self.index.entry((id, scope, bucket)).or_insert(next);
+        if board == next {
+            self.boards.push(Board::default());
+        }
+        *current = Some((bucket, board));
+        board
     }
 
     fn slot(&mut self, member: &MemberId) -> Slot {
@@ -149,11 +212,13 @@ impl Boards {
     }
 
     fn board(&self, key: &BoardKey) -> Option<&Board> {
-        let scopes = self.boards.get(&*key.board)?;
-        match &key.community {
-            None => scopes.global.get(&key.bucket),
-            Some(c) => scopes.communities.get(c.as_str())?.get(&key.bucket),
-        }
+        let id = self.ids.iter().position(|id| **id == *key.board)?;
+        let scope = match &key.community {
+            None => 0,
+            Some(c) => *self.scopes.get(c.as_str())?,
+        };
+        let board = self.index.get(&(id, scope, key.bucket))?;
+        self.boards.get(*board)
     }
 
     /// A member's score on a board (0 when absent).
@@ -207,23 +272,13 @@ impl Boards {
 
     /// Every board key, for exports and tests.
     pub fn keys(&self) -> impl Iterator<Item = BoardKey> + '_ {
-        self.boards.iter().flat_map(|(board, scopes)| {
-            let global = scopes.global.keys().map(move |bucket| BoardKey {
-                board: board.clone(),
-                community: None,
-                bucket: *bucket,
-            });
-            let communities = scopes
-                .communities
-                .iter()
-                .flat_map(move |(community, buckets)| {
-                    buckets.keys().map(move |bucket| BoardKey {
-                        board: board.clone(),
-                        community: Some(community.clone()),
-                        bucket: *bucket,
-                    })
-                });
-            global.chain(communities)
+        self.index.keys().map(|(id, scope, bucket)| BoardKey {
+            board: self.ids[*id].clone(),
+            community: match *scope {
+                0 => None,
+                n => Some(self.communities[n as usize - 1].clone()),
+            },
+            bucket: *bucket,
         })
     }
 }

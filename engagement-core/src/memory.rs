@@ -7,7 +7,7 @@
 type HashMap<K, V> = hashbrown::HashMap<K, V, foldhash::fast::FixedState>;
 
 use crate::board::Boards;
-use crate::engine::{Outcome, Status};
+use crate::engine::{Increment, Outcome, Status};
 use crate::event::Event;
 use crate::ids::{EventId, MemberId};
 use crate::rules::RuleSet;
@@ -17,7 +17,9 @@ use crate::state::MemberState;
 pub struct Memory {
     pub members: HashMap<MemberId, MemberState>,
     pub boards: Boards,
-    outcomes: HashMap<EventId, Outcome>,
+    /// Boxed: most of a million-event simulation's memory is this map, and
+    /// its table then holds pointers, not whole outcomes at 1/8 vacancy.
+    outcomes: HashMap<EventId, Box<Outcome>>,
 }
 
 impl Memory {
@@ -37,8 +39,7 @@ impl Memory {
         let mut outcome = self
             .outcomes
             .get(&event.id)
-            .cloned()
-            .unwrap_or_else(|| Outcome::unchanged(status));
+            .map_or_else(|| Outcome::unchanged(status), |o| Outcome::clone(o));
         outcome.status = status;
         outcome
     }
@@ -46,6 +47,17 @@ impl Memory {
     /// [`Memory::ingest`] without handing back the outcome, for simulations
     /// and replays that only want the resulting state.
     pub fn apply(&mut self, rules: &RuleSet, event: &Event) -> Status {
+        self.apply_keeping(rules, event, |_| true)
+    }
+
+    /// [`Memory::apply`] keeping only the leaderboard increments `keep`
+    /// chooses: a simulation keeps the boards its report reads.
+    pub fn apply_keeping(
+        &mut self,
+        rules: &RuleSet,
+        event: &Event,
+        keep: impl Fn(&Increment<'_>) -> bool,
+    ) -> Status {
         if self.outcomes.contains_key(&event.id) {
             return Status::Duplicate;
         }
@@ -56,20 +68,22 @@ impl Memory {
             .filter(|o| o.sign > 0)
             .and_then(|o| o.effects.as_mut());
         let outcome = rules.apply(&mut self.members, event, revoked);
-        self.boards.apply(&outcome.increments(rules));
+        let mut increments = outcome.increments(rules);
+        increments.retain(keep);
+        self.boards.apply(&increments);
         let status = outcome.status;
-        self.outcomes.insert(event.id.clone(), outcome);
+        self.outcomes.insert(event.id.clone(), Box::new(outcome));
         status
     }
 
     /// The outcome first given for an event id.
     pub fn outcome(&self, id: &EventId) -> Option<&Outcome> {
-        self.outcomes.get(id)
+        self.outcomes.get(id).map(|o| &**o)
     }
 
     /// Every event id seen with its first outcome, in no particular order.
     pub fn outcomes(&self) -> impl Iterator<Item = (&EventId, &Outcome)> {
-        self.outcomes.iter()
+        self.outcomes.iter().map(|(id, o)| (id, &**o))
     }
 
     pub fn events_seen(&self) -> usize {

@@ -6,7 +6,7 @@ use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
 
 use engagement_core::rules::Leaderboard;
-use engagement_core::{BoardKey, Bucket, Event, MemberId, Memory, Period, RuleSet};
+use engagement_core::{BoardKey, Bucket, Event, Increment, MemberId, Memory, Period, RuleSet};
 use serde::Serialize;
 
 /// The state a rule file reaches on a stream of events.
@@ -31,9 +31,26 @@ pub fn run<E: Borrow<Event>>(
         events: 0,
         last: None,
     };
+    // The report and the diff read global boards only, all time and the
+    // board's shortest period: the other boards are not kept, which saves
+    // most of the work.
+    let read: Vec<(&str, [bool; Period::ALL.len()])> = (rules.leaderboards.iter())
+        .map(|b| {
+            let shortest = shortest_period(b);
+            (
+                &*b.id,
+                Period::ALL.map(|p| p == Period::AllTime || Some(p) == shortest),
+            )
+        })
+        .collect();
+    let keep = |inc: &Increment<'_>| {
+        inc.community.is_none()
+            && (read.iter())
+                .any(|(id, periods)| *id == inc.board && periods[inc.bucket.period as usize])
+    };
     for e in events {
         let e = e.borrow();
-        sim.memory.apply(rules, e);
+        sim.memory.apply_keeping(rules, e, keep);
         sim.last = sim.last.max(Some(e.occurred_at));
         sim.events += 1;
         if sim.events.is_multiple_of(65_536) {
@@ -107,6 +124,13 @@ fn top(memory: &Memory, board: &Leaderboard, bucket: Bucket, n: usize) -> BoardT
     }
 }
 
+/// The shortest period a board keeps besides all time.
+fn shortest_period(board: &Leaderboard) -> Option<Period> {
+    (board.periods.iter().copied())
+        .filter(|p| *p != Period::AllTime)
+        .max()
+}
+
 pub fn report(rules: &RuleSet, sim: &Simulation) -> Report {
     let (memory, last) = (&sim.memory, last_day(rules, sim));
     let mut boards = Vec::new();
@@ -115,18 +139,11 @@ pub fn report(rules: &RuleSet, sim: &Simulation) -> Report {
             boards.push(top(memory, board, Bucket::ALL_TIME, 10));
         }
         // The shortest period the board keeps, in the bucket of the last event.
-        if let (Some(period), Some(day)) = (
-            board
-                .periods
-                .iter()
-                .filter(|p| **p != Period::AllTime)
-                .max(),
-            last,
-        ) {
+        if let (Some(period), Some(day)) = (shortest_period(board), last) {
             boards.push(top(
                 memory,
                 board,
-                Bucket::containing(*period, day, rules.week_starts),
+                Bucket::containing(period, day, rules.week_starts),
                 10,
             ));
         }
