@@ -476,12 +476,13 @@ fn replay(settings: Settings) -> anyhow::Result<()> {
     rt.block_on(async {
         let started = std::time::Instant::now();
         let (store, rules) = open_store(&settings).await?;
-        if settings.redis_url.is_none() {
-            // Opening the embedded store has just replayed its log; a running
-            // service keeps its own copy in memory (use POST /v1/admin/replay).
-            println!("the embedded store replays its log at every start");
-        }
-        let summary = store.replay(&rules).await?;
+        let summary = match &store {
+            // Opening the embedded store has just rebuilt everything from its
+            // log under these rules. A running service keeps its own copy in
+            // memory: use POST /v1/admin/replay there.
+            crate::app::AnyStore::Embedded(embedded) => embedded.summary(),
+            crate::app::AnyStore::Redis(_) => store.replay(&rules).await?,
+        };
         println!(
             "replayed {} events for {} members under rules {} in {:.2} s",
             summary.events,
@@ -489,6 +490,9 @@ fn replay(settings: Settings) -> anyhow::Result<()> {
             rules.version,
             started.elapsed().as_secs_f64()
         );
+        // The command ends here: its memory goes back to the system whole
+        // instead of value by value.
+        std::mem::forget(store);
         Ok(())
     })
 }

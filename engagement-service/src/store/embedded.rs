@@ -15,7 +15,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use engagement_core::{BoardKey, Event, EventId, MemberId, MemberState, Outcome, Profile, RuleSet};
 
-use super::derived::{Derived, holds, read_lines};
+use super::derived::{Derived, holds, read_lines, read_lines_ahead};
 use super::listing::Listing;
 use super::{
     AliasRefused, Entry, LedgerEntry, LogEntry, ManualGrant, Page, ReplaySummary, Standing, Store,
@@ -55,8 +55,8 @@ fn replay_range(
     let mut file = File::open(path).map_err(|e| unavailable(path, e))?;
     file.seek(SeekFrom::Start(from))
         .map_err(|e| unavailable(path, e))?;
-    let mut reader = BufReader::new(file.take(to.saturating_sub(from)));
-    let read = read_lines(&mut reader, &path.display().to_string(), |entry| {
+    let mut reader = BufReader::with_capacity(1 << 20, file.take(to.saturating_sub(from)));
+    let read = read_lines_ahead(&mut reader, &path.display().to_string(), |entry| {
         derived.apply(rules, &entry);
     })?;
     Ok(from + read)
@@ -87,6 +87,15 @@ impl EmbeddedStore {
                 len,
             }),
         })
+    }
+
+    /// What the derived state holds.
+    pub fn summary(&self) -> ReplaySummary {
+        let inner = self.lock();
+        ReplaySummary {
+            events: inner.derived.memory.events_seen(),
+            members: inner.derived.memory.members.len(),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -334,13 +343,14 @@ impl Store for EmbeddedStore {
         let mut fresh = Derived::deferred();
         let built = replay_range(&path, 0, len, rules, &mut fresh)?;
         fresh.settle();
-        let mut inner = self.lock();
-        replay_range(&path, built, inner.len, rules, &mut fresh)?;
-        inner.derived = fresh;
-        Ok(ReplaySummary {
-            events: inner.derived.memory.events_seen(),
-            members: inner.derived.memory.members.len(),
-        })
+        let replaced = {
+            let mut inner = self.lock();
+            replay_range(&path, built, inner.len, rules, &mut fresh)?;
+            std::mem::replace(&mut inner.derived, fresh)
+        };
+        // Freed after the lock is released: requests wait for the switch only.
+        drop(replaced);
+        Ok(self.summary())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
