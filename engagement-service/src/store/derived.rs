@@ -204,3 +204,61 @@ fn parse_line(line: &[u8], each: &mut impl FnMut(LogEntry)) -> Result<(), serde_
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn event() -> Event {
+        serde_json::from_str(
+            r#"{"id":"e1","kind":"answer.posted","actor":"ana","occurred_at":"2026-11-20T14:03:00Z","community":"customs"}"#,
+        )
+        .unwrap()
+    }
+
+    fn read(log: &str) -> (Result<u64, StoreError>, Vec<LogEntry>) {
+        let mut entries = Vec::new();
+        let read = read_lines_ahead(&mut log.as_bytes(), "log", |e| entries.push(e));
+        (read, entries)
+    }
+
+    #[test]
+    fn every_form_of_log_line_reads_back_as_written_in_order() {
+        let profile = LogEntry::Profile {
+            member: MemberId::parse("bo").unwrap(),
+            profile: engagement_core::Profile::default(),
+        };
+        let event = LogEntry::Event { event: event() };
+        let single = serde_json::to_string(&event).unwrap();
+        assert!(single.as_bytes().starts_with(EVENT_LINE), "{single}");
+        let batch = serde_json::to_string(&[&profile, &event]).unwrap();
+        let other = serde_json::to_string(&profile).unwrap();
+        let log = format!("{single}\n{batch}\n{other}\n");
+        let (read, entries) = read(&log);
+        assert_eq!(read.unwrap(), log.len() as u64);
+        assert_eq!(entries, [event.clone(), profile.clone(), event, profile]);
+    }
+
+    #[test]
+    fn a_broken_event_line_is_refused_with_its_line_number() {
+        let good = serde_json::to_string(&LogEntry::Event { event: event() }).unwrap();
+        // The event lacks its time: neither the event nor the entry reads.
+        let bad = good.replace(r#","occurred_at":"2026-11-20T14:03:00Z""#, "");
+        assert_ne!(bad, good);
+        let (read, entries) = read(&format!("{good}\n{bad}\n{good}\n"));
+        let Err(StoreError::Corrupt(message)) = read else {
+            panic!("expected a corrupt log, got {read:?}");
+        };
+        assert!(message.starts_with("log: line 2:"), "{message}");
+        assert_eq!(entries.len(), 1, "entries before the bad line are applied");
+    }
+
+    #[test]
+    fn a_last_line_without_its_newline_is_left_out() {
+        let line = serde_json::to_string(&LogEntry::Event { event: event() }).unwrap();
+        let (read, entries) = read(&format!("{line}\n{line}"));
+        assert_eq!(read.unwrap(), line.len() as u64 + 1);
+        assert_eq!(entries.len(), 1);
+    }
+}
