@@ -261,71 +261,20 @@ impl Iterator for EventFile {
     }
 }
 
-/// Events of an [`EventFile`] read and parsed on a thread of their own, in
-/// batches, so that parsing the next events overlaps applying these.
-#[derive(Debug)]
-pub struct Prefetched {
-    batches: Option<std::sync::mpsc::Receiver<Vec<Event>>>,
-    current: std::vec::IntoIter<Event>,
-    reader: std::thread::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Prefetched {
-    const BATCH: usize = 4096;
-
-    pub fn open(path: &Path) -> anyhow::Result<Prefetched> {
-        let mut file = EventFile::open(path)?;
-        // A few batches ahead at most: memory stays flat however long the file.
-        let (send, batches) = std::sync::mpsc::sync_channel(4);
-        let reader = std::thread::Builder::new()
-            .name("event-reader".into())
-            .spawn(move || {
-                loop {
-                    let batch: Vec<Event> = file.by_ref().take(Self::BATCH).collect();
-                    if batch.is_empty() || send.send(batch).is_err() {
-                        break;
-                    }
-                }
-                file.finish()
-            })?;
-        Ok(Prefetched {
-            batches: Some(batches),
-            current: Vec::new().into_iter(),
-            reader,
-        })
-    }
-
-    /// The error that stopped reading, if any.
-    pub fn finish(mut self) -> anyhow::Result<()> {
-        // A reader still sending learns that nobody listens, and stops.
-        self.batches = None;
-        self.reader
-            .join()
-            .map_err(|_| anyhow::anyhow!("the event reader stopped unexpectedly"))?
-    }
-}
-
-impl Iterator for Prefetched {
-    type Item = Event;
-
-    fn next(&mut self) -> Option<Event> {
-        loop {
-            if let Some(event) = self.current.next() {
-                return Some(event);
-            }
-            self.current = self.batches.as_ref()?.recv().ok()?.into_iter();
-        }
-    }
-}
-
 /// Runs a file of events through a rule file.
 fn simulate_file(rules: &RuleSet, events: &Path) -> anyhow::Result<crate::simulate::Simulation> {
-    let mut file = Prefetched::open(events)?;
-    let sim = crate::simulate::run(rules, file.by_ref(), progress());
+    let mut file = EventFile::open(events)?;
+    let (read, sim) = crate::ahead::ahead(
+        move |emit| {
+            file.by_ref().for_each(emit);
+            file.finish()
+        },
+        |events| crate::simulate::run(rules, events, progress()),
+    );
     if std::io::IsTerminal::is_terminal(&std::io::stderr()) && sim.events >= 65_536 {
         eprintln!();
     }
-    file.finish()?;
+    read.map_err(|_| anyhow::anyhow!("the event reader stopped unexpectedly"))??;
     Ok(sim)
 }
 

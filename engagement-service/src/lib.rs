@@ -1,5 +1,6 @@
 //! The HTTP service and command line around `engagement-core`.
 
+pub mod ahead;
 pub mod app;
 pub mod cli;
 pub mod error;

@@ -149,33 +149,14 @@ pub fn read_lines_ahead(
     origin: &str,
     mut each: impl FnMut(LogEntry),
 ) -> Result<u64, StoreError> {
-    const BATCH: usize = 4096;
-    let (send, batches) = std::sync::mpsc::sync_channel::<Vec<LogEntry>>(4);
-    std::thread::scope(|scope| {
-        let reading = scope.spawn(move || {
-            let mut batch = Vec::with_capacity(BATCH);
-            // The receiver outlives the sender (it drains until this thread
-            // ends), so sending cannot fail.
-            let read = read_lines(reader, origin, |entry| {
-                batch.push(entry);
-                if batch.len() == BATCH {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                    let _ = send.send(full);
-                }
-            });
-            if !batch.is_empty() {
-                let _ = send.send(batch);
-            }
-            read
-        });
-        for batch in batches {
-            batch.into_iter().for_each(&mut each);
-        }
-        reading.join().unwrap_or_else(|_| {
-            Err(StoreError::Unavailable(format!(
-                "{origin}: the log reader stopped unexpectedly"
-            )))
-        })
+    let (read, ()) = crate::ahead::ahead(
+        |emit| read_lines(reader, origin, emit),
+        |entries| entries.for_each(&mut each),
+    );
+    read.unwrap_or_else(|_| {
+        Err(StoreError::Unavailable(format!(
+            "{origin}: the log reader stopped unexpectedly"
+        )))
     })
 }
 
