@@ -28,7 +28,7 @@ fn stream() -> Vec<Event> {
     })
 }
 
-type Kept = HashMap<EventId, Effects>;
+type Kept = HashMap<EventId, Box<Effects>>;
 
 /// Applies every event with fresh member states, keeping the effects of
 /// applied events for later revocations, as a store does.
@@ -40,6 +40,7 @@ fn apply_all(
 ) -> (HashMap<MemberId, MemberState>, Kept) {
     for event in events {
         let revoked = event.revokes.as_ref().and_then(|id| kept.get_mut(id));
+        let revoked = revoked.map(|effects| &mut **effects);
         let outcome = rules.apply(&mut members, event, revoked);
         black_box(outcome.increments(rules).len());
         if outcome.sign > 0

@@ -172,7 +172,7 @@ impl Boards {
     }
 
     fn scope(&mut self, community: &CommunityId) -> Scope {
-        if let Some(n) = self.scopes.get(community.as_str()) {
+        if let Some(n) = self.scopes.get(community) {
             return *n;
         }
         self.communities.push(community.clone());
@@ -202,7 +202,7 @@ impl Boards {
     }
 
     fn slot(&mut self, member: &MemberId) -> Slot {
-        if let Some(slot) = self.slots.get(member.as_str()) {
+        if let Some(slot) = self.slots.get(member) {
             return *slot;
         }
         let slot = self.members.len() as Slot;
@@ -215,7 +215,7 @@ impl Boards {
         let id = self.ids.iter().position(|id| **id == *key.board)?;
         let scope = match &key.community {
             None => 0,
-            Some(c) => *self.scopes.get(c.as_str())?,
+            Some(c) => *self.scopes.get(c)?,
         };
         let board = self.index.get(&(id, scope, key.bucket))?;
         self.boards.get(*board)
@@ -223,7 +223,7 @@ impl Boards {
 
     /// A member's score on a board (0 when absent).
     pub fn score(&self, key: &BoardKey, member: &MemberId) -> i64 {
-        let slot = self.slots.get(member.as_str());
+        let slot = self.slots.get(member);
         self.board(key)
             .zip(slot)
             .and_then(|(b, slot)| b.scores.get(slot))

@@ -109,7 +109,9 @@ pub struct Outcome {
     pub status: Status,
     /// +1 for an event, -1 for a revocation (whose `effects` are the revoked event's).
     pub sign: i64,
-    pub effects: Option<Effects>,
+    /// Boxed: a store keeps it, often for a long time, and moves it into
+    /// its map of revocable events without copying it.
+    pub effects: Option<Box<Effects>>,
     pub badges: Vec<BadgeGranted>,
     pub level_ups: Vec<LevelUp>,
     /// The event's day in the engine calendar, with the fingerprint of the
@@ -172,7 +174,7 @@ impl Outcome {
     pub fn recorded(sign: i64, effects: Option<Effects>) -> Outcome {
         Outcome {
             sign,
-            effects,
+            effects: effects.map(Box::new),
             ..Outcome::unchanged(Status::Applied)
         }
     }
@@ -192,7 +194,7 @@ impl Outcome {
     /// Effects to keep for a later revocation: those of an applied event
     /// that is not itself a revocation.
     pub fn revocable(&self) -> Option<&Effects> {
-        (self.sign > 0).then_some(self.effects.as_ref()).flatten()
+        (self.sign > 0).then_some(self.effects.as_deref()).flatten()
     }
 
     /// Every leaderboard change this outcome makes, under `rules`.
@@ -326,14 +328,14 @@ impl RuleSet {
                 _ => Outcome::ignored(),
             };
         };
-        let mut effects = Effects {
+        let mut effects = Box::new(Effects {
             occurred_at: event.occurred_at,
             community: event.community.clone(),
             awards: Vec::new(),
             counted: None,
             slots: Vec::new(),
             revoked: false,
-        };
+        });
         // The event's day in the engine calendar: the local day of every
         // member without a time zone of their own.
         let today = Day::of(event.occurred_at, &self.timezone);
@@ -362,7 +364,7 @@ impl RuleSet {
         actor.counts.update(kind, |n| n.actor += 1);
         actor.stages.add(stage, 1);
         if let (true, Some(c)) = (by_community, &event.community) {
-            let community = Name::from(c.shared());
+            let community = c.name().clone();
             actor
                 .communities
                 .update(kind, |per| per.update(&community, |n| *n += 1));
@@ -514,7 +516,7 @@ impl RuleSet {
             if let (true, Some(community)) = (c.by_community, &effects.community)
                 && let Some(per) = actor.communities.get_mut(&c.kind)
             {
-                decrement(per, &Name::from(community.shared()));
+                decrement(per, community.name());
             }
             if let Some(author) = &c.received_by
                 && let Some(n) = members.member(author).counts.get_mut(&c.kind)
@@ -531,7 +533,7 @@ impl RuleSet {
             engine_day: None,
         };
         self.settle(members, effects, &mut outcome);
-        outcome.effects = Some(effects.clone());
+        outcome.effects = Some(Box::new(effects.clone()));
         outcome
     }
 
@@ -544,7 +546,7 @@ impl RuleSet {
         members: &mut M,
         event: &Event,
         action: usize,
-        mut effects: Effects,
+        mut effects: Box<Effects>,
         today: Day,
     ) -> Outcome {
         for &rule_idx in &self.rules_by_action[action] {

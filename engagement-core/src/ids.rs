@@ -7,6 +7,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::name::Name;
+
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// Longest id accepted, in bytes.
@@ -35,15 +37,16 @@ macro_rules! id_type {
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
         #[serde(transparent)]
         // Shared, not owned: outcomes, effects and leaderboards copy ids
-        // all the time, and a copy is then a count, not an allocation.
-        pub struct $name(Arc<str>);
+        // all the time, and a copy is then a count, not an allocation. The
+        // id's hash is computed once, when it is read (see [`Name`]).
+        pub struct $name(Name);
 
         impl $name {
             /// Validates and wraps an id.
             pub fn parse(s: impl Into<String>) -> Result<Self, IdError> {
                 let s: String = s.into();
                 check(&s)?;
-                Ok(Self(Arc::from(s)))
+                Ok(Self(Name::from(s)))
             }
 
             pub fn as_str(&self) -> &str {
@@ -52,7 +55,12 @@ macro_rules! id_type {
 
             /// The id's text, shared.
             pub fn shared(&self) -> Arc<str> {
-                self.0.clone()
+                self.0.shared()
+            }
+
+            /// The id as a name, hash included.
+            pub fn name(&self) -> &Name {
+                &self.0
             }
         }
 
@@ -70,12 +78,6 @@ macro_rules! id_type {
 
         impl AsRef<str> for $name {
             fn as_ref(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl std::borrow::Borrow<str> for $name {
-            fn borrow(&self) -> &str {
                 &self.0
             }
         }
@@ -110,7 +112,7 @@ mod tests {
     fn ids_accept_any_utf8_up_to_200_bytes() {
         let hostile = "a:{b}\n c\u{0}é".to_string();
         assert_eq!(
-            MemberId::parse(hostile.clone()).map(|m| m.0.to_string()),
+            MemberId::parse(hostile.clone()).map(|m| m.as_str().to_string()),
             Ok(hostile)
         );
         assert!(MemberId::parse("x".repeat(200)).is_ok());
@@ -120,6 +122,15 @@ mod tests {
     fn ids_refuse_empty_and_oversized_strings() {
         assert_eq!(MemberId::parse(""), Err(IdError::Empty));
         assert_eq!(EventId::parse("é".repeat(101)), Err(IdError::TooLong(202)));
+    }
+
+    #[test]
+    fn an_id_read_twice_finds_the_same_map_entry() {
+        let mut map = std::collections::HashMap::new();
+        map.insert(MemberId::parse("ana").unwrap(), 1);
+        let again: MemberId = serde_json::from_str("\"ana\"").unwrap();
+        assert_eq!(map.get(&again), Some(&1));
+        assert_eq!(map.get(&MemberId::parse("bo").unwrap()), None);
     }
 
     #[test]

@@ -66,7 +66,7 @@ impl Memory {
             .as_ref()
             .and_then(|id| self.outcomes.get_mut(id))
             .filter(|o| o.sign > 0)
-            .and_then(|o| o.effects.as_mut());
+            .and_then(|o| o.effects.as_deref_mut());
         let outcome = rules.apply(&mut self.members, event, revoked);
         let mut increments = outcome.increments(rules);
         increments.retain(keep);

@@ -4,8 +4,9 @@
 //! A member's state looks the same few names up on every event. A [`Name`]
 //! carries a hash of its text, so telling two names apart is one integer
 //! comparison instead of a string comparison, and copying one is a count.
+//! Hash maps keyed by names (or by the ids built on them) hash that number,
+//! never the text: growing a map of a million events reads no string.
 
-use std::borrow::Borrow;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -25,6 +26,11 @@ impl Name {
 
     pub fn as_str(&self) -> &str {
         &self.text
+    }
+
+    /// The text, shared.
+    pub fn shared(&self) -> Arc<str> {
+        self.text.clone()
     }
 
     /// Whether the name reads `text`.
@@ -70,21 +76,17 @@ impl Ord for Name {
     }
 }
 
+/// The hash of the text, computed once: consistent with `Eq`, since equal
+/// texts hash alike.
 impl std::hash::Hash for Name {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.text.hash(state);
+        state.write_u64(self.hash);
     }
 }
 
 impl Deref for Name {
     type Target = str;
     fn deref(&self) -> &str {
-        &self.text
-    }
-}
-
-impl Borrow<str> for Name {
-    fn borrow(&self) -> &str {
         &self.text
     }
 }

@@ -39,7 +39,11 @@ fn revoking(id: &str, revoked: &str, at: &str) -> Event {
 }
 
 fn points(m: &Memory, member: &str) -> i64 {
-    m.members.get(member).map_or(0, |s| s.points)
+    m.members.get(&id(member)).map_or(0, |s| s.points)
+}
+
+fn id(member: &str) -> MemberId {
+    MemberId::parse(member).unwrap()
 }
 
 fn awarded(o: &Outcome) -> Vec<i64> {
@@ -129,7 +133,7 @@ fn a_second_like_by_the_same_member_on_the_same_post_gives_no_award() {
         (awarded(&first), awarded(&second), awarded(&other_post)),
         (vec![2], vec![], vec![2])
     );
-    assert_eq!(m.members["ana"].counts["post.liked"].received, 3);
+    assert_eq!(m.members[&id("ana")].counts["post.liked"].received, 3);
 }
 
 #[test]
@@ -142,7 +146,7 @@ fn not_self_gives_nothing_for_accepting_your_own_answer() {
     assert_eq!(o.status, Status::Applied);
     assert!(awarded(&o).is_empty());
     assert_eq!(
-        m.members["ana"].counts["answer.accepted"],
+        m.members[&id("ana")].counts["answer.accepted"],
         crate::state::Count {
             actor: 1,
             received: 0
@@ -224,20 +228,20 @@ fn counts_add_one_for_the_actor_and_one_received_for_another_author() {
         &on(ev("a2", "answer.posted", "ana", NOON), "q-2", "ana"),
     );
     assert_eq!(
-        m.members["ana"].counts["answer.posted"],
+        m.members[&id("ana")].counts["answer.posted"],
         crate::state::Count {
             actor: 2,
             received: 0
         }
     );
     assert_eq!(
-        m.members["bo"].counts["answer.posted"],
+        m.members[&id("bo")].counts["answer.posted"],
         crate::state::Count {
             actor: 0,
             received: 1
         }
     );
-    assert_eq!(m.members["ana"].stages.get(Stage::Disseminate), 2);
+    assert_eq!(m.members[&id("ana")].stages.get(Stage::Disseminate), 2);
 }
 
 #[test]
@@ -251,7 +255,7 @@ fn a_duplicate_delivery_changes_nothing_and_returns_the_first_outcome() {
         (Status::Duplicate, awarded(&first))
     );
     assert_eq!(points(&m, "ana"), 5);
-    assert_eq!(m.members["ana"].counts["answer.posted"].actor, 1);
+    assert_eq!(m.members[&id("ana")].counts["answer.posted"].actor, 1);
 }
 
 #[test]
@@ -279,8 +283,8 @@ fn badge_tiers_are_granted_once_in_order_and_never_taken_back() {
     );
     assert!(grants.contains(&("centurion".to_owned(), None)));
     m.ingest(&r, &revoking("un9", "acc9", NOON));
-    assert_eq!(m.members["ana"].tiers_held("mentor"), 2);
-    assert_eq!(m.members["ana"].counts["answer.accepted"].received, 9);
+    assert_eq!(m.members[&id("ana")].tiers_held("mentor"), 2);
+    assert_eq!(m.members[&id("ana")].counts["answer.accepted"].received, 9);
 }
 
 #[test]
@@ -340,7 +344,7 @@ fn steady_badge_comes_with_a_seven_day_streak() {
         got.push(o.badges.iter().any(|b| &*b.badge == "steady"));
     }
     assert_eq!(got, vec![false, false, false, false, false, false, true]);
-    assert_eq!(m.members["ana"].streak.freezes, 1);
+    assert_eq!(m.members[&id("ana")].streak.freezes, 1);
 }
 
 #[test]
@@ -362,7 +366,7 @@ fn a_streak_runs_across_a_dst_change_in_the_members_time_zone() {
     for (i, at) in nights.iter().enumerate() {
         m.ingest(&r, &ev(&format!("q{i}"), "question.asked", "ana", at));
     }
-    let s = m.members["ana"].streak;
+    let s = m.members[&id("ana")].streak;
     assert_eq!(
         (s.current, s.last_active.map(|d| d.to_string())),
         (3, Some("2026-10-26".into()))
@@ -373,7 +377,7 @@ fn a_streak_runs_across_a_dst_change_in_the_members_time_zone() {
 fn events_that_do_not_count_for_streaks_leave_them_alone() {
     let (r, mut m) = (rules(), Memory::default());
     m.ingest(&r, &on(ev("l", "post.liked", "ana", NOON), "p", "bo"));
-    assert_eq!(m.members["ana"].streak.current, 0);
+    assert_eq!(m.members[&id("ana")].streak.current, 0);
 }
 
 #[test]
@@ -431,7 +435,7 @@ fn revoking_unknown_ignored_revoked_or_revocation_events_changes_nothing() {
         assert_eq!((id, o.status), (id, Status::Ignored));
     }
     assert_eq!(points(&m, "ana"), 0);
-    assert_eq!(m.members["ana"].counts["answer.posted"].actor, 0);
+    assert_eq!(m.members[&id("ana")].counts["answer.posted"].actor, 0);
 }
 
 #[test]
@@ -439,7 +443,7 @@ fn a_revoke_undoes_counts_stages_and_communities_but_not_streaks() {
     let (r, mut m) = (rules(), Memory::default());
     m.ingest(&r, &inside(ev("a", "answer.posted", "ana", NOON), "c1"));
     m.ingest(&r, &revoking("r", "a", NOON));
-    let s = &m.members["ana"];
+    let s = &m.members[&id("ana")];
     assert_eq!(
         (
             s.counts["answer.posted"].actor,
@@ -568,7 +572,10 @@ fn actor_names_from_events_become_display_names() {
     let mut e = ev("a", "answer.posted", "ana", NOON);
     e.actor_name = Some("Ana Souza".into());
     m.ingest(&r, &e);
-    assert_eq!(m.members["ana"].profile.name.as_deref(), Some("Ana Souza"));
+    assert_eq!(
+        m.members[&id("ana")].profile.name.as_deref(),
+        Some("Ana Souza")
+    );
 }
 
 /// An acceptance whose acceptor the platform did not name.
@@ -593,9 +600,9 @@ fn an_event_without_a_known_actor_credits_the_target_author_and_nobody_else() {
         outcome.awards().collect::<Vec<_>>(),
         vec![(&MemberId::parse("ana").unwrap(), "accepted", 15)]
     );
-    assert_eq!(m.members["ana"].counts["answer.accepted"].received, 1);
+    assert_eq!(m.members[&id("ana")].counts["answer.accepted"].received, 1);
     assert!(
-        !m.members.contains_key("forum"),
+        !m.members.contains_key(&id("forum")),
         "the placeholder actor has no state"
     );
     let event = unattributed_acceptance("acc", "ana");
@@ -619,8 +626,8 @@ fn revoking_an_event_without_a_known_actor_takes_back_only_what_the_author_got()
     let undo = m.ingest(&r, &revoking("unacc", "acc", NOON));
     assert_eq!(awarded(&undo), vec![-15]);
     assert_eq!(points(&m, "ana"), 0);
-    assert_eq!(m.members["ana"].counts["answer.accepted"].received, 0);
-    assert!(!m.members.contains_key("forum"));
+    assert_eq!(m.members[&id("ana")].counts["answer.accepted"].received, 0);
+    assert!(!m.members.contains_key(&id("forum")));
 }
 
 #[test]
@@ -635,7 +642,7 @@ fn a_badge_a_new_rule_file_puts_within_reach_is_granted_on_the_members_next_even
         );
         m.ingest(&old, &like);
     }
-    assert_eq!(m.members["ana"].tiers_held("helpful"), 0);
+    assert_eq!(m.members[&id("ana")].tiers_held("helpful"), 0);
     let new = RuleSet::from_toml(&CANONICAL.replace(
         r#"{ name = "bronze", at_least = 10 },
   { name = "silver", at_least = 100 },"#,

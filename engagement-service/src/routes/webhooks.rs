@@ -116,7 +116,7 @@ async fn answer(
     let step = match mapped {
         Mapped::Ping => return Ok(reply("pong", None, Vec::new())),
         Mapped::Ignored(reason) => return Ok(reply("ignored", Some(reason), Vec::new())),
-        Mapped::Step(step) => step,
+        Mapped::Step(step) => *step,
     };
     let recorded = match settle(&state.store, step).await? {
         Ok(recorded) => link(&state.store, rules, recorded).await?,

@@ -345,7 +345,7 @@ impl RedisStore {
                 .as_ref()
                 .and_then(|id| records.get_mut(id))
                 .filter(|o| o.sign > 0)
-                .and_then(|o| o.effects.as_mut());
+                .and_then(|o| o.effects.as_deref_mut());
             let revoking = revoked.is_some();
             let outcome = rules.apply(&mut states, event, revoked);
             if revoking

@@ -80,7 +80,7 @@ pub enum Mapped {
     /// Nothing to record; the reason is answered to the platform.
     Ignored(String),
     /// One step in the life of one object.
-    Step(Step),
+    Step(Box<Step>),
 }
 
 /// An event about one object, whose id depends on the object's history.
@@ -205,7 +205,7 @@ fn draft(
 }
 
 fn step(kind: StepKind, chain: String, event: Event) -> Result<Mapped, MapError> {
-    Ok(Mapped::Step(Step { kind, chain, event }))
+    Ok(Mapped::Step(Box::new(Step { kind, chain, event })))
 }
 
 /// A member id for a platform user: `discourse:ana`, `github:octocat`.

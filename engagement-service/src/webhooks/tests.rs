@@ -53,7 +53,7 @@ pub(super) fn fixture(path: &str) -> Vec<u8> {
 /// The step a mapping made, or a panic naming what it made instead.
 pub(super) fn step_of(mapped: Mapped) -> Step {
     match mapped {
-        Mapped::Step(step) => step,
+        Mapped::Step(step) => *step,
         other => panic!("expected a step, got {other:?}"),
     }
 }
