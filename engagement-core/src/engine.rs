@@ -477,6 +477,14 @@ impl RuleSet {
             return;
         };
         state.points += points;
+        // Most events award once or twice, and effects are kept for a long
+        // time: sized to the most this event can award (one per rule of its
+        // action), not to the four a first push would reserve.
+        if effects.awards.capacity() == 0 {
+            effects
+                .awards
+                .reserve_exact(self.rules_by_action[rule.on].len());
+        }
         effects.awards.push(Award {
             member: recipient.clone(),
             rule: rule.id.clone(),
@@ -484,6 +492,7 @@ impl RuleSet {
             day,
         });
         if let Some(key) = slot {
+            effects.slots.reserve_exact(1);
             effects.slots.push(Slot {
                 member: event.actor.clone(),
                 key,
