@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use deadpool_redis::redis::{self, AsyncCommands, Value};
 use deadpool_redis::{Config, Connection, Pool, Runtime};
 use engagement_core::{
-    BoardKey, Event, EventId, MemberId, MemberState, Outcome, Period, Profile, RuleSet, Status,
-    members_touched,
+    BoardKey, Effects, Event, EventId, MemberId, MemberState, Outcome, Period, Profile, RuleSet,
+    Status, members_touched,
 };
 
 use super::aliases::AliasRefused;
@@ -282,41 +282,41 @@ impl RedisStore {
             .flat_map(|e| std::iter::once(&e.id).chain(e.revokes.as_ref()))
             .filter(|id| seen.insert(id))
             .collect();
-        let Some((keys, raw_records)) = self
+        // Without revocations the members touched are known before any
+        // record is read, and are watched and read in the same round trip.
+        let known: Option<Vec<MemberId>> = events
+            .iter()
+            .all(|e| e.revokes.is_none())
+            .then(|| touched(events, |_| None));
+        let Some((keys, mut raw)) = self
             .watch_target(conn, target, |keys| {
-                ids.iter().map(|id| keys.event(id)).collect()
+                let records = ids.iter().map(|id| keys.event(id));
+                let members = known.iter().flatten().map(|m| keys.member(m));
+                records.chain(members).collect()
             })
             .await?
         else {
             return Ok(None);
         };
+        let raw_states = raw.split_off(ids.len());
         let mut records: HashMap<EventId, Outcome> = HashMap::new();
-        for (id, raw) in ids.iter().zip(raw_records) {
+        for (id, raw) in ids.iter().zip(raw) {
             if let Some(raw) = raw {
                 records.insert((*id).clone(), serde_json::from_str(&raw).map_err(corrupt)?);
             }
         }
 
-        let mut touched: Vec<MemberId> = Vec::new();
-        let mut seen: HashSet<MemberId> = HashSet::new();
-        for e in events {
-            let revoked = e
-                .revokes
-                .as_ref()
-                .and_then(|r| records.get(r))
-                .and_then(Outcome::revocable);
-            for m in members_touched(e, revoked) {
-                if seen.insert(m.clone()) {
-                    touched.push(m);
-                }
+        let (touched, raw_states) = match known {
+            Some(touched) => (touched, raw_states),
+            None => {
+                let touched = touched(events, |id| records.get(id).and_then(Outcome::revocable));
+                let member_keys: Vec<String> = touched.iter().map(|m| keys.member(m)).collect();
+                let raw_states = self.watch_and_get(conn, &member_keys).await?;
+                (touched, raw_states)
             }
-        }
-        let member_keys: Vec<String> = touched.iter().map(|m| keys.member(m)).collect();
+        };
         let mut states: HashMap<MemberId, MemberState> = HashMap::new();
-        for (m, raw) in touched
-            .iter()
-            .zip(self.watch_and_get(conn, &member_keys).await?)
-        {
+        for (m, raw) in touched.iter().zip(raw_states) {
             let state = match raw {
                 Some(raw) => serde_json::from_str(&raw).map_err(corrupt)?,
                 None => MemberState::default(),
@@ -774,6 +774,26 @@ impl RedisStore {
         pipe.add().set(keys.seq(), seq).ignore();
         pipe.flush(conn).await
     }
+}
+
+/// Every member whose state applying `events` may read or change, each
+/// once, in order of first mention; `revoked` finds the stored effects of a
+/// revoked event.
+fn touched<'r>(
+    events: &[Event],
+    revoked: impl Fn(&EventId) -> Option<&'r Effects>,
+) -> Vec<MemberId> {
+    let mut out: Vec<MemberId> = Vec::new();
+    let mut seen: HashSet<MemberId> = HashSet::new();
+    for e in events {
+        let revoked = e.revokes.as_ref().and_then(&revoked);
+        for m in members_touched(e, revoked) {
+            if seen.insert(m.clone()) {
+                out.push(m);
+            }
+        }
+    }
+    out
 }
 
 /// Score changes of one transaction, summed per board and member. Applying
