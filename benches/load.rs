@@ -21,6 +21,10 @@ mod redis;
 
 use redis::Redis;
 
+// The allocator the `engagement` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const CLIENTS: usize = 32;
 
 struct Figure {
@@ -150,16 +154,33 @@ fn main() {
             start: "2026-09-01T00:00:00Z".parse().unwrap(),
             events: Some(n(30_000) + n(300_000)),
         }));
+        // Request bodies are written before the clock starts, as a load
+        // generator replaying recorded requests would have them.
         let (singles, batched) = events.split_at(n(30_000).min(events.len()));
-        let singles: Arc<Vec<_>> = Arc::new(singles.to_vec());
-        let batches: Arc<Vec<Vec<_>>> = Arc::new(batched.chunks(100).map(<[_]>::to_vec).collect());
+        let singles: Arc<Vec<String>> = Arc::new(
+            singles
+                .iter()
+                .map(|e| serde_json::to_string(e).unwrap())
+                .collect(),
+        );
+        let batches: Arc<Vec<String>> = Arc::new(
+            batched
+                .chunks(100)
+                .map(|b| serde_json::to_string(&serde_json::json!({ "events": b })).unwrap())
+                .collect(),
+        );
+        let json = |c: &reqwest::Client, url: &str, body: &str| {
+            c.post(url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_owned())
+        };
 
         let mut figures = Vec::new();
         let url = format!("{base}/v1/events");
         let (u, s) = (url.clone(), singles.clone());
         figures.push((
             drive("ingest, single events", s.len(), CLIENTS, 1, move |c, i| {
-                c.post(&u).json(&s[i])
+                json(c, &u, &s[i])
             })
             .await,
             None,
@@ -171,7 +192,7 @@ fn main() {
                 b.len(),
                 CLIENTS,
                 100,
-                move |c, i| c.post(&u).json(&serde_json::json!({"events": b[i]})),
+                move |c, i| json(c, &u, &b[i]),
             )
             .await,
             None,
