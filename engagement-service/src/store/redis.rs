@@ -69,6 +69,8 @@ pub struct RedisStore {
     /// The listing, read at most once a second per generation: a visibility
     /// change shows on other instances within that second.
     listing: std::sync::Arc<std::sync::Mutex<Option<(u64, Instant, Listing)>>>,
+    /// Member states last read or written, found by their JSON.
+    states: std::sync::Arc<states::ParsedStates>,
 }
 
 /// Which generation a write goes to: the live one (checked under WATCH and
@@ -120,6 +122,7 @@ macro_rules! optimistic {
 
 // After `optimistic!`, which it uses.
 mod links;
+mod states;
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
@@ -152,6 +155,7 @@ impl RedisStore {
             generation: std::sync::Arc::new(std::sync::Mutex::new((0, None))),
             listing: std::sync::Arc::new(std::sync::Mutex::new(None)),
             wide: std::sync::Arc::new(tokio::sync::Mutex::new(())),
+            states: std::sync::Arc::default(),
         })
     }
 
@@ -318,7 +322,7 @@ impl RedisStore {
         let mut states: HashMap<MemberId, MemberState> = HashMap::new();
         for (m, raw) in touched.iter().zip(raw_states) {
             let state = match raw {
-                Some(raw) => serde_json::from_str(&raw).map_err(corrupt)?,
+                Some(raw) => self.states.read(&keys.member(m), &raw)?,
                 None => MemberState::default(),
             };
             states.insert(m.clone(), state);
@@ -393,17 +397,15 @@ impl RedisStore {
                 .ignore();
             }
         }
-        for (member, state) in &states {
-            pipe.set(
-                keys.member(member),
-                serde_json::to_string(state).map_err(corrupt)?,
-            )
-            .ignore();
+        for (member, state) in states {
             if let Some(name) = &state.profile.name
-                && names_before.get(member) != Some(&state.profile.name)
+                && names_before.get(&member) != Some(&state.profile.name)
             {
                 pipe.hset(keys.names(), member.as_str(), name).ignore();
             }
+            let key = keys.member(&member);
+            let json = self.states.write(key.clone(), state)?;
+            pipe.set(key, json).ignore();
         }
         if let Some((board_keys, board_args)) = changes.script_input(keys.seq()) {
             pipe.cmd("EVAL")
@@ -455,7 +457,7 @@ impl RedisStore {
         let key = keys.member(member);
         {
             let mut state: MemberState = match raw.into_iter().next().flatten() {
-                Some(raw) => serde_json::from_str(&raw).map_err(corrupt)?,
+                Some(raw) => self.states.read(&key, &raw)?,
                 None => MemberState::default(),
             };
             let Some(log) = entry(&state) else {
@@ -496,7 +498,7 @@ impl RedisStore {
                 LogEntry::Event { .. } => return Err(corrupt("events are applied by ingest")),
                 LogEntry::Aliases { .. } => return Err(corrupt("aliases are set by set_aliases")),
             }
-            pipe.set(&key, serde_json::to_string(&state).map_err(corrupt)?)
+            pipe.set(&key, self.states.write(key.clone(), state)?)
                 .ignore();
             if let Target::Live = target {
                 pipe.xadd(
@@ -960,9 +962,9 @@ impl Store for RedisStore {
         self.timed(async {
             let mut conn = self.conn().await?;
             let keys = self.live_keys(&mut conn).await?;
-            let raw: Option<String> = conn.get(keys.member(member)).await.map_err(unavailable)?;
-            raw.map(|r| serde_json::from_str(&r).map_err(corrupt))
-                .transpose()
+            let key = keys.member(member);
+            let raw: Option<String> = conn.get(&key).await.map_err(unavailable)?;
+            raw.map(|r| self.states.read(&key, &r)).transpose()
         })
         .await
     }
