@@ -8,14 +8,16 @@
 //! those keys in between, EXEC aborts and the whole step runs again, so two
 //! instances can never double-count, lose an award or exceed a cap.
 
+use std::collections::hash_map;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use deadpool_redis::redis::{self, AsyncCommands, Value};
 use deadpool_redis::{Config, Connection, Pool, Runtime};
 use engagement_core::{
-    BoardKey, Effects, Event, EventId, MemberId, MemberState, Outcome, Period, Profile, RuleSet,
-    Status, members_touched,
+    BoardKey, Bucket, CommunityId, Effects, Event, EventId, MemberId, MemberState, Outcome, Period,
+    Profile, RuleSet, Status, members_touched,
 };
 
 use super::aliases::AliasRefused;
@@ -322,7 +324,7 @@ impl RedisStore {
         let mut states: HashMap<MemberId, MemberState> = HashMap::new();
         for (m, raw) in touched.iter().zip(raw_states) {
             let state = match raw {
-                Some(raw) => self.states.read(&keys.member(m), &raw)?,
+                Some(raw) => self.states.take(&keys.member(m), &raw)?,
                 None => MemberState::default(),
             };
             states.insert(m.clone(), state);
@@ -337,6 +339,8 @@ impl RedisStore {
         let mut pipe = redis::pipe();
         pipe.atomic();
         let mut changes = ScoreChanges::default();
+        // Each board's key and expiry, worked out once per request.
+        let mut boards: HashMap<BoardAt, (Arc<str>, i64)> = HashMap::new();
         for event in events {
             if let Some(first) = records.get(&event.id) {
                 let mut again = first.clone();
@@ -359,12 +363,18 @@ impl RedisStore {
                 changed.push(x.clone());
             }
             for inc in outcome.increments(rules) {
-                let key = keys.board(&BoardKey {
-                    board: inc.board.into(),
-                    community: inc.community.cloned(),
-                    bucket: inc.bucket,
-                });
-                changes.add(key, inc.member, inc.delta, self.expire_at(&inc.bucket));
+                let board = rules.leaderboards.iter().position(|b| *b.id == *inc.board);
+                let (key, expire_at) = boards
+                    .entry((board, inc.community.cloned(), inc.bucket))
+                    .or_insert_with(|| {
+                        let key = keys.board(&BoardKey {
+                            board: inc.board.into(),
+                            community: inc.community.cloned(),
+                            bucket: inc.bucket,
+                        });
+                        (key.into(), self.expire_at(&inc.bucket))
+                    });
+                changes.add(key.clone(), inc.member, inc.delta, *expire_at);
             }
             for (member, line) in ledger_lines(rules, event, &outcome) {
                 let key = keys.ledger(&member);
@@ -457,7 +467,7 @@ impl RedisStore {
         let key = keys.member(member);
         {
             let mut state: MemberState = match raw.into_iter().next().flatten() {
-                Some(raw) => self.states.read(&key, &raw)?,
+                Some(raw) => self.states.take(&key, &raw)?,
                 None => MemberState::default(),
             };
             let Some(log) = entry(&state) else {
@@ -798,28 +808,31 @@ fn touched<'r>(
     out
 }
 
+/// A leaderboard bucket: the board's place in the rules, scope and bucket.
+type BoardAt = (Option<usize>, Option<CommunityId>, Bucket);
+
 /// Score changes of one transaction, summed per board and member. Applying
 /// the sums in the order of each pair's last change leaves the same scores,
 /// and the same first-to-reach order among ties, as applying every change.
 #[derive(Default)]
 struct ScoreChanges {
-    index: HashMap<(String, MemberId), usize>,
+    index: HashMap<(Arc<str>, MemberId), usize>,
     /// Board key, member, summed delta, expiry, order of the last change.
-    rows: Vec<(String, MemberId, i64, i64, usize)>,
+    rows: Vec<(Arc<str>, MemberId, i64, i64, usize)>,
     changes: usize,
 }
 
 impl ScoreChanges {
-    fn add(&mut self, key: String, member: &MemberId, delta: i64, expire_at: i64) {
+    fn add(&mut self, key: Arc<str>, member: &MemberId, delta: i64, expire_at: i64) {
         self.changes += 1;
-        match self.index.get(&(key.clone(), member.clone())) {
-            Some(&i) => {
-                self.rows[i].2 += delta;
-                self.rows[i].4 = self.changes;
+        match self.index.entry((key.clone(), member.clone())) {
+            hash_map::Entry::Occupied(i) => {
+                let row = &mut self.rows[*i.get()];
+                row.2 += delta;
+                row.4 = self.changes;
             }
-            None => {
-                self.index
-                    .insert((key.clone(), member.clone()), self.rows.len());
+            hash_map::Entry::Vacant(slot) => {
+                slot.insert(self.rows.len());
                 self.rows
                     .push((key, member.clone(), delta, expire_at, self.changes));
             }
@@ -836,7 +849,7 @@ impl ScoreChanges {
         let mut args = Vec::with_capacity(self.rows.len() * 3);
         keys.push(seq_key);
         for (key, member, delta, expire_at, _) in self.rows {
-            keys.push(key);
+            keys.push(key.to_string());
             args.push(member.to_string());
             args.push(delta.to_string());
             args.push(expire_at.to_string());

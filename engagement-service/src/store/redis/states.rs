@@ -54,6 +54,17 @@ impl ParsedStates {
         Ok(state)
     }
 
+    /// The state stored at `key` as `json`, for a writer about to change it
+    /// (and [`write`](Self::write) it back): taken out rather than copied.
+    pub(super) fn take(&self, key: &str, json: &str) -> Result<MemberState, StoreError> {
+        if let Some((_, parsed)) = self.0.remove(key)
+            && parsed.json == json
+        {
+            return Ok(Arc::try_unwrap(parsed).map_or_else(|p| p.state.clone(), |p| p.state));
+        }
+        serde_json::from_str(json).map_err(corrupt)
+    }
+
     /// The state written to `key`, as JSON.
     pub(super) fn write(&self, key: String, state: MemberState) -> Result<String, StoreError> {
         let json = serde_json::to_string(&state).map_err(corrupt)?;
@@ -86,6 +97,20 @@ mod tests {
         assert_eq!(states.read("m:ana", &theirs).unwrap().points, 25);
         // The same JSON under another key is that key's own.
         assert_eq!(states.read("m:bo", &written).unwrap().points, 10);
+    }
+
+    #[test]
+    fn a_writer_takes_the_state_out_and_finds_it_again_after_writing() {
+        let states = ParsedStates::default();
+        let written = states.write("m:ana".into(), state(4)).unwrap();
+        let mut taken = states.take("m:ana", &written).unwrap();
+        assert_eq!(taken.points, 4);
+        taken.points = 9;
+        let again = states.write("m:ana".into(), taken).unwrap();
+        assert_eq!(states.take("m:ana", &again).unwrap().points, 9);
+        // Taken, and not written back: parsed from the JSON next time.
+        assert_eq!(states.take("m:ana", &again).unwrap().points, 9);
+        assert!(states.take("m:ana", "not json").is_err());
     }
 
     #[test]
