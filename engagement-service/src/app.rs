@@ -70,7 +70,7 @@ impl AppState {
 #[derive(Debug)]
 pub enum AnyStore {
     Embedded(Box<EmbeddedStore>),
-    Redis(RedisStore),
+    Redis(Box<RedisStore>),
 }
 
 macro_rules! delegate {

@@ -404,12 +404,12 @@ fn print_generated(params: &GenerateParams) -> anyhow::Result<()> {
 async fn open_store(settings: &Settings) -> anyhow::Result<(crate::app::AnyStore, RuleSet)> {
     let rules = crate::startup::load_rules(settings)?.rules;
     let store = match &settings.redis_url {
-        Some(url) => crate::app::AnyStore::Redis(RedisStore::connect(&RedisSettings {
+        Some(url) => crate::app::AnyStore::Redis(Box::new(RedisStore::connect(&RedisSettings {
             url: url.clone(),
             prefix: settings.key_prefix.clone(),
             retention_days: settings.retention_days,
             pool_size: 4,
-        })?),
+        })?)),
         None => crate::app::AnyStore::Embedded(Box::new(EmbeddedStore::open(
             &settings.data_dir,
             &rules,

@@ -68,7 +68,7 @@ impl Application {
                     pool_size: 64,
                 })?;
                 (
-                    AnyStore::Redis(store),
+                    AnyStore::Redis(Box::new(store)),
                     format!("redis (key prefix \"{}\")", settings.key_prefix),
                 )
             }

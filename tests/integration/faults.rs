@@ -161,6 +161,9 @@ async fn a_redis_outage_answers_503_with_retry_after_and_the_same_events_succeed
     let app = TestApp::spawn(Backend::Redis(&redis, prefix("outage")), |_| {}).await;
     let before = json!({"events": [event("o-1", "answer.posted", "ana", "2026-11-20T17:00:00Z")]});
     assert_eq!(app.ingest(&before).await[0]["status"], "applied");
+    // Reads have their own shared connections: open them before the outage.
+    assert_eq!(app.get("/v1/leaderboards/contributors").await.0, 200);
+    assert_eq!(app.get("/v1/members/ana").await.0, 200);
 
     redis.kill();
     let during = json!({"events": [
@@ -200,6 +203,15 @@ async fn a_redis_outage_answers_503_with_retry_after_and_the_same_events_succeed
         .collect();
     assert_eq!(statuses, vec!["applied", "applied"]);
     assert_eq!(app.get("/readyz").await.0, 200);
+    let mut reads_back = false;
+    for _ in 0..50 {
+        if app.get("/v1/members/ana").await.0 == 200 {
+            reads_back = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(reads_back, "reads recover once Redis is back");
     let (_, ana) = app.get("/v1/members/ana").await;
     assert_eq!(
         ana["points"], 10,

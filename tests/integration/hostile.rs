@@ -1099,7 +1099,7 @@ async fn run(base: &str, cases: Vec<Case>) -> (Vec<String>, Duration) {
 /// Where the log's length is read from.
 enum Log {
     File(PathBuf),
-    Redis(RedisStore),
+    Redis(Box<RedisStore>),
 }
 
 impl Log {
@@ -1251,7 +1251,7 @@ async fn hostile_requests_get_4xx_errors_and_leave_redis_unchanged() {
         pool_size: 2,
     })
     .unwrap();
-    let (count, took) = survive(&app, &Log::Redis(store), cases).await;
+    let (count, took) = survive(&app, &Log::Redis(Box::new(store)), cases).await;
     eprintln!("hostile catalogue (redis): {count} requests in {took:.1?}");
     app.stop().await;
 }

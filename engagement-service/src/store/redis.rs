@@ -11,8 +11,10 @@
 use std::collections::hash_map;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use deadpool_redis::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use deadpool_redis::redis::{self, AsyncCommands, Value};
 use deadpool_redis::{Config, Connection, Pool, Runtime};
 use engagement_core::{
@@ -41,6 +43,8 @@ const MAX_ATTEMPTS: u32 = 200;
 const STRIPES: usize = 256;
 /// A request over this many stripes queues for its turn first.
 const WIDE: usize = 16;
+/// Multiplexed connections shared by reads.
+const READERS: usize = 4;
 /// How long readers trust the generation they last read.
 const GENERATION_CACHE: Duration = Duration::from_secs(1);
 /// Longest a store operation may take before it counts as unavailable.
@@ -73,6 +77,8 @@ pub struct RedisStore {
     listing: std::sync::Arc<std::sync::Mutex<Option<(u64, Instant, Listing)>>>,
     /// Member states last read or written, found by their JSON.
     states: std::sync::Arc<states::ParsedStates>,
+    client: redis::Client,
+    readers: std::sync::Arc<Vec<tokio::sync::OnceCell<ConnectionManager>>>,
 }
 
 /// Which generation a write goes to: the live one (checked under WATCH and
@@ -158,6 +164,8 @@ impl RedisStore {
             listing: std::sync::Arc::new(std::sync::Mutex::new(None)),
             wide: std::sync::Arc::new(tokio::sync::Mutex::new(())),
             states: std::sync::Arc::default(),
+            client: redis::Client::open(settings.url.as_str()).map_err(unavailable)?,
+            readers: std::sync::Arc::new((0..READERS).map(|_| Default::default()).collect()),
         })
     }
 
@@ -171,7 +179,10 @@ impl RedisStore {
     /// The live generation of derived state. Readers may use a value up to
     /// a second old (the previous generation stays readable for a while
     /// after a switch); writers check it again under WATCH.
-    async fn live_generation(&self, conn: &mut Connection) -> Result<u64, StoreError> {
+    async fn live_generation(
+        &self,
+        conn: &mut (impl ConnectionLike + Send + Sync),
+    ) -> Result<u64, StoreError> {
         let cached = *self
             .generation
             .lock()
@@ -191,12 +202,38 @@ impl RedisStore {
     }
 
     /// Keys of the live generation.
-    async fn live_keys(&self, conn: &mut Connection) -> Result<Keys, StoreError> {
+    async fn live_keys(
+        &self,
+        conn: &mut (impl ConnectionLike + Send + Sync),
+    ) -> Result<Keys, StoreError> {
         Ok(self.keys.at(self.live_generation(conn).await?))
     }
 
     async fn conn(&self) -> Result<Connection, StoreError> {
         self.pool.get().await.map_err(unavailable)
+    }
+
+    /// A connection for reads. Reads need no connection of their own (no
+    /// WATCH), so they share a few multiplexed ones: concurrent reads go out
+    /// together, and nothing is checked out of the pool, which costs a round
+    /// trip each time. Each thread keeps to one of them, connected from that
+    /// thread on first use and reconnected after a failure.
+    async fn reader(&self) -> Result<ConnectionManager, StoreError> {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static SLOT: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+        }
+        let slot = SLOT.with(|s| *s) % self.readers.len();
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(OPERATION_TIMEOUT))
+            // Back within half a second of Redis.
+            .set_max_delay(Duration::from_millis(500));
+        self.readers[slot]
+            .get_or_try_init(|| ConnectionManager::new_with_config(self.client.clone(), config))
+            .await
+            .cloned()
+            .map_err(unavailable)
     }
 
     /// Runs an operation with a deadline, so a hung Redis answers 503.
@@ -526,7 +563,7 @@ impl RedisStore {
     /// Raw ranks (0-based, best first) of the unlisted members on a board.
     async fn unlisted_ranks(
         &self,
-        conn: &mut Connection,
+        conn: &mut (impl ConnectionLike + Send + Sync),
         key: &str,
         listing: &Listing,
     ) -> Result<Vec<u64>, StoreError> {
@@ -547,7 +584,7 @@ impl RedisStore {
     /// The listed entries of a window, ranked.
     async fn listed_window(
         &self,
-        conn: &mut Connection,
+        conn: &mut (impl ConnectionLike + Send + Sync),
         key: &str,
         listing: &Listing,
         window: Window<'_>,
@@ -626,7 +663,7 @@ impl RedisStore {
     #[allow(clippy::too_many_arguments)]
     async fn listed_from(
         &self,
-        conn: &mut Connection,
+        conn: &mut (impl ConnectionLike + Send + Sync),
         keys: &Keys,
         key: &str,
         listing: &Listing,
@@ -646,7 +683,7 @@ impl RedisStore {
 
     async fn unlisted_above(
         &self,
-        conn: &mut Connection,
+        conn: &mut (impl ConnectionLike + Send + Sync),
         key: &str,
         listing: &Listing,
         points: i64,
@@ -973,7 +1010,7 @@ impl Store for RedisStore {
 
     async fn member(&self, member: &MemberId) -> Result<Option<MemberState>, StoreError> {
         self.timed(async {
-            let mut conn = self.conn().await?;
+            let mut conn = self.reader().await?;
             let keys = self.live_keys(&mut conn).await?;
             let key = keys.member(member);
             let raw: Option<String> = conn.get(&key).await.map_err(unavailable)?;
@@ -988,7 +1025,7 @@ impl Store for RedisStore {
         limit: usize,
     ) -> Result<Vec<LedgerEntry>, StoreError> {
         self.timed(async {
-            let mut conn = self.conn().await?;
+            let mut conn = self.reader().await?;
             let keys = self.live_keys(&mut conn).await?;
             let raw: Vec<String> = conn
                 .lrange(keys.ledger(member), 0, limit as isize - 1)
@@ -1009,7 +1046,7 @@ impl Store for RedisStore {
         limit: u64,
     ) -> Result<Page, StoreError> {
         self.timed(async {
-            let mut conn = self.conn().await?;
+            let mut conn = self.reader().await?;
             let keys = self.live_keys(&mut conn).await?;
             let key = keys.board(key);
             let ranks = self.unlisted_ranks(&mut conn, &key, listing).await?;
@@ -1032,7 +1069,7 @@ impl Store for RedisStore {
         radius: u64,
     ) -> Result<Standing, StoreError> {
         self.timed(async {
-            let mut conn = self.conn().await?;
+            let mut conn = self.reader().await?;
             let keys = self.live_keys(&mut conn).await?;
             let key = keys.board(key);
             let ranks = self.unlisted_ranks(&mut conn, &key, listing).await?;
@@ -1070,7 +1107,7 @@ impl Store for RedisStore {
 
     async fn listing(&self) -> Result<Listing, StoreError> {
         self.timed(async {
-            let mut conn = self.conn().await?;
+            let mut conn = self.reader().await?;
             let generation = self.live_generation(&mut conn).await?;
             if let Some((g, at, listing)) = &*self.listing.lock().unwrap_or_else(|p| p.into_inner())
                 && *g == generation
