@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 
 use deadpool_redis::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use deadpool_redis::redis::{self, AsyncCommands, Value};
-use deadpool_redis::{Config, Connection, Pool, Runtime};
 use engagement_core::{
     BoardKey, Bucket, CommunityId, Effects, Event, EventId, MemberId, MemberState, Outcome, Period,
     Profile, RuleSet, Status, members_touched,
 };
+use pool::{Connection, Pool};
 
 use super::aliases::AliasRefused;
 use super::derived::Derived;
@@ -130,6 +130,7 @@ macro_rules! optimistic {
 
 // After `optimistic!`, which it uses.
 mod links;
+mod pool;
 mod states;
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -144,14 +145,13 @@ impl RedisStore {
     /// Builds the pool; connections are made on first use, so a Redis that
     /// is down at start makes requests answer 503 until it is back.
     pub fn connect(settings: &RedisSettings) -> Result<RedisStore, StoreError> {
-        let mut config = Config::from_url(settings.url.clone());
-        let mut pool = deadpool_redis::PoolConfig::new(settings.pool_size.max(1));
-        pool.timeouts.wait = Some(Duration::from_secs(2));
-        pool.timeouts.create = Some(Duration::from_secs(2));
-        pool.timeouts.recycle = Some(Duration::from_secs(2));
-        config.pool = Some(pool);
-        let pool = config
-            .create_pool(Some(Runtime::Tokio1))
+        let pool = Pool::builder(pool::Manager::new(&settings.url).map_err(unavailable)?)
+            .max_size(settings.pool_size.max(1))
+            .wait_timeout(Some(Duration::from_secs(2)))
+            .create_timeout(Some(Duration::from_secs(2)))
+            .recycle_timeout(Some(Duration::from_secs(2)))
+            .runtime(deadpool::Runtime::Tokio1)
+            .build()
             .map_err(unavailable)?;
         Ok(RedisStore {
             pool,

@@ -7,12 +7,12 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use deadpool_redis::Connection;
 use deadpool_redis::redis::{self, AsyncCommands, Value};
 use engagement_core::{EventId, MemberId, Outcome};
 
 use super::super::LogEntry;
 use super::super::aliases::{self, AliasRefused};
+use super::pool::Connection;
 use super::{MAX_ATTEMPTS, RedisStore, StoreError, corrupt, unavailable};
 
 impl RedisStore {
