@@ -169,6 +169,34 @@ async fn equal_scores_share_a_rank_and_whoever_got_there_first_leads<S: Store>(s
     assert_eq!(rows(store, &r, &key, 9, 5).await, (4, vec![]));
 }
 
+/// In one batch: ana and bo take turns, bo reaches 10 first; then ana
+/// passes 10 and bo catches up last. Each tie goes to whoever got there
+/// first, on every board bucket the batch touched.
+async fn ties_reached_inside_one_batch_go_to_whoever_got_there_first<S: Store>(store: &S) {
+    let r = rules();
+    let (ana, bo) = (answers("ana", "x", 3), answers("bo", "x", 3));
+    let first = vec![ana[0].clone(), bo[0].clone(), bo[1].clone(), ana[1].clone()];
+    store.ingest(&r, &first).await.unwrap();
+    let key = all_time("contributors");
+    let expected = vec![(1, Some("bo".into()), 10), (1, Some("ana".into()), 10)];
+    assert_eq!(rows(store, &r, &key, 0, 10).await, (2, expected));
+    store
+        .ingest(&r, &[ana[2].clone(), bo[2].clone()])
+        .await
+        .unwrap();
+    let expected = vec![(1, Some("ana".into()), 15), (1, Some("bo".into()), 15)];
+    assert_eq!(rows(store, &r, &key, 0, 10).await, (2, expected.clone()));
+    let day = BoardKey {
+        bucket: Bucket::containing(
+            Period::Day,
+            jiff::civil::date(2026, 11, 20),
+            jiff::civil::Weekday::Monday,
+        ),
+        ..key
+    };
+    assert_eq!(rows(store, &r, &day, 0, 10).await, (2, expected));
+}
+
 async fn a_member_at_zero_leaves_the_board<S: Store>(store: &S) {
     let r = rules();
     store.ingest(&r, &answers("ana", "z", 1)).await.unwrap();
@@ -783,6 +811,7 @@ conformance!(
     a_revocation_takes_back_points_counts_and_scores,
     a_revocation_in_the_same_batch_as_its_event_undoes_it,
     equal_scores_share_a_rank_and_whoever_got_there_first_leads,
+    ties_reached_inside_one_batch_go_to_whoever_got_there_first,
     a_member_at_zero_leaves_the_board,
     standings_work_at_the_first_the_last_and_among_ties,
     hidden_and_excluded_members_are_not_listed_and_anonymous_ones_have_no_id,

@@ -881,15 +881,32 @@ impl ScoreChanges {
         if self.rows.is_empty() {
             return None;
         }
+        // Order of the last change first; then grouped by key, each key
+        // where it first comes, each row keeping its order.
         self.rows.sort_by_key(|row| row.4);
-        let mut keys = Vec::with_capacity(self.rows.len() + 1);
-        let mut args = Vec::with_capacity(self.rows.len() * 3);
+        let mut groups: Vec<(Arc<str>, i64, Vec<usize>)> = Vec::new();
+        let mut group_of: HashMap<Arc<str>, usize> = HashMap::new();
+        for (i, (key, _, _, expire_at, _)) in self.rows.iter().enumerate() {
+            let g = *group_of.entry(key.clone()).or_insert_with(|| {
+                groups.push((key.clone(), *expire_at, Vec::new()));
+                groups.len() - 1
+            });
+            groups[g].2.push(i);
+        }
+        let mut keys = Vec::with_capacity(groups.len() + 1);
+        let mut args = Vec::with_capacity(1 + groups.len() * 2 + self.rows.len() * 3);
         keys.push(seq_key);
-        for (key, member, delta, expire_at, _) in self.rows {
+        args.push(self.rows.len().to_string());
+        for (key, expire_at, rows) in groups {
             keys.push(key.to_string());
-            args.push(member.to_string());
-            args.push(delta.to_string());
+            args.push(rows.len().to_string());
             args.push(expire_at.to_string());
+            for i in rows {
+                let (_, member, delta, _, _) = &self.rows[i];
+                args.push(member.to_string());
+                args.push(delta.to_string());
+                args.push((i + 1).to_string());
+            }
         }
         Some((keys, args))
     }
