@@ -35,7 +35,7 @@ impl RedisStore {
             return Ok(Vec::new());
         }
         self.timed(async {
-            let mut conn = self.conn().await?;
+            let mut conn = self.reader().await?;
             let raw: Vec<Option<String>> = redis::cmd("HMGET")
                 .arg(self.keys.aliases())
                 .arg(ids.iter().map(MemberId::as_str).collect::<Vec<_>>())
@@ -51,7 +51,7 @@ impl RedisStore {
 
     pub(super) async fn aliases_of(&self, member: &MemberId) -> Result<Vec<MemberId>, StoreError> {
         self.timed(async {
-            let mut conn = self.conn().await?;
+            let mut conn = self.reader().await?;
             let raw: Option<String> = conn
                 .hget(self.keys.linked(), member.as_str())
                 .await
@@ -72,7 +72,7 @@ impl RedisStore {
             return Ok(Vec::new());
         }
         self.timed(async {
-            let mut conn = self.conn().await?;
+            let mut conn = self.reader().await?;
             let keys = self.live_keys(&mut conn).await?;
             let records: Vec<String> = ids.iter().map(|id| keys.event(id)).collect();
             let raw: Vec<Option<String>> = redis::cmd("MGET")
