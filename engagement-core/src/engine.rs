@@ -346,12 +346,8 @@ impl RuleSet {
             self.fire(members, event, rule_idx, &mut effects, today);
         }
         let mut outcome = Outcome {
-            status: Status::Applied,
-            sign: 1,
-            effects: None,
-            badges: Vec::new(),
-            level_ups: Vec::new(),
             engine_day: Some((self.fingerprint, today)),
+            ..Outcome::unchanged(Status::Applied)
         };
 
         // Each member's state is looked up once for counting and settling:
@@ -534,12 +530,8 @@ impl RuleSet {
             }
         }
         let mut outcome = Outcome {
-            status: Status::Applied,
             sign: -1,
-            effects: None,
-            badges: Vec::new(),
-            level_ups: Vec::new(),
-            engine_day: None,
+            ..Outcome::unchanged(Status::Applied)
         };
         self.settle(members, effects, &mut outcome);
         outcome.effects = Some(Box::new(effects.clone()));
@@ -579,14 +571,7 @@ impl RuleSet {
             received_by,
             by_community: false,
         });
-        let mut outcome = Outcome {
-            status: Status::Applied,
-            sign: 1,
-            effects: None,
-            badges: Vec::new(),
-            level_ups: Vec::new(),
-            engine_day: None,
-        };
+        let mut outcome = Outcome::unchanged(Status::Applied);
         self.settle(members, &effects, &mut outcome);
         outcome.effects = Some(effects);
         outcome
