@@ -224,13 +224,15 @@ impl RedisStore {
             static SLOT: usize = NEXT.fetch_add(1, Ordering::Relaxed);
         }
         let slot = SLOT.with(|s| *s) % self.readers.len();
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(OPERATION_TIMEOUT))
-            // Back within half a second of Redis.
-            .set_max_delay(Duration::from_millis(500));
         self.readers[slot]
-            .get_or_try_init(|| ConnectionManager::new_with_config(self.client.clone(), config))
+            .get_or_try_init(|| {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(Duration::from_secs(2)))
+                    .set_response_timeout(Some(OPERATION_TIMEOUT))
+                    // Back within half a second of Redis.
+                    .set_max_delay(Duration::from_millis(500));
+                ConnectionManager::new_with_config(self.client.clone(), config)
+            })
             .await
             .cloned()
             .map_err(unavailable)
