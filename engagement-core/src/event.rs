@@ -32,7 +32,27 @@ pub struct Event {
     /// alone is credited.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub actor_unknown: bool,
+    /// A manual change of the actor's points by an admin
+    /// (`POST /v1/admin/members/{member}/points`). Such an event is no
+    /// action: no rule, count, stage or streak applies; the points go to the
+    /// actor as the rule [`ADJUSTMENT_RULE`](crate::engine::ADJUSTMENT_RULE).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adjustment: Option<Adjustment>,
 }
+
+/// Points an admin gives or (when negative) takes, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Adjustment {
+    pub points: i64,
+    pub reason: String,
+}
+
+/// Largest number of points one adjustment gives or takes.
+pub const MAX_ADJUSTMENT: i64 = 1_000_000;
+
+/// Longest adjustment reason accepted, in bytes.
+pub const MAX_REASON_BYTES: usize = 500;
 
 /// The thing an event acted on (a post, a resource, a webinar).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +83,17 @@ impl Event {
         }
         if let Some(target) = &self.target {
             text("target.id", &target.id, 1)?;
+        }
+        if let Some(adjustment) = &self.adjustment {
+            if adjustment.points == 0 || adjustment.points.abs() > MAX_ADJUSTMENT {
+                return Err(format!(
+                    "points: must be -{MAX_ADJUSTMENT} to {MAX_ADJUSTMENT}, and not 0"
+                ));
+            }
+            let reason = adjustment.reason.trim();
+            if reason.is_empty() || adjustment.reason.len() > MAX_REASON_BYTES {
+                return Err(format!("reason: must be 1 to {MAX_REASON_BYTES} bytes"));
+            }
         }
         Ok(())
     }

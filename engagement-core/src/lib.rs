@@ -35,8 +35,11 @@ pub mod state;
 
 pub use board::{BoardKey, Boards, Ranked};
 pub use calendar::{Bucket, Day, Period};
-pub use engine::{Award, Effects, Increment, Members, Outcome, Status, members_touched};
-pub use event::{Event, Target};
+pub use engine::{
+    ADJUSTMENT_RULE, Award, Effects, Increment, Line, Members, Note, Outcome, Reason, Status,
+    members_touched,
+};
+pub use event::{Adjustment, Event, Target};
 pub use ids::{CommunityId, EventId, IdError, MemberId};
 pub use memory::Memory;
 pub use name::Name;

@@ -2,7 +2,7 @@
 //!
 //! Growth: `counts`, `stages` and `communities` are bounded by the rule file
 //! and the number of communities; `badges` by the badge tiers; `caps` keeps
-//! only [`CAP_WINDOW_DAYS`] days; `slots` (the `once_per` memory) grows with
+//! only the rule file's `cap_window_days` days (default [`CAP_WINDOW_DAYS`]); `slots` (the `once_per` memory) grows with
 //! every distinct thing a member liked or attended, 8 bytes each, because
 //! "at most once per target, ever" cannot be kept with less.
 
@@ -16,9 +16,11 @@ use crate::calendar::Day;
 use crate::name::Name;
 use crate::rules::{Stage, StreakRule};
 
-/// Days of daily-cap usage kept per member. An event more than this many
+/// Days of daily-cap usage kept per member unless the rule file's
+/// `[engine] cap_window_days` says otherwise. An event more than this many
 /// days older than the member's newest capped award gets nothing from capped
-/// rules: its cap room can no longer be checked, and caps must hold.
+/// rules (explained as `cap_window_passed`): its cap room can no longer be
+/// checked, and caps must hold.
 pub const CAP_WINDOW_DAYS: i64 = 35;
 
 /// How visible a member chooses to be on leaderboards.
@@ -195,13 +197,13 @@ impl MemberState {
     }
 
     /// Whether `day` is too old for its cap room to be known.
-    pub(crate) fn cap_forgotten(&self, day: Day) -> bool {
+    pub(crate) fn cap_forgotten(&self, day: Day, window: i64) -> bool {
         self.caps
             .last()
-            .is_some_and(|newest| day.days_until(newest.day) >= CAP_WINDOW_DAYS)
+            .is_some_and(|newest| day.days_until(newest.day) >= window)
     }
 
-    pub(crate) fn use_cap(&mut self, rule: &Name, day: Day, points: i64) {
+    pub(crate) fn use_cap(&mut self, rule: &Name, day: Day, points: i64, window: i64) {
         // The first entry, from the newest, on `day` for `rule` or older than `day`.
         let at = (self
             .caps
@@ -227,8 +229,7 @@ impl MemberState {
                 self.caps.insert(i, used);
                 if newest {
                     // A new newest day: forget days that fell out of the window.
-                    self.caps
-                        .retain(|c| c.day.days_until(day) < CAP_WINDOW_DAYS);
+                    self.caps.retain(|c| c.day.days_until(day) < window);
                 }
             }
         }
@@ -513,10 +514,10 @@ mod tests {
     fn cap_usage_older_than_the_window_is_forgotten() {
         let mut m = MemberState::default();
         let r = Name::new("r");
-        m.use_cap(&r, Day(0), 5);
-        m.use_cap(&r, Day(CAP_WINDOW_DAYS as i32), 5);
+        m.use_cap(&r, Day(0), 5, CAP_WINDOW_DAYS);
+        m.use_cap(&r, Day(CAP_WINDOW_DAYS as i32), 5, CAP_WINDOW_DAYS);
         assert_eq!(m.caps.len(), 1);
-        assert!(m.cap_forgotten(Day(0)));
-        assert!(!m.cap_forgotten(Day(1)));
+        assert!(m.cap_forgotten(Day(0), CAP_WINDOW_DAYS));
+        assert!(!m.cap_forgotten(Day(1), CAP_WINDOW_DAYS));
     }
 }

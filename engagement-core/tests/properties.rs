@@ -125,6 +125,7 @@ fn events(ops: &[Op], members: &[&str], prefix: &str) -> Vec<Event> {
                 }),
                 revokes: None,
                 actor_unknown: false,
+                adjustment: None,
             },
             Op::Revoke { earlier, minute } => {
                 let (actor, revoked) = out.get(earlier % out.len().max(1)).map_or_else(
@@ -160,6 +161,7 @@ fn revocation(id: EventId, actor: MemberId, revoked: EventId, minute: i64) -> Ev
         target: None,
         revokes: Some(revoked),
         actor_unknown: false,
+        adjustment: None,
     }
 }
 

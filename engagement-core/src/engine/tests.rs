@@ -1,10 +1,13 @@
 //! One test per rule of SPEC §4, with hand-worked expectations.
 
 use super::*;
+use crate::calendar::{Bucket, Period};
 use crate::memory::Memory;
 use crate::rules::RuleSet;
 use crate::rules::Stage;
 use crate::state::Profile;
+
+mod explain;
 
 const CANONICAL: &str = include_str!("../../../rules/knowledge-sharing.toml");
 

@@ -18,6 +18,12 @@ use super::{
     RuleSet, Stage, StreakRule, Tier,
 };
 use crate::calendar::Period;
+use crate::engine::ADJUSTMENT_RULE;
+use crate::state::CAP_WINDOW_DAYS;
+
+/// Longest cap window a rule file may ask for: every day of it is kept per
+/// member who used a capped rule then.
+const MAX_CAP_WINDOW_DAYS: i64 = 3660;
 
 type S<T> = Spanned<T>;
 
@@ -46,6 +52,7 @@ struct RawEngine {
     timezone: S<String>,
     #[serde(default)]
     week_starts: Option<S<String>>,
+    cap_window_days: Option<S<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -89,7 +96,7 @@ struct RawBadge {
     count: Option<S<String>>,
     role: Option<S<String>>,
     at_least: Option<S<i64>>,
-    tiers: Option<S<Vec<RawTier>>>,
+    tiers: Option<S<Vec<S<RawTier>>>>,
     streak_days: Option<S<i64>>,
     distinct_communities: Option<S<i64>>,
     all_stages: Option<S<bool>>,
@@ -101,7 +108,7 @@ struct RawBadge {
 #[serde(deny_unknown_fields)]
 struct RawTier {
     name: String,
-    at_least: i64,
+    at_least: S<i64>,
 }
 
 #[derive(Deserialize)]
@@ -163,6 +170,7 @@ impl Checker<'_> {
         }
         let (timezone_name, timezone) = self.timezone(&raw.engine.timezone);
         let week_starts = self.week_starts(raw.engine.week_starts.as_ref());
+        let cap_window_days = self.cap_window(raw.engine.cap_window_days.as_ref());
 
         let mut actions = Vec::new();
         // Looked up for every event: a fast fixed-seed hash, not SipHash.
@@ -224,6 +232,7 @@ impl Checker<'_> {
             timezone_name,
             timezone: timezone?,
             week_starts,
+            cap_window_days,
             actions,
             points,
             levels,
@@ -274,6 +283,20 @@ impl Checker<'_> {
         }
     }
 
+    fn cap_window(&mut self, days: Option<&S<i64>>) -> i64 {
+        let Some(days) = days else {
+            return CAP_WINDOW_DAYS;
+        };
+        if !(1..=MAX_CAP_WINDOW_DAYS).contains(days.get_ref()) {
+            self.error(
+                days.span(),
+                format!("cap_window_days must be 1 to {MAX_CAP_WINDOW_DAYS} days"),
+            );
+            return CAP_WINDOW_DAYS;
+        }
+        *days.get_ref()
+    }
+
     fn unique(&mut self, seen: &mut HashSet<String>, id: &S<String>, what: &str) -> bool {
         let fresh = seen.insert(id.get_ref().clone());
         if !fresh {
@@ -294,7 +317,14 @@ impl Checker<'_> {
         let mut out = Vec::new();
         for r in raw {
             let r = r.get_ref();
-            let ok = self.unique(&mut seen, &r.id, "points rule");
+            let mut ok = self.unique(&mut seen, &r.id, "points rule");
+            if r.id.get_ref() == ADJUSTMENT_RULE {
+                self.error(
+                    r.id.span(),
+                    format!("the points rule id \"{ADJUSTMENT_RULE}\" is reserved for manual adjustments"),
+                );
+                ok = false;
+            }
             let on = self.kind(kinds, &r.on);
             let to = match r.to.get_ref().as_str() {
                 "actor" => Some(Role::Actor),
@@ -488,7 +518,7 @@ impl Checker<'_> {
         Some((Criterion::Count { action, role }, tiers))
     }
 
-    fn tiers(&mut self, tiers: &S<Vec<RawTier>>) -> Option<Vec<Tier>> {
+    fn tiers(&mut self, tiers: &S<Vec<S<RawTier>>>) -> Option<Vec<Tier>> {
         let list = tiers.get_ref();
         if list.is_empty() {
             self.error(tiers.span(), "tiers must not be empty");
@@ -496,20 +526,22 @@ impl Checker<'_> {
         }
         let mut out: Vec<Tier> = Vec::new();
         for t in list {
-            let bad = t.at_least < 1 || out.last().is_some_and(|p| t.at_least <= p.at_least);
+            let at_least = *t.get_ref().at_least.get_ref();
+            let name = &t.get_ref().name;
+            let bad = at_least < 1 || out.last().is_some_and(|p| at_least <= p.at_least);
             if bad {
+                // At the tier's own threshold, not at the list.
                 self.error(
-                    tiers.span(),
+                    t.get_ref().at_least.span(),
                     format!(
-                        "tier \"{}\": at_least must be at least 1 and above the tier before it",
-                        t.name
+                        "tier \"{name}\": at_least must be at least 1 and above the tier before it"
                     ),
                 );
                 return None;
             }
             out.push(Tier {
-                name: Some(t.name.clone()),
-                at_least: t.at_least,
+                name: Some(name.clone()),
+                at_least,
             });
         }
         Some(out)

@@ -173,6 +173,8 @@ pub struct RuleSet {
     pub timezone_name: String,
     pub timezone: TimeZone,
     pub week_starts: Weekday,
+    /// Days of daily-cap room kept per member (`[engine] cap_window_days`).
+    pub cap_window_days: i64,
     pub actions: Vec<Action>,
     pub points: Vec<PointsRule>,
     pub levels: Vec<Level>,

@@ -202,14 +202,14 @@ fn an_unknown_week_start_is_refused_with_the_expected_day_names() {
 }
 
 #[test]
-fn tiers_that_do_not_increase_are_refused_at_the_tier_list() {
+fn tiers_that_do_not_increase_are_refused_at_the_tier_itself() {
     let src = edit(
         "{ name = \"silver\", at_least = 100 }",
         "{ name = \"silver\", at_least = 10 }",
     );
     assert_only_error(
         &src,
-        at(&src, "tiers = ^[\n  { name = \"bronze\", at_least = 10 }"),
+        at_nth(&src, "{ name = \"silver\", at_least = ^10 }", 2),
         &["tier \"silver\": at_least must be at least 1 and above the tier before it"],
     );
 }

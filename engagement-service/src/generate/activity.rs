@@ -375,6 +375,7 @@ impl Generator {
             target,
             revokes,
             actor_unknown: false,
+            adjustment: None,
         });
         n
     }

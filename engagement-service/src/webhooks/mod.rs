@@ -201,6 +201,7 @@ fn draft(
         target: None,
         revokes: None,
         actor_unknown: false,
+        adjustment: None,
     })
 }
 

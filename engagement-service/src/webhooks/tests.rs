@@ -173,6 +173,7 @@ fn recorded(revoked: bool) -> Option<Outcome> {
             awards: Vec::new(),
             counted: None,
             slots: Vec::new(),
+            notes: Vec::new(),
             revoked,
         }),
     ))

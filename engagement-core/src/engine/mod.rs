@@ -9,12 +9,23 @@ use std::hash::BuildHasher;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::calendar::{Bucket, Day, Period};
-use crate::event::Event;
+use crate::calendar::Day;
+use crate::event::{Adjustment, Event};
 use crate::ids::{CommunityId, MemberId};
 use crate::name::Name;
-use crate::rules::{ActionIdx, Criterion, Metric, PointsRule, Role, RuleSet, Stage};
+use crate::rules::{ActionIdx, PointsRule, Role, RuleSet, Stage};
 use crate::state::{MemberState, Table};
+
+mod badges;
+mod explain;
+mod outcome;
+
+pub use explain::{Line, Note, Reason};
+pub use outcome::{Increment, Outcome, members_touched};
+
+/// The rule name of an admin's manual adjustment of points (reserved: no
+/// points rule of a rule file may take it).
+pub const ADJUSTMENT_RULE: &str = "adjustment";
 
 /// Access to the states of the members an event touches. Stores load those
 /// members (see [`members_touched`]) into a map before applying.
@@ -83,6 +94,9 @@ pub struct Effects {
     pub awards: Vec<Award>,
     pub counted: Option<Counted>,
     pub slots: Vec<Slot>,
+    /// The points rules that paid less than their points, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<Note>,
     /// Set once the event has been revoked.
     #[serde(default)]
     pub revoked: bool,
@@ -103,23 +117,6 @@ pub struct LevelUp {
     pub level: String,
 }
 
-/// The result of applying one event.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Outcome {
-    pub status: Status,
-    /// +1 for an event, -1 for a revocation (whose `effects` are the revoked event's).
-    pub sign: i64,
-    /// Boxed: a store keeps it, often for a long time, and moves it into
-    /// its map of revocable events without copying it.
-    pub effects: Option<Box<Effects>>,
-    pub badges: Vec<BadgeGranted>,
-    pub level_ups: Vec<LevelUp>,
-    /// The event's day in the engine calendar, with the fingerprint of the
-    /// rule set that reckoned it: leaderboard buckets need it again.
-    #[serde(skip)]
-    engine_day: Option<(u64, Day)>,
-}
-
 /// What an event changed for one member, to tell which badges may have
 /// come within reach.
 #[derive(Debug, Clone, Copy)]
@@ -134,175 +131,6 @@ enum Touch {
     Any,
 }
 
-/// A leaderboard change for a store to apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Increment<'a> {
-    pub board: &'a str,
-    /// `None` for the global scope.
-    pub community: Option<&'a CommunityId>,
-    pub bucket: Bucket,
-    pub member: &'a MemberId,
-    pub delta: i64,
-}
-
-/// Outcomes are equal when they say the same: how the engine reckoned the
-/// day is left out.
-impl PartialEq for Outcome {
-    fn eq(&self, other: &Outcome) -> bool {
-        self.status == other.status
-            && self.sign == other.sign
-            && self.effects == other.effects
-            && self.badges == other.badges
-            && self.level_ups == other.level_ups
-    }
-}
-
-impl Outcome {
-    /// An outcome with `status` that changed nothing.
-    pub fn unchanged(status: Status) -> Outcome {
-        Outcome {
-            status,
-            sign: 1,
-            effects: None,
-            badges: Vec::new(),
-            level_ups: Vec::new(),
-            engine_day: None,
-        }
-    }
-
-    /// An event's outcome as a store recorded it.
-    pub fn recorded(sign: i64, effects: Option<Effects>) -> Outcome {
-        Outcome {
-            sign,
-            effects: effects.map(Box::new),
-            ..Outcome::unchanged(Status::Applied)
-        }
-    }
-
-    fn ignored() -> Outcome {
-        Outcome::unchanged(Status::Ignored)
-    }
-
-    /// The awards to report, negative for a revocation.
-    pub fn awards(&self) -> impl Iterator<Item = (&MemberId, &str, i64)> {
-        self.effects
-            .iter()
-            .flat_map(|e| &e.awards)
-            .map(|a| (&a.member, &*a.rule, a.points * self.sign))
-    }
-
-    /// Effects to keep for a later revocation: those of an applied event
-    /// that is not itself a revocation.
-    pub fn revocable(&self) -> Option<&Effects> {
-        (self.sign > 0).then_some(self.effects.as_deref()).flatten()
-    }
-
-    /// Every leaderboard change this outcome makes, under `rules`.
-    pub fn increments<'a>(&'a self, rules: &'a RuleSet) -> Vec<Increment<'a>> {
-        let Some(effects) = &self.effects else {
-            return Vec::new();
-        };
-        // Sized up front: growing the vector dominated the cost of this call.
-        let capacity = rules
-            .leaderboards
-            .iter()
-            .map(|b| {
-                let scopes = usize::from(b.global) + usize::from(b.community);
-                let members = match b.metric {
-                    Metric::Points => effects.awards.len(),
-                    Metric::Count { .. } => 1,
-                };
-                b.periods.len() * scopes * members
-            })
-            .sum();
-        let mut out = Vec::with_capacity(capacity);
-        let date = match self.engine_day {
-            Some((fingerprint, day)) if fingerprint == rules.fingerprint => day.date(),
-            _ => rules.timezone.to_datetime(effects.occurred_at).date(),
-        };
-        // Only the periods some board keeps.
-        let buckets = Period::ALL.map(|p| {
-            let used = rules.periods_kept[p as usize];
-            used.then(|| Bucket::containing(p, date, rules.week_starts))
-        });
-        for board in &rules.leaderboards {
-            let mut push = |member: &'a MemberId, delta: i64| {
-                for period in &board.periods {
-                    let Some(bucket) = buckets[*period as usize] else {
-                        continue;
-                    };
-                    if board.global {
-                        out.push(Increment {
-                            board: &board.id,
-                            community: None,
-                            bucket,
-                            member,
-                            delta,
-                        });
-                    }
-                    if let (true, Some(c)) = (board.community, &effects.community) {
-                        out.push(Increment {
-                            board: &board.id,
-                            community: Some(c),
-                            bucket,
-                            member,
-                            delta,
-                        });
-                    }
-                }
-            };
-            match board.metric {
-                Metric::Points => {
-                    for a in &effects.awards {
-                        push(&a.member, a.points * self.sign);
-                    }
-                }
-                Metric::Count { action, role } => {
-                    let Some(c) = &effects.counted else { continue };
-                    if c.kind != rules.actions[action].kind {
-                        continue;
-                    }
-                    let member = match role {
-                        Role::Actor => c.actor.as_ref(),
-                        Role::Received => c.received_by.as_ref(),
-                    };
-                    if let Some(m) = member {
-                        push(m, self.sign);
-                    }
-                }
-            }
-        }
-        out
-    }
-}
-
-/// The members whose state applying `event` may read or change: stores load
-/// these before calling [`RuleSet::apply`]. `revoked` is the stored effects
-/// of the event that `event.revokes` names, if any.
-pub fn members_touched(event: &Event, revoked: Option<&Effects>) -> Vec<MemberId> {
-    let mut out: Vec<MemberId> = Vec::new();
-    let mut add = |m: &MemberId| {
-        if !out.contains(m) {
-            out.push(m.clone());
-        }
-    };
-    if !event.actor_unknown {
-        add(&event.actor);
-    }
-    if let Some(author) = event.target.as_ref().and_then(|t| t.author.as_ref()) {
-        add(author);
-    }
-    if let Some(e) = revoked {
-        e.awards.iter().for_each(|a| add(&a.member));
-        e.slots.iter().for_each(|s| add(&s.member));
-        if let Some(c) = &e.counted {
-            c.actor.iter().for_each(&mut add);
-            c.received_by.iter().for_each(&mut add);
-        }
-    }
-    out
-}
-
 impl RuleSet {
     /// Applies one event to the members' states.
     ///
@@ -315,6 +143,9 @@ impl RuleSet {
         event: &Event,
         revoked: Option<&mut Effects>,
     ) -> Outcome {
+        if let (None, Some(adjustment)) = (&event.revokes, &event.adjustment) {
+            return self.adjust(members, event, adjustment);
+        }
         let action = match event.revokes {
             Some(_) => None,
             None => self.action(&event.kind),
@@ -334,6 +165,7 @@ impl RuleSet {
             awards: Vec::new(),
             counted: None,
             slots: Vec::new(),
+            notes: Vec::new(),
             revoked: false,
         });
         // The event's day in the engine calendar: the local day of every
@@ -408,7 +240,8 @@ impl RuleSet {
         outcome
     }
 
-    /// Runs one points rule; records the award when it gives anything.
+    /// Runs one points rule; records the award when it gives anything, and
+    /// a note when it gives less than its points.
     fn fire<M: Members>(
         &self,
         members: &mut M,
@@ -418,32 +251,67 @@ impl RuleSet {
         today: Day,
     ) {
         let rule = &self.points[rule_idx];
+        let missed = match self.try_fire(members, event, rule, effects, today) {
+            Ok(None) => return,
+            Ok(Some(member)) => Note {
+                rule: rule.id.clone(),
+                member: Some(member),
+                reason: Reason::Partial,
+            },
+            Err((reason, member)) => Note {
+                rule: rule.id.clone(),
+                member: member.cloned(),
+                reason,
+            },
+        };
+        effects.notes.reserve_exact(1);
+        effects.notes.push(missed);
+    }
+
+    /// `Ok(None)`: the rule paid in full; `Ok(Some(member))`: a cap cut what
+    /// it paid `member`; `Err`: why it paid nothing, and whom it would have.
+    fn try_fire<'e, M: Members>(
+        &self,
+        members: &mut M,
+        event: &'e Event,
+        rule: &PointsRule,
+        effects: &mut Effects,
+        today: Day,
+    ) -> Result<Option<MemberId>, (Reason, Option<&'e MemberId>)> {
+        let recipient = match rule.to {
+            Role::Actor if event.actor_unknown => return Err((Reason::NoRecipient, None)),
+            Role::Actor => &event.actor,
+            Role::Received => match event.target.as_ref().and_then(|t| t.author.as_ref()) {
+                Some(author) => author,
+                None => return Err((Reason::NoRecipient, None)),
+            },
+        };
+        let missed = |reason| Err((reason, Some(recipient)));
         if !rule.communities.is_empty()
             && !event
                 .community
                 .as_ref()
                 .is_some_and(|c| rule.communities.iter().any(|r| r == c.as_str()))
         {
-            return;
+            return missed(Reason::Community);
         }
-        let recipient = match rule.to {
-            Role::Actor => &event.actor,
-            Role::Received => match event.target.as_ref().and_then(|t| t.author.as_ref()) {
-                Some(author) => author,
-                None => return,
-            },
-        };
         if rule.not_self && *recipient == event.actor {
-            return;
+            return missed(Reason::NotSelf);
         }
         if let Some(chance) = rule.chance
             && !fires(event.id.as_str(), &rule.id, chance)
         {
-            return;
+            return missed(Reason::Chance);
         }
         let slot = if rule.once_per_target {
             // Without a target the limit cannot be kept, so the rule gives nothing.
-            let Some(target) = &event.target else { return };
+            let Some(target) = &event.target else {
+                return missed(Reason::NoTarget);
+            };
+            // Nor without an actor to keep it for.
+            if event.actor_unknown {
+                return missed(Reason::NoRecipient);
+            }
             Some(slot_key(&rule.id, &target.id))
         } else {
             None
@@ -456,21 +324,24 @@ impl RuleSet {
             && !own
             && !members.member(&event.actor).slots.insert(key)
         {
-            return;
+            return missed(Reason::OncePerUsed);
         }
         let state = members.member(recipient);
         if let Some(key) = slot
             && own
             && !state.slots.insert(key)
         {
-            return;
+            return missed(Reason::OncePerUsed);
         }
         let day = state.local_day(event.occurred_at, &self.timezone, today);
-        let Some(points) = within_cap(rule, state, day) else {
-            if let Some(key) = slot {
-                members.member(&event.actor).slots.remove(&key);
+        let points = match within_cap(rule, state, day, self.cap_window_days) {
+            Ok(points) => points,
+            Err(reason) => {
+                if let Some(key) = slot {
+                    members.member(&event.actor).slots.remove(&key);
+                }
+                return missed(reason);
             }
-            return;
         };
         state.points += points;
         // Most events award once or twice, and effects are kept for a long
@@ -494,6 +365,56 @@ impl RuleSet {
                 key,
             });
         }
+        Ok((points < rule.points).then(|| recipient.clone()))
+    }
+
+    /// Applies an admin's adjustment to the actor's points. A take-back
+    /// never leaves the member below zero points: it takes what they hold.
+    fn adjust<M: Members>(
+        &self,
+        members: &mut M,
+        event: &Event,
+        adjustment: &Adjustment,
+    ) -> Outcome {
+        let today = Day::of(event.occurred_at, &self.timezone);
+        let member = &event.actor;
+        let state = members.member(member);
+        take_name(state, event);
+        let points = adjustment.points.max(-state.points.max(0));
+        let day = state.local_day(event.occurred_at, &self.timezone, today);
+        state.points += points;
+        let rule = Name::new(ADJUSTMENT_RULE);
+        let mut effects = Box::new(Effects {
+            occurred_at: event.occurred_at,
+            community: event.community.clone(),
+            awards: Vec::new(),
+            counted: None,
+            slots: Vec::new(),
+            notes: Vec::new(),
+            revoked: false,
+        });
+        if points != 0 {
+            effects.awards.push(Award {
+                member: member.clone(),
+                rule: rule.clone(),
+                points,
+                day,
+            });
+        }
+        if points != adjustment.points {
+            effects.notes.push(Note {
+                rule,
+                member: Some(member.clone()),
+                reason: Reason::Partial,
+            });
+        }
+        let mut outcome = Outcome {
+            engine_day: Some((self.fingerprint, today)),
+            ..Outcome::unchanged(Status::Applied)
+        };
+        self.settle_member(member, state, &effects, &mut outcome, Touch::Awarded);
+        outcome.effects = Some(effects);
+        outcome
     }
 
     /// Undoes what an event did. Badges stay; streaks are not rewound.
@@ -502,7 +423,10 @@ impl RuleSet {
         for award in &effects.awards {
             let state = members.member(&award.member);
             state.points -= award.points;
-            state.use_cap(&award.rule, award.day, -award.points);
+            // Only positive awards used cap room (a negative adjustment used none).
+            if award.points > 0 {
+                state.use_cap(&award.rule, award.day, -award.points, self.cap_window_days);
+            }
         }
         for slot in &effects.slots {
             members.member(&slot.member).slots.remove(&slot.key);
@@ -550,11 +474,10 @@ impl RuleSet {
         mut effects: Box<Effects>,
         today: Day,
     ) -> Outcome {
+        // Rules paying the actor, or limited `once_per` actor, find nobody
+        // to pay or keep the limit for, and say so.
         for &rule_idx in &self.rules_by_action[action] {
-            let rule = &self.points[rule_idx];
-            if rule.to == Role::Received && !rule.once_per_target {
-                self.fire(members, event, rule_idx, &mut effects, today);
-            }
+            self.fire(members, event, rule_idx, &mut effects, today);
         }
         let kind = &self.actions[action].kind;
         let received_by = event.target.as_ref().and_then(|t| t.author.clone());
@@ -576,150 +499,10 @@ impl RuleSet {
         outcome.effects = Some(effects);
         outcome
     }
-
-    /// Grants the badges and reports the level-ups of every member touched.
-    fn settle<M: Members>(&self, members: &mut M, effects: &Effects, outcome: &mut Outcome) {
-        let counted = effects.counted.as_ref();
-        let candidates = || {
-            counted
-                .and_then(|c| c.actor.as_ref())
-                .into_iter()
-                .chain(counted.and_then(|c| c.received_by.as_ref()))
-                .chain(effects.awards.iter().map(|a| &a.member))
-        };
-        // Each member once, in order of first mention; the handful of
-        // candidates makes rescanning cheaper than collecting them.
-        for (i, member) in candidates().enumerate() {
-            if candidates().take(i).any(|m| m == member) {
-                continue;
-            }
-            self.settle_member(member, members.member(member), effects, outcome, Touch::Any);
-        }
-    }
-
-    /// Reports a member's level-up and, for an event (not a revocation),
-    /// grants the badges they earned. `effects.occurred_at` dates the badges.
-    fn settle_member(
-        &self,
-        member: &MemberId,
-        state: &mut MemberState,
-        effects: &Effects,
-        outcome: &mut Outcome,
-        touch: Touch,
-    ) {
-        let gained: i64 = effects
-            .awards
-            .iter()
-            .filter(|a| a.member == *member)
-            .map(|a| a.points * outcome.sign)
-            .sum();
-        let before = self.level_index(state.points - gained);
-        let after = self.level_index(state.points);
-        if after > before {
-            outcome.level_ups.push(LevelUp {
-                member: member.clone(),
-                level: self.levels[after].name.clone(),
-            });
-        }
-        if outcome.sign > 0 {
-            let at = effects.occurred_at;
-            self.grant_earned(member, state, at, &mut outcome.badges, touch, gained != 0);
-        }
-    }
-
-    /// Grants every badge tier the member has reached and does not hold.
-    ///
-    /// Once every badge has been checked under this rule set, a badge out of
-    /// reach stays so until the value it counts moves: only badges whose
-    /// value `touch` (or a change of points) may have moved are checked again.
-    fn grant_earned(
-        &self,
-        member: &MemberId,
-        state: &mut MemberState,
-        at: Timestamp,
-        out: &mut Vec<BadgeGranted>,
-        touch: Touch,
-        points_moved: bool,
-    ) {
-        let every = state.badges_checked != self.fingerprint;
-        state.badges_checked = self.fingerprint;
-        for badge in &self.badges {
-            if !every && !may_move(&badge.criterion, touch, points_moved) {
-                continue;
-            }
-            let held = state.badges.iter().filter(|h| h.badge == badge.id).count();
-            if held >= badge.tiers.len() {
-                continue;
-            }
-            let Some(value) = self.progress_value(&badge.criterion, state) else {
-                continue;
-            };
-            for (tier_idx, tier) in badge.tiers.iter().enumerate().skip(held) {
-                if value < tier.at_least {
-                    break;
-                }
-                state.badges.push(crate::state::HeldBadge {
-                    badge: badge.id.clone(),
-                    tier: tier_idx,
-                    awarded_at: at,
-                    reason: None,
-                });
-                out.push(BadgeGranted {
-                    member: member.clone(),
-                    badge: badge.id.clone(),
-                    tier: tier.name.clone(),
-                });
-            }
-        }
-    }
-
-    /// The member's current value for a badge criterion (`None` for manual badges).
-    pub fn progress_value(&self, criterion: &Criterion, state: &MemberState) -> Option<i64> {
-        let kind = |a: usize| &self.actions[a].kind;
-        Some(match criterion {
-            Criterion::Count { action, role } => {
-                let c = state.counts.get(kind(*action)).copied().unwrap_or_default();
-                i64::from(match role {
-                    Role::Actor => c.actor,
-                    Role::Received => c.received,
-                })
-            }
-            Criterion::StreakDays => i64::from(state.streak.current),
-            Criterion::DistinctCommunities { action } => state
-                .communities
-                .get(kind(*action))
-                .map_or(0, |m| m.len() as i64),
-            Criterion::AllStages => state.stages.reached() as i64,
-            Criterion::Points => state.points,
-            Criterion::Manual => return None,
-        })
-    }
 }
 
 #[cfg(test)]
 mod tests;
-
-/// Whether what `touch` changed (or a change of points) can move the value
-/// `criterion` counts.
-fn may_move(criterion: &Criterion, touch: Touch, points_moved: bool) -> bool {
-    match (criterion, touch) {
-        (Criterion::Manual, _) => false,
-        (Criterion::Points, _) => points_moved,
-        (_, Touch::Any) => true,
-        (Criterion::Count { action, role }, Touch::Acted { action: done, .. }) => {
-            *role == Role::Actor && *action == done
-        }
-        (Criterion::Count { action, role }, Touch::Received { action: done }) => {
-            *role == Role::Received && *action == done
-        }
-        (Criterion::DistinctCommunities { action }, Touch::Acted { action: done, .. }) => {
-            *action == done
-        }
-        (Criterion::AllStages, Touch::Acted { .. }) => true,
-        (Criterion::StreakDays, Touch::Acted { streak, .. }) => streak,
-        _ => false,
-    }
-}
 
 /// Whether a `chance` rule fires for an event: a stable hash of the event
 /// id and rule id, read as a number in [0, 1).
@@ -733,20 +516,25 @@ pub fn fires(event_id: &str, rule_id: &str, chance: f64) -> bool {
 }
 
 /// The points a rule gives on `day`, cut to the room left under its daily
-/// cap (whose use it records); `None` when there is no room.
-fn within_cap(rule: &PointsRule, state: &mut MemberState, day: Day) -> Option<i64> {
+/// cap (whose use it records); why it gives nothing when there is no room.
+fn within_cap(
+    rule: &PointsRule,
+    state: &mut MemberState,
+    day: Day,
+    window: i64,
+) -> Result<i64, Reason> {
     let Some(cap) = rule.daily_cap else {
-        return Some(rule.points);
+        return Ok(rule.points);
     };
-    if state.cap_forgotten(day) {
-        return None;
+    if state.cap_forgotten(day, window) {
+        return Err(Reason::CapWindowPassed);
     }
     let points = rule.points.min(cap - state.cap_used(&rule.id, day));
     if points <= 0 {
-        return None;
+        return Err(Reason::DailyCapReached);
     }
-    state.use_cap(&rule.id, day, points);
-    Some(points)
+    state.use_cap(&rule.id, day, points, window);
+    Ok(points)
 }
 
 /// Keeps the display name the platform reports for the actor.

@@ -1,0 +1,155 @@
+//! Badges and levels: what a member reached after an event.
+
+use jiff::Timestamp;
+
+use super::{BadgeGranted, Effects, LevelUp, Members, Outcome, Touch};
+use crate::ids::MemberId;
+use crate::rules::{Criterion, Role, RuleSet};
+use crate::state::MemberState;
+
+impl RuleSet {
+    /// Grants the badges and reports the level-ups of every member touched.
+    pub(super) fn settle<M: Members>(
+        &self,
+        members: &mut M,
+        effects: &Effects,
+        outcome: &mut Outcome,
+    ) {
+        let counted = effects.counted.as_ref();
+        let candidates = || {
+            counted
+                .and_then(|c| c.actor.as_ref())
+                .into_iter()
+                .chain(counted.and_then(|c| c.received_by.as_ref()))
+                .chain(effects.awards.iter().map(|a| &a.member))
+        };
+        // Each member once, in order of first mention; the handful of
+        // candidates makes rescanning cheaper than collecting them.
+        for (i, member) in candidates().enumerate() {
+            if candidates().take(i).any(|m| m == member) {
+                continue;
+            }
+            self.settle_member(member, members.member(member), effects, outcome, Touch::Any);
+        }
+    }
+
+    /// Reports a member's level-up and, for an event (not a revocation),
+    /// grants the badges they earned. `effects.occurred_at` dates the badges.
+    pub(super) fn settle_member(
+        &self,
+        member: &MemberId,
+        state: &mut MemberState,
+        effects: &Effects,
+        outcome: &mut Outcome,
+        touch: Touch,
+    ) {
+        let gained: i64 = effects
+            .awards
+            .iter()
+            .filter(|a| a.member == *member)
+            .map(|a| a.points * outcome.sign)
+            .sum();
+        let before = self.level_index(state.points - gained);
+        let after = self.level_index(state.points);
+        if after > before {
+            outcome.level_ups.push(LevelUp {
+                member: member.clone(),
+                level: self.levels[after].name.clone(),
+            });
+        }
+        if outcome.sign > 0 {
+            let at = effects.occurred_at;
+            self.grant_earned(member, state, at, &mut outcome.badges, touch, gained != 0);
+        }
+    }
+
+    /// Grants every badge tier the member has reached and does not hold.
+    ///
+    /// Once every badge has been checked under this rule set, a badge out of
+    /// reach stays so until the value it counts moves: only badges whose
+    /// value `touch` (or a change of points) may have moved are checked again.
+    fn grant_earned(
+        &self,
+        member: &MemberId,
+        state: &mut MemberState,
+        at: Timestamp,
+        out: &mut Vec<BadgeGranted>,
+        touch: Touch,
+        points_moved: bool,
+    ) {
+        let every = state.badges_checked != self.fingerprint;
+        state.badges_checked = self.fingerprint;
+        for badge in &self.badges {
+            if !every && !may_move(&badge.criterion, touch, points_moved) {
+                continue;
+            }
+            let held = state.badges.iter().filter(|h| h.badge == badge.id).count();
+            if held >= badge.tiers.len() {
+                continue;
+            }
+            let Some(value) = self.progress_value(&badge.criterion, state) else {
+                continue;
+            };
+            for (tier_idx, tier) in badge.tiers.iter().enumerate().skip(held) {
+                if value < tier.at_least {
+                    break;
+                }
+                state.badges.push(crate::state::HeldBadge {
+                    badge: badge.id.clone(),
+                    tier: tier_idx,
+                    awarded_at: at,
+                    reason: None,
+                });
+                out.push(BadgeGranted {
+                    member: member.clone(),
+                    badge: badge.id.clone(),
+                    tier: tier.name.clone(),
+                });
+            }
+        }
+    }
+
+    /// The member's current value for a badge criterion (`None` for manual badges).
+    pub fn progress_value(&self, criterion: &Criterion, state: &MemberState) -> Option<i64> {
+        let kind = |a: usize| &self.actions[a].kind;
+        Some(match criterion {
+            Criterion::Count { action, role } => {
+                let c = state.counts.get(kind(*action)).copied().unwrap_or_default();
+                i64::from(match role {
+                    Role::Actor => c.actor,
+                    Role::Received => c.received,
+                })
+            }
+            Criterion::StreakDays => i64::from(state.streak.current),
+            Criterion::DistinctCommunities { action } => state
+                .communities
+                .get(kind(*action))
+                .map_or(0, |m| m.len() as i64),
+            Criterion::AllStages => state.stages.reached() as i64,
+            Criterion::Points => state.points,
+            Criterion::Manual => return None,
+        })
+    }
+}
+
+/// Whether what `touch` changed (or a change of points) can move the value
+/// `criterion` counts.
+fn may_move(criterion: &Criterion, touch: Touch, points_moved: bool) -> bool {
+    match (criterion, touch) {
+        (Criterion::Manual, _) => false,
+        (Criterion::Points, _) => points_moved,
+        (_, Touch::Any) => true,
+        (Criterion::Count { action, role }, Touch::Acted { action: done, .. }) => {
+            *role == Role::Actor && *action == done
+        }
+        (Criterion::Count { action, role }, Touch::Received { action: done }) => {
+            *role == Role::Received && *action == done
+        }
+        (Criterion::DistinctCommunities { action }, Touch::Acted { action: done, .. }) => {
+            *action == done
+        }
+        (Criterion::AllStages, Touch::Acted { .. }) => true,
+        (Criterion::StreakDays, Touch::Acted { streak, .. }) => streak,
+        _ => false,
+    }
+}

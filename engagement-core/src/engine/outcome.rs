@@ -1,0 +1,196 @@
+//! What applying an event gives back: the [`Outcome`] a store keeps and
+//! answers, and the leaderboard [`Increment`]s it makes.
+
+use serde::{Deserialize, Serialize};
+
+use super::{BadgeGranted, Effects, LevelUp, Status};
+use crate::calendar::{Bucket, Day, Period};
+use crate::event::Event;
+use crate::ids::{CommunityId, MemberId};
+use crate::rules::{Metric, Role, RuleSet};
+
+/// The result of applying one event.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outcome {
+    pub status: Status,
+    /// +1 for an event, -1 for a revocation (whose `effects` are the revoked event's).
+    pub sign: i64,
+    /// Boxed: a store keeps it, often for a long time, and moves it into
+    /// its map of revocable events without copying it.
+    pub effects: Option<Box<Effects>>,
+    pub badges: Vec<BadgeGranted>,
+    pub level_ups: Vec<LevelUp>,
+    /// The event's day in the engine calendar, with the fingerprint of the
+    /// rule set that reckoned it: leaderboard buckets need it again.
+    #[serde(skip)]
+    pub(super) engine_day: Option<(u64, Day)>,
+}
+
+/// A leaderboard change for a store to apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Increment<'a> {
+    pub board: &'a str,
+    /// `None` for the global scope.
+    pub community: Option<&'a CommunityId>,
+    pub bucket: Bucket,
+    pub member: &'a MemberId,
+    pub delta: i64,
+}
+
+/// Outcomes are equal when they say the same: how the engine reckoned the
+/// day is left out.
+impl PartialEq for Outcome {
+    fn eq(&self, other: &Outcome) -> bool {
+        self.status == other.status
+            && self.sign == other.sign
+            && self.effects == other.effects
+            && self.badges == other.badges
+            && self.level_ups == other.level_ups
+    }
+}
+
+impl Outcome {
+    /// An outcome with `status` that changed nothing.
+    pub fn unchanged(status: Status) -> Outcome {
+        Outcome {
+            status,
+            sign: 1,
+            effects: None,
+            badges: Vec::new(),
+            level_ups: Vec::new(),
+            engine_day: None,
+        }
+    }
+
+    /// An event's outcome as a store recorded it.
+    pub fn recorded(sign: i64, effects: Option<Effects>) -> Outcome {
+        Outcome {
+            sign,
+            effects: effects.map(Box::new),
+            ..Outcome::unchanged(Status::Applied)
+        }
+    }
+
+    pub(super) fn ignored() -> Outcome {
+        Outcome::unchanged(Status::Ignored)
+    }
+
+    /// The awards to report, negative for a revocation.
+    pub fn awards(&self) -> impl Iterator<Item = (&MemberId, &str, i64)> {
+        self.effects
+            .iter()
+            .flat_map(|e| &e.awards)
+            .map(|a| (&a.member, &*a.rule, a.points * self.sign))
+    }
+
+    /// Effects to keep for a later revocation: those of an applied event
+    /// that is not itself a revocation.
+    pub fn revocable(&self) -> Option<&Effects> {
+        (self.sign > 0).then_some(self.effects.as_deref()).flatten()
+    }
+
+    /// Every leaderboard change this outcome makes, under `rules`.
+    pub fn increments<'a>(&'a self, rules: &'a RuleSet) -> Vec<Increment<'a>> {
+        let Some(effects) = &self.effects else {
+            return Vec::new();
+        };
+        // Sized up front: growing the vector dominated the cost of this call.
+        let capacity = rules
+            .leaderboards
+            .iter()
+            .map(|b| {
+                let scopes = usize::from(b.global) + usize::from(b.community);
+                let members = match b.metric {
+                    Metric::Points => effects.awards.len(),
+                    Metric::Count { .. } => 1,
+                };
+                b.periods.len() * scopes * members
+            })
+            .sum();
+        let mut out = Vec::with_capacity(capacity);
+        let date = match self.engine_day {
+            Some((fingerprint, day)) if fingerprint == rules.fingerprint => day.date(),
+            _ => rules.timezone.to_datetime(effects.occurred_at).date(),
+        };
+        // Only the periods some board keeps.
+        let buckets = Period::ALL.map(|p| {
+            let used = rules.periods_kept[p as usize];
+            used.then(|| Bucket::containing(p, date, rules.week_starts))
+        });
+        for board in &rules.leaderboards {
+            let mut push = |member: &'a MemberId, delta: i64| {
+                for period in &board.periods {
+                    let Some(bucket) = buckets[*period as usize] else {
+                        continue;
+                    };
+                    if board.global {
+                        out.push(Increment {
+                            board: &board.id,
+                            community: None,
+                            bucket,
+                            member,
+                            delta,
+                        });
+                    }
+                    if let (true, Some(c)) = (board.community, &effects.community) {
+                        out.push(Increment {
+                            board: &board.id,
+                            community: Some(c),
+                            bucket,
+                            member,
+                            delta,
+                        });
+                    }
+                }
+            };
+            match board.metric {
+                Metric::Points => {
+                    for a in &effects.awards {
+                        push(&a.member, a.points * self.sign);
+                    }
+                }
+                Metric::Count { action, role } => {
+                    let Some(c) = &effects.counted else { continue };
+                    if c.kind != rules.actions[action].kind {
+                        continue;
+                    }
+                    let member = match role {
+                        Role::Actor => c.actor.as_ref(),
+                        Role::Received => c.received_by.as_ref(),
+                    };
+                    if let Some(m) = member {
+                        push(m, self.sign);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The members whose state applying `event` may read or change: stores load
+/// these before calling [`RuleSet::apply`]. `revoked` is the stored effects
+/// of the event that `event.revokes` names, if any.
+pub fn members_touched(event: &Event, revoked: Option<&Effects>) -> Vec<MemberId> {
+    let mut out: Vec<MemberId> = Vec::new();
+    let mut add = |m: &MemberId| {
+        if !out.contains(m) {
+            out.push(m.clone());
+        }
+    };
+    if !event.actor_unknown {
+        add(&event.actor);
+    }
+    if let Some(author) = event.target.as_ref().and_then(|t| t.author.as_ref()) {
+        add(author);
+    }
+    if let Some(e) = revoked {
+        e.awards.iter().for_each(|a| add(&a.member));
+        e.slots.iter().for_each(|s| add(&s.member));
+        if let Some(c) = &e.counted {
+            c.actor.iter().for_each(&mut add);
+            c.received_by.iter().for_each(&mut add);
+        }
+    }
+    out
+}
