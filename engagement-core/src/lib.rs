@@ -32,6 +32,7 @@ pub mod memory;
 pub mod name;
 pub mod rules;
 pub mod state;
+pub mod step;
 
 pub use board::{BoardKey, Boards, Ranked};
 pub use calendar::{Bucket, Day, Period};
@@ -45,3 +46,4 @@ pub use memory::Memory;
 pub use name::Name;
 pub use rules::{RuleError, RuleErrors, RuleSet, Summary};
 pub use state::{MemberState, Profile, Streak, Visibility};
+pub use step::{Records, Stepped, answer, step};

@@ -12,6 +12,7 @@ use crate::event::Event;
 use crate::ids::{EventId, MemberId};
 use crate::rules::RuleSet;
 use crate::state::MemberState;
+use crate::step::{Stepped, answer, step};
 
 #[derive(Debug, Default, Clone)]
 pub struct Memory {
@@ -35,13 +36,8 @@ impl Memory {
     /// Applies an event once: a second delivery of the same id changes
     /// nothing and answers the first outcome marked `duplicate`.
     pub fn ingest(&mut self, rules: &RuleSet, event: &Event) -> Outcome {
-        let status = self.apply(rules, event);
-        let mut outcome = self
-            .outcomes
-            .get(&event.id)
-            .map_or_else(|| Outcome::unchanged(status), |o| Outcome::clone(o));
-        outcome.status = status;
-        outcome
+        let stepped = self.take(rules, event, |_| true);
+        answer(&self.outcomes, event, stepped)
     }
 
     /// [`Memory::ingest`] without handing back the outcome, for simulations
@@ -58,22 +54,26 @@ impl Memory {
         event: &Event,
         keep: impl Fn(&Increment<'_>) -> bool,
     ) -> Status {
-        if self.outcomes.contains_key(&event.id) {
-            return Status::Duplicate;
+        match self.take(rules, event, keep) {
+            Stepped::Duplicate => Status::Duplicate,
+            Stepped::Recorded { status, .. } => status,
         }
-        let revoked = event
-            .revokes
-            .as_ref()
-            .and_then(|id| self.outcomes.get_mut(id))
-            .filter(|o| o.sign > 0)
-            .and_then(|o| o.effects.as_deref_mut());
-        let outcome = rules.apply(&mut self.members, event, revoked);
-        let mut increments = outcome.increments(rules);
-        increments.retain(keep);
-        self.boards.apply(&increments);
-        let status = outcome.status;
-        self.outcomes.insert(event.id.clone(), Box::new(outcome));
-        status
+    }
+
+    /// One [`step`], then the leaderboard increments of what it recorded.
+    fn take(
+        &mut self,
+        rules: &RuleSet,
+        event: &Event,
+        keep: impl Fn(&Increment<'_>) -> bool,
+    ) -> Stepped {
+        let stepped = step(rules, &mut self.members, &mut self.outcomes, event);
+        if let (Stepped::Recorded { .. }, Some(outcome)) = (stepped, self.outcomes.get(&event.id)) {
+            let mut increments = outcome.increments(rules);
+            increments.retain(keep);
+            self.boards.apply(&increments);
+        }
+        stepped
     }
 
     /// The outcome first given for an event id.

@@ -4,6 +4,7 @@ use std::sync::{Arc, RwLock};
 
 use engagement_core::{BoardKey, Event, EventId, MemberId, MemberState, Outcome, Profile, RuleSet};
 
+use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::pages::live::LiveStreams;
 use crate::store::{
@@ -55,6 +56,15 @@ impl AppState {
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
+    }
+
+    /// The road into the store under `rules`, counted in this service's metrics.
+    pub fn ingest<'a>(&'a self, rules: &'a RuleSet) -> Ingest<'a> {
+        Ingest {
+            store: &self.store,
+            rules,
+            metrics: Some(&self.metrics),
+        }
     }
 
     /// Puts new (already checked) rules in force for the next requests.

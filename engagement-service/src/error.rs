@@ -4,6 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::ingest::IngestError;
 use crate::store::StoreError;
 
 /// Everything a request can fail with.
@@ -27,7 +28,7 @@ pub enum ApiError {
     NotJson,
     /// Content that parsed but breaks a rule; names the field or batch index.
     #[error("{message}")]
-    Invalid { code: &'static str, message: String },
+    Invalid { code: Invalid, message: String },
     #[error("the store is unavailable, retry shortly")]
     Unavailable(String),
     /// Every live-update stream is taken; the page still works without one.
@@ -35,6 +36,39 @@ pub enum ApiError {
     Busy,
     #[error("internal error")]
     Internal(String),
+}
+
+/// What kind of content broke a rule: the code of a 422.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invalid {
+    Event,
+    Batch,
+    Query,
+    Profile,
+    Member,
+    Path,
+    Grant,
+    AliasTaken,
+    Adjustment,
+    /// A take-back larger than the member's points.
+    BelowZero,
+}
+
+impl Invalid {
+    pub fn code(self) -> &'static str {
+        match self {
+            Invalid::Event => "invalid_event",
+            Invalid::Batch => "invalid_batch",
+            Invalid::Query => "invalid_query",
+            Invalid::Profile => "invalid_profile",
+            Invalid::Member => "invalid_member",
+            Invalid::Path => "invalid_path",
+            Invalid::Grant => "invalid_grant",
+            Invalid::AliasTaken => "alias_taken",
+            Invalid::Adjustment => "invalid_adjustment",
+            Invalid::BelowZero => "below_zero",
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -49,7 +83,7 @@ struct Detail<'a> {
 }
 
 impl ApiError {
-    pub fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn invalid(code: Invalid, message: impl Into<String>) -> ApiError {
         ApiError::Invalid {
             code,
             message: message.into(),
@@ -66,7 +100,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::TooLarge(_) => "payload_too_large",
             ApiError::NotJson => "unsupported_media_type",
-            ApiError::Invalid { code, .. } => code,
+            ApiError::Invalid { code, .. } => code.code(),
             ApiError::Unavailable(_) => "store_unavailable",
             ApiError::Busy => "too_many_streams",
             ApiError::Internal(_) => "internal",
@@ -117,6 +151,18 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Unavailable(cause) => ApiError::Unavailable(cause),
             StoreError::Corrupt(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Invalid { message, .. } => ApiError::invalid(Invalid::Event, message),
+            below @ IngestError::BelowZero { .. } => {
+                ApiError::invalid(Invalid::BelowZero, below.to_string())
+            }
+            IngestError::Store(e) => e.into(),
         }
     }
 }

@@ -7,6 +7,7 @@
 mod api;
 mod chromium;
 mod conformance;
+mod explain;
 mod faults;
 mod hostile;
 mod pages;

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::{Access, authorize, from_json, json_body, member_id, read_body};
 use crate::app::{AppState, LoadedRules};
-use crate::error::ApiError;
+use crate::error::{ApiError, Invalid};
 use crate::store::{ManualGrant, Store};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -129,11 +129,11 @@ pub async fn grant_badge(
     authorize(&req, &state, Access::Admin)?;
     let member = member_id(path.into_inner())?;
     let body = json_body(&req, payload).await?;
-    let grant: GrantRequest = from_json(body).map_err(|e| ApiError::invalid("invalid_grant", e))?;
+    let grant: GrantRequest = from_json(body).map_err(|e| ApiError::invalid(Invalid::Grant, e))?;
     let loaded = state.rules();
     let badge = loaded.rules.badge(&grant.badge).ok_or_else(|| {
         ApiError::invalid(
-            "invalid_grant",
+            Invalid::Grant,
             format!("badge: no badge \"{}\"", grant.badge),
         )
     })?;
@@ -145,14 +145,14 @@ pub async fn grant_badge(
             .position(|t| t.name.as_deref() == Some(name))
             .ok_or_else(|| {
                 ApiError::invalid(
-                    "invalid_grant",
+                    Invalid::Grant,
                     format!("tier: badge \"{}\" has no tier \"{name}\"", grant.badge),
                 )
             })?,
     };
     if grant.reason.as_ref().is_some_and(|r| r.len() > 500) {
         return Err(ApiError::invalid(
-            "invalid_grant",
+            Invalid::Grant,
             "reason: at most 500 bytes",
         ));
     }

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::{Access, authorize, member_id, query_number};
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, Invalid};
 use crate::store::{Entry, Store};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -136,7 +136,7 @@ impl Selection {
                 .ok_or_else(|| {
                     let known: Vec<&str> = board.periods.iter().map(|p| p.as_str()).collect();
                     ApiError::invalid(
-                        "invalid_query",
+                        Invalid::Query,
                         format!("period: expected one of {}", known.join(", ")),
                     )
                 })?,
@@ -144,26 +144,26 @@ impl Selection {
         let community = match &q.community {
             None if !board.global => {
                 return Err(ApiError::invalid(
-                    "invalid_query",
+                    Invalid::Query,
                     "community: this board has only community scopes",
                 ));
             }
             None => None,
             Some(_) if !board.community => {
                 return Err(ApiError::invalid(
-                    "invalid_query",
+                    Invalid::Query,
                     "community: this board has no community scope",
                 ));
             }
             Some(c) => Some(
                 CommunityId::parse(c.clone())
-                    .map_err(|e| ApiError::invalid("invalid_query", format!("community: {e}")))?,
+                    .map_err(|e| ApiError::invalid(Invalid::Query, format!("community: {e}")))?,
             ),
         };
         let date = match &q.at {
             None => rules.timezone.to_datetime(jiff::Timestamp::now()).date(),
             Some(at) => at.parse::<Date>().map_err(|_| {
-                ApiError::invalid("invalid_query", "at: expected a date as YYYY-MM-DD")
+                ApiError::invalid(Invalid::Query, "at: expected a date as YYYY-MM-DD")
             })?,
         };
         let bucket = Bucket::containing(period, date, rules.week_starts);
@@ -208,14 +208,14 @@ pub async fn page(
     let sel = Selection::resolve(&state, &path, &query)?;
     if query.radius.is_some() {
         return Err(ApiError::invalid(
-            "invalid_query",
+            Invalid::Query,
             "radius: only for a member's standing",
         ));
     }
     let limit = query_number("limit", query.limit.as_deref())?.unwrap_or(10);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::invalid(
-            "invalid_query",
+            Invalid::Query,
             "limit: expected 1 to 100",
         ));
     }
@@ -248,14 +248,14 @@ pub async fn standing(
     let sel = Selection::resolve(&state, &board, &query)?;
     if query.offset.is_some() || query.limit.is_some() {
         return Err(ApiError::invalid(
-            "invalid_query",
+            Invalid::Query,
             "offset, limit: not used here; radius sets how many neighbours are shown",
         ));
     }
     let radius = query_number("radius", query.radius.as_deref())?.unwrap_or(2);
     if radius > 50 {
         return Err(ApiError::invalid(
-            "invalid_query",
+            Invalid::Query,
             "radius: expected 0 to 50",
         ));
     }

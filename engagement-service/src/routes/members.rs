@@ -1,4 +1,4 @@
-//! Member profiles, their ledger, and the profile settings members choose.
+//! Member profiles and the profile settings members choose.
 
 use std::collections::BTreeMap;
 
@@ -8,9 +8,9 @@ use engagement_core::{Day, MemberId, MemberState, Profile, RuleSet, Visibility};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Access, authorize, from_json, json_body, member_id, query_number};
+use super::{Access, authorize, from_json, json_body, member_id};
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, Invalid};
 use crate::store::Store;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -185,7 +185,7 @@ fn aliases_for(
     member: &MemberId,
     raw: Vec<String>,
 ) -> Result<Vec<MemberId>, ApiError> {
-    let invalid = |m: String| ApiError::invalid("invalid_profile", m);
+    let invalid = |m: String| ApiError::invalid(Invalid::Profile, m);
     if raw.len() > MAX_ALIASES {
         return Err(invalid(format!("aliases: at most {MAX_ALIASES} aliases")));
     }
@@ -208,7 +208,7 @@ fn aliases_for(
             .filter(|o| *o != member)
         {
             return Err(ApiError::invalid(
-                "alias_taken",
+                Invalid::AliasTaken,
                 format!("aliases[{i}]: the rule file links \"{alias}\" to member \"{other}\""),
             ));
         }
@@ -236,7 +236,7 @@ pub struct ProfileUpdate {
 
 impl ProfileUpdate {
     fn apply_to(self, mut profile: Profile) -> Result<Profile, ApiError> {
-        let invalid = |m: String| ApiError::invalid("invalid_profile", m);
+        let invalid = |m: String| ApiError::invalid(Invalid::Profile, m);
         if let Some(name) = self.name {
             if name.is_empty() || name.len() > 200 {
                 return Err(invalid("name: must be 1 to 200 bytes".into()));
@@ -275,7 +275,7 @@ pub async fn update(
     let member = member_id(path.into_inner())?;
     let body = json_body(&req, payload).await?;
     let mut update: ProfileUpdate =
-        from_json(body).map_err(|e| ApiError::invalid("invalid_profile", e))?;
+        from_json(body).map_err(|e| ApiError::invalid(Invalid::Profile, e))?;
     let rules = state.rules();
     let aliases = update
         .aliases
@@ -289,7 +289,9 @@ pub async fn update(
             .store
             .set_aliases(&member, aliases)
             .await?
-            .map_err(|refused| ApiError::invalid("alias_taken", format!("aliases: {refused}")))?;
+            .map_err(|refused| {
+                ApiError::invalid(Invalid::AliasTaken, format!("aliases: {refused}"))
+            })?;
     }
     state.store.set_profile(&member, profile).await?;
     let updated = state.store.member(&member).await?.unwrap_or_default();
@@ -301,70 +303,4 @@ pub async fn update(
     );
     view.aliases = aliases_of(&state, &member).await?;
     Ok(HttpResponse::Ok().json(view))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LedgerQuery {
-    limit: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct LedgerView {
-    pub member: String,
-    pub entries: Vec<LedgerLine>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct LedgerLine {
-    pub event: String,
-    pub rule: String,
-    pub points: i64,
-    pub at: String,
-    pub rules_version: String,
-    /// The award was taken back by a later revocation.
-    pub revoked: bool,
-    /// On a take-back line: the event whose award it undoes.
-    pub revokes: Option<String>,
-}
-
-#[utoipa::path(get, path = "/v1/members/{member}/ledger", tag = "read",
-    params(("member" = String, Path), ("limit" = Option<usize>, Query)), responses((status = 200, body = LedgerView)))]
-pub async fn ledger(
-    req: HttpRequest,
-    path: web::Path<String>,
-    query: web::Query<LedgerQuery>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state, Access::Read)?;
-    let member = member_id(path.into_inner())?;
-    let limit = query_number("limit", query.limit.as_deref())?.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::invalid(
-            "invalid_query",
-            "limit: expected 1 to 500",
-        ));
-    }
-    let lines = state.store.ledger(&member, limit).await?;
-    let revoked: Vec<(String, String)> = lines
-        .iter()
-        .filter_map(|l| l.revokes.as_ref().map(|r| (r.to_string(), l.rule.clone())))
-        .collect();
-    let entries = lines
-        .into_iter()
-        .map(|l| LedgerLine {
-            revoked: l.revokes.is_none()
-                && revoked.contains(&(l.event.to_string(), l.rule.clone())),
-            event: l.event.to_string(),
-            rule: l.rule,
-            points: l.points,
-            at: l.at.to_string(),
-            rules_version: l.rules_version,
-            revokes: l.revokes.map(|r| r.to_string()),
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(LedgerView {
-        member: member.to_string(),
-        entries,
-    }))
 }

@@ -1,8 +1,10 @@
 //! Every route of the service, registered in one place.
 
+mod adjust;
 mod admin;
 mod events;
 mod leaderboards;
+mod ledger;
 mod members;
 mod ops;
 mod pages;
@@ -14,7 +16,7 @@ use futures_util::StreamExt;
 use subtle::ConstantTimeEq;
 
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, Invalid};
 
 pub use ops::ApiDoc;
 
@@ -25,11 +27,11 @@ pub const BODY_LIMIT: usize = 4 * 1024 * 1024;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(
         web::QueryConfig::default()
-            .error_handler(|e, _| ApiError::invalid("invalid_query", e.to_string()).into()),
+            .error_handler(|e, _| ApiError::invalid(Invalid::Query, e.to_string()).into()),
     )
     .app_data(
         web::PathConfig::default()
-            .error_handler(|e, _| ApiError::invalid("invalid_path", e.to_string()).into()),
+            .error_handler(|e, _| ApiError::invalid(Invalid::Path, e.to_string()).into()),
     )
     .route("/healthz", web::get().to(ops::healthz))
     .route("/readyz", web::get().to(ops::readyz))
@@ -63,7 +65,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route("/members/{member}", web::get().to(members::profile))
             .route("/members/{member}", web::put().to(members::update))
-            .route("/members/{member}/ledger", web::get().to(members::ledger))
+            .route("/members/{member}/ledger", web::get().to(ledger::ledger))
+            .route(
+                "/members/{member}/ledger/{event}",
+                web::get().to(ledger::explain),
+            )
             .route("/admin/rules", web::get().to(admin::rules))
             .route("/admin/rules", web::put().to(admin::replace_rules))
             .route("/admin/rules/check", web::post().to(admin::check_rules))
@@ -71,6 +77,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(
                 "/admin/members/{member}/badges",
                 web::post().to(admin::grant_badge),
+            )
+            .route(
+                "/admin/members/{member}/points",
+                web::post().to(adjust::adjust),
             ),
     )
     .default_service(web::to(not_found));
@@ -186,7 +196,7 @@ pub fn query_number<T: std::str::FromStr>(
     raw.map(|s| {
         s.parse().map_err(|_| {
             ApiError::invalid(
-                "invalid_query",
+                Invalid::Query,
                 format!("{name}: expected a whole number, got \"{s}\""),
             )
         })
@@ -197,5 +207,5 @@ pub fn query_number<T: std::str::FromStr>(
 /// Parses a member id from a path segment (422 when out of bounds).
 pub fn member_id(raw: String) -> Result<engagement_core::MemberId, ApiError> {
     engagement_core::MemberId::parse(raw)
-        .map_err(|e| ApiError::invalid("invalid_member", format!("member: {e}")))
+        .map_err(|e| ApiError::invalid(Invalid::Member, format!("member: {e}")))
 }

@@ -23,11 +23,13 @@ use crate::store::Store;
         super::leaderboards::standing,
         super::members::profile,
         super::members::update,
-        super::members::ledger,
+        super::ledger::ledger,
+        super::ledger::explain,
         super::admin::rules,
         super::admin::check_rules,
         super::admin::replace_rules,
         super::admin::grant_badge,
+        super::adjust::adjust,
         super::admin::replay,
     )
 )]

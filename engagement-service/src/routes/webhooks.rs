@@ -6,19 +6,16 @@
 //! map included), so a platform never retries what can only fail again.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use engagement_core::{Event, MemberId, RuleSet};
+use engagement_core::RuleSet;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::events::EventResult;
 use super::read_body;
-use crate::app::{AnyStore, AppState};
+use crate::app::AppState;
 use crate::error::ApiError;
-use crate::store::{Store, StoreError};
-use crate::webhooks::{self, MAX_GENERATIONS, Mapped, SignatureError, Step, StepKind};
-
-/// Generations of an object's chain looked up per store round trip.
-const PROBE: usize = 8;
+use crate::ingest::{IngestError, Origin};
+use crate::webhooks::{self, Mapped, SignatureError};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookAnswer {
@@ -118,74 +115,22 @@ async fn answer(
         Mapped::Ignored(reason) => return Ok(reply("ignored", Some(reason), Vec::new())),
         Mapped::Step(step) => *step,
     };
-    let recorded = match settle(&state.store, step).await? {
-        Ok(recorded) => link(&state.store, rules, recorded).await?,
+    let ingest = state.ingest(rules);
+    let recorded = match ingest.settle(step).await? {
+        Ok(recorded) => recorded,
         Err(reason) => return Ok(reply("ignored", Some(reason), Vec::new())),
     };
-    recorded.check().map_err(ApiError::Malformed)?;
-    let outcomes = state
-        .store
-        .ingest(rules, std::slice::from_ref(&recorded))
-        .await?;
-    let results: Vec<EventResult> = outcomes
-        .iter()
-        .map(|o| EventResult::new(&recorded, o))
-        .collect();
-    for r in &results {
-        state
-            .metrics
-            .events
-            .with_label_values(&[r.status.as_str()])
-            .inc();
-    }
-    tracing::debug!(event, id = %recorded.id, "webhook delivery recorded");
+    let taken = ingest
+        .run(Origin::Webhook, vec![recorded])
+        .await
+        .map_err(|e| match e {
+            // A mapped payload that breaks an event rule is the payload's fault.
+            IngestError::Invalid { message, .. } => ApiError::Malformed(message),
+            other => other.into(),
+        })?;
+    let results: Vec<EventResult> = taken.iter().map(|(e, o)| EventResult::new(e, o)).collect();
+    tracing::debug!(event, "webhook delivery recorded");
     Ok(reply("processed", None, results))
-}
-
-/// The event id a step takes, from the recorded generations of its chain.
-async fn settle(store: &AnyStore, step: Step) -> Result<Result<Event, String>, StoreError> {
-    let mut recorded = Vec::new();
-    // A creation has one id whatever happened since; the rest look back.
-    if step.kind != StepKind::Create {
-        while recorded.len() < MAX_GENERATIONS {
-            let found = store
-                .outcomes(&step.generations(recorded.len() + 1, PROBE))
-                .await?;
-            let complete = found.iter().any(Option::is_none) || found.is_empty();
-            recorded.extend(found);
-            if complete {
-                break;
-            }
-        }
-    }
-    Ok(step.settle(&recorded))
-}
-
-/// Credits linked identities to their member: the rule file's
-/// `[identities]` first, then aliases set through the API.
-async fn link(store: &AnyStore, rules: &RuleSet, mut event: Event) -> Result<Event, StoreError> {
-    let author = event.target.as_ref().and_then(|t| t.author.clone());
-    let mut ids: Vec<MemberId> = author.iter().cloned().collect();
-    if !event.actor_unknown {
-        ids.push(event.actor.clone());
-    }
-    let stored = store.resolve_aliases(&ids).await?;
-    let member = |id: &MemberId| {
-        let i = ids.iter().position(|x| x == id);
-        rules
-            .identities
-            .member(id.as_str())
-            .cloned()
-            .or_else(|| i.and_then(|i| stored.get(i).cloned().flatten()))
-            .unwrap_or_else(|| id.clone())
-    };
-    if !event.actor_unknown {
-        event.actor = member(&event.actor);
-    }
-    if let Some(target) = &mut event.target {
-        target.author = target.author.as_ref().map(member);
-    }
-    Ok(event)
 }
 
 fn header<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {

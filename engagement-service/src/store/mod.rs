@@ -77,6 +77,9 @@ pub struct LedgerEntry {
     /// Set on the entry that takes back a revoked award.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revokes: Option<EventId>,
+    /// Why an admin adjusted the points, on an adjustment's entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// What a replay rebuilt.
@@ -232,6 +235,7 @@ pub(crate) fn ledger_lines(
                 at: event.occurred_at,
                 rules_version: rules.version.clone(),
                 revokes: (outcome.sign < 0).then(|| event.revokes.clone()).flatten(),
+                reason: event.adjustment.as_ref().map(|a| a.reason.clone()),
             };
             (member.clone(), entry)
         })

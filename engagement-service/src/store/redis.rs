@@ -18,7 +18,7 @@ use deadpool_redis::redis::aio::{ConnectionLike, ConnectionManager, ConnectionMa
 use deadpool_redis::redis::{self, AsyncCommands, Value};
 use engagement_core::{
     BoardKey, Bucket, CommunityId, Effects, Event, EventId, MemberId, MemberState, Outcome, Period,
-    Profile, RuleSet, Status, members_touched,
+    Profile, RuleSet, Stepped, answer, members_touched, step,
 };
 use pool::{Connection, Pool};
 
@@ -381,24 +381,13 @@ impl RedisStore {
         // Each board's key and expiry, worked out once per request.
         let mut boards: HashMap<BoardAt, (Arc<str>, i64)> = HashMap::new();
         for event in events {
-            if let Some(first) = records.get(&event.id) {
-                let mut again = first.clone();
-                again.status = Status::Duplicate;
-                outcomes.push(again);
+            let stepped = step(rules, &mut states, &mut records, event);
+            let outcome = answer(&records, event, stepped);
+            let Stepped::Recorded { revoked, .. } = stepped else {
+                outcomes.push(outcome);
                 continue;
-            }
-            let revoked = event
-                .revokes
-                .as_ref()
-                .and_then(|id| records.get_mut(id))
-                .filter(|o| o.sign > 0)
-                .and_then(|o| o.effects.as_deref_mut());
-            let revoking = revoked.is_some();
-            let outcome = rules.apply(&mut states, event, revoked);
-            if revoking
-                && outcome.status == Status::Applied
-                && let Some(x) = &event.revokes
-            {
+            };
+            if let (true, Some(x)) = (revoked, &event.revokes) {
                 changed.push(x.clone());
             }
             for inc in outcome.increments(rules) {
@@ -433,7 +422,6 @@ impl RedisStore {
                 )
                 .ignore();
             }
-            records.insert(event.id.clone(), outcome.clone());
             changed.push(event.id.clone());
             outcomes.push(outcome);
         }

@@ -6,7 +6,7 @@ use engagement_core::{RuleSet, Visibility};
 use serde::Deserialize;
 
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, Invalid};
 use crate::pages::{self, BoardPage, BoardSummary, Viewer};
 use crate::routes::leaderboards::{BoardQuery, Selection};
 use crate::routes::members::ProfileView;
@@ -69,7 +69,7 @@ pub(super) async fn board_view(
         let limit = query_number("limit", q.limit.as_deref())?.unwrap_or(EMBED_ROWS);
         if !(1..=EMBED_MAX_ROWS).contains(&limit) {
             return Err(ApiError::invalid(
-                "invalid_query",
+                Invalid::Query,
                 format!("limit: expected 1 to {EMBED_MAX_ROWS}"),
             ));
         }
@@ -78,7 +78,7 @@ pub(super) async fn board_view(
         let page: u64 = query_number("page", q.page.as_deref())?.unwrap_or(1);
         if page == 0 {
             return Err(ApiError::invalid(
-                "invalid_query",
+                Invalid::Query,
                 "page: expected 1 or more",
             ));
         }

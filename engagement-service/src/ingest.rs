@@ -1,0 +1,179 @@
+//! The one road every event takes into the store: `POST /v1/events`, both
+//! forum webhooks, admin adjustments and `engagement events import` all
+//! come through [`Ingest::run`], which validates, resolves identities,
+//! applies and commits (through [`Store::ingest`], whose stores all run the
+//! core's [`engagement_core::step`]) and counts what it did.
+//!
+//! A capability that reacts to outcomes (insights, fair play,
+//! notifications) plugs in here, after the commit, where every outcome
+//! passes exactly once.
+
+use engagement_core::{Event, MemberId, Outcome, RuleSet, Status};
+
+use crate::app::AnyStore;
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
+use crate::webhooks::{MAX_GENERATIONS, Step, StepKind};
+
+/// Generations of an object's chain looked up per store round trip.
+const PROBE: usize = 8;
+
+/// Where events come from: what they may carry and how their members are
+/// named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// `POST /v1/events`: members are named as meant; no adjustments.
+    Api,
+    /// A forum webhook: platform identities are linked to their members.
+    Webhook,
+    /// An admin's adjustment of points.
+    Admin,
+    /// `engagement events import`: events as a log or an export holds them.
+    Import,
+}
+
+/// Why events were not taken; nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// An event breaks a rule; `index` in the request.
+    #[error("{message}")]
+    Invalid { index: usize, message: String },
+    /// A take-back larger than the member's points.
+    #[error("{member} holds {holds} points: taking {taking} would leave them below zero")]
+    BelowZero {
+        member: MemberId,
+        holds: i64,
+        taking: i64,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The store, the rules in force and the metrics to count into.
+#[derive(Debug, Clone, Copy)]
+pub struct Ingest<'a> {
+    pub store: &'a AnyStore,
+    pub rules: &'a RuleSet,
+    pub metrics: Option<&'a Metrics>,
+}
+
+impl Ingest<'_> {
+    /// Takes `events` in order, all or nothing, and answers each (as
+    /// recorded: identities linked) with its outcome.
+    pub async fn run(
+        &self,
+        origin: Origin,
+        events: Vec<Event>,
+    ) -> Result<Vec<(Event, Outcome)>, IngestError> {
+        for (index, event) in events.iter().enumerate() {
+            let invalid = |message| IngestError::Invalid { index, message };
+            event.check().map_err(invalid)?;
+            if event.adjustment.is_some() && origin == Origin::Api {
+                return Err(invalid(
+                    "adjustment: points are adjusted through POST /v1/admin/members/{member}/points"
+                        .to_owned(),
+                ));
+            }
+        }
+        let events = match origin {
+            Origin::Webhook => self.link(events).await?,
+            Origin::Api | Origin::Admin | Origin::Import => events,
+        };
+        if origin == Origin::Admin {
+            self.refuse_below_zero(&events).await?;
+        }
+        let outcomes = self.store.ingest(self.rules, &events).await?;
+        if let Some(metrics) = self.metrics {
+            for outcome in &outcomes {
+                let status = match outcome.status {
+                    Status::Applied => "applied",
+                    Status::Duplicate => "duplicate",
+                    Status::Ignored => "ignored",
+                };
+                metrics.events.with_label_values(&[status]).inc();
+            }
+        }
+        Ok(events.into_iter().zip(outcomes).collect())
+    }
+
+    /// The event id a webhook step takes, from the recorded generations of
+    /// its object's chain; `Err` says why the step records nothing.
+    pub async fn settle(&self, step: Step) -> Result<Result<Event, String>, StoreError> {
+        let mut recorded = Vec::new();
+        // A creation has one id whatever happened since; the rest look back.
+        if step.kind != StepKind::Create {
+            while recorded.len() < MAX_GENERATIONS {
+                let found = self
+                    .store
+                    .outcomes(&step.generations(recorded.len() + 1, PROBE))
+                    .await?;
+                let complete = found.iter().any(Option::is_none) || found.is_empty();
+                recorded.extend(found);
+                if complete {
+                    break;
+                }
+            }
+        }
+        Ok(step.settle(&recorded))
+    }
+
+    /// Credits linked identities to their member: the rule file's
+    /// `[identities]` first, then aliases set through the API.
+    async fn link(&self, mut events: Vec<Event>) -> Result<Vec<Event>, StoreError> {
+        let mut ids: Vec<MemberId> = Vec::new();
+        for event in &events {
+            ids.extend(event.target.as_ref().and_then(|t| t.author.clone()));
+            if !event.actor_unknown {
+                ids.push(event.actor.clone());
+            }
+        }
+        let stored = self.store.resolve_aliases(&ids).await?;
+        let member = |id: &MemberId| {
+            let i = ids.iter().position(|x| x == id);
+            self.rules
+                .identities
+                .member(id.as_str())
+                .cloned()
+                .or_else(|| i.and_then(|i| stored.get(i).cloned().flatten()))
+                .unwrap_or_else(|| id.clone())
+        };
+        for event in &mut events {
+            if !event.actor_unknown {
+                event.actor = member(&event.actor);
+            }
+            if let Some(target) = &mut event.target {
+                target.author = target.author.as_ref().map(member);
+            }
+        }
+        Ok(events)
+    }
+
+    /// Refuses a take-back larger than what the member holds now. (The
+    /// engine never takes a member below zero either: should points go
+    /// between this read and the write, the take-back is cut to fit.)
+    async fn refuse_below_zero(&self, events: &[Event]) -> Result<(), IngestError> {
+        for event in events {
+            let Some(adjustment) = event.adjustment.as_ref().filter(|a| a.points < 0) else {
+                continue;
+            };
+            // A repeated request is answered as the duplicate it is.
+            let seen = self.store.outcomes(std::slice::from_ref(&event.id)).await?;
+            if seen.first().is_some_and(Option::is_some) {
+                continue;
+            }
+            let holds = self
+                .store
+                .member(&event.actor)
+                .await?
+                .map_or(0, |s| s.points);
+            if holds + adjustment.points < 0 {
+                return Err(IngestError::BelowZero {
+                    member: event.actor.clone(),
+                    holds,
+                    taking: -adjustment.points,
+                });
+            }
+        }
+        Ok(())
+    }
+}

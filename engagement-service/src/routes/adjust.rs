@@ -1,0 +1,75 @@
+//! `POST /v1/admin/members/{member}/points`: an admin gives or takes
+//! points by hand. The adjustment is an event of the log like any other
+//! (replayed, exported, simulated, revocable), idempotent by its `id`.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use engagement_core::{Adjustment, Event, EventId};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::events::{EventResult, IngestResponse};
+use super::{Access, authorize, from_json, json_body, member_id};
+use crate::app::AppState;
+use crate::error::{ApiError, Invalid};
+use crate::ingest::{IngestError, Origin};
+
+/// The kind of an adjustment's event in the log.
+pub const ADJUSTMENT_KIND: &str = "points.adjusted";
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdjustRequest {
+    /// The adjustment's event id: sending the same id again changes nothing.
+    pub id: String,
+    /// Points to give, or (negative) to take; never below zero in all.
+    pub points: i64,
+    /// Why: shown in the member's ledger.
+    pub reason: String,
+}
+
+#[utoipa::path(post, path = "/v1/admin/members/{member}/points", tag = "admin",
+    params(("member" = String, Path)), request_body = AdjustRequest,
+    responses((status = 200, body = IngestResponse),
+        (status = 422, description = "invalid adjustment, or a take-back larger than the member's points")))]
+pub async fn adjust(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state, Access::Admin)?;
+    let member = member_id(path.into_inner())?;
+    let body: AdjustRequest = from_json(json_body(&req, payload).await?)
+        .map_err(|e| ApiError::invalid(Invalid::Adjustment, e))?;
+    let id = EventId::parse(body.id)
+        .map_err(|e| ApiError::invalid(Invalid::Adjustment, format!("id: {e}")))?;
+    let event = Event {
+        id,
+        kind: ADJUSTMENT_KIND.to_owned(),
+        actor: member,
+        actor_name: None,
+        occurred_at: jiff::Timestamp::now(),
+        community: None,
+        target: None,
+        revokes: None,
+        actor_unknown: false,
+        adjustment: Some(Adjustment {
+            points: body.points,
+            reason: body.reason,
+        }),
+    };
+    let rules = state.rules();
+    let taken = state
+        .ingest(&rules.rules)
+        .run(Origin::Admin, vec![event])
+        .await
+        .map_err(|e| match e {
+            IngestError::Invalid { message, .. } => ApiError::invalid(Invalid::Adjustment, message),
+            other => other.into(),
+        })?;
+    let results = taken
+        .iter()
+        .map(|(e, o)| EventResult::new(e, o).explained(Some(&rules.rules), o))
+        .collect();
+    Ok(HttpResponse::Ok().json(IngestResponse { results }))
+}
