@@ -7,9 +7,10 @@ use engagement_core::{BoardKey, Event, EventId, MemberId, MemberState, Outcome, 
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::pages::live::LiveStreams;
+use crate::settings::Settings;
 use crate::store::{
-    AliasRefused, EmbeddedStore, LedgerEntry, Listing, LogEntry, ManualGrant, Page, RedisStore,
-    ReplaySummary, Standing, Store, StoreError,
+    AliasRefused, EmbeddedStore, LedgerEntry, Listing, LogEntry, ManualGrant, Page, RedisSettings,
+    RedisStore, ReplaySummary, Standing, Store, StoreError,
 };
 
 /// A checked rule file and the text it came from.
@@ -81,6 +82,35 @@ impl AppState {
 pub enum AnyStore {
     Embedded(Box<EmbeddedStore>),
     Redis(Box<RedisStore>),
+}
+
+impl AnyStore {
+    /// The store the settings name: Redis when a URL is set (with up to
+    /// `pool_size` write connections), else the embedded store, whose
+    /// opening replays its log under `rules`.
+    pub fn open(
+        settings: &Settings,
+        rules: &RuleSet,
+        pool_size: usize,
+    ) -> Result<AnyStore, StoreError> {
+        Ok(match &settings.redis_url {
+            Some(url) => AnyStore::Redis(Box::new(RedisStore::connect(&RedisSettings {
+                url: url.clone(),
+                prefix: settings.key_prefix.clone(),
+                retention_days: settings.retention_days,
+                pool_size,
+            })?)),
+            None => AnyStore::Embedded(Box::new(EmbeddedStore::open(&settings.data_dir, rules)?)),
+        })
+    }
+
+    /// Which store this is, for the start-up line.
+    pub fn describe(&self, settings: &Settings) -> String {
+        match self {
+            AnyStore::Redis(_) => format!("redis (key prefix \"{}\")", settings.key_prefix),
+            AnyStore::Embedded(_) => format!("embedded ({})", settings.data_dir.display()),
+        }
+    }
 }
 
 macro_rules! delegate {

@@ -7,12 +7,14 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use engagement_core::{Event, RuleSet};
+use engagement_core::{Event, EventId, RuleSet, Status};
 
+use crate::app::AnyStore;
 use crate::generate::{GenerateParams, generate};
+use crate::rules_file;
 use crate::settings::Settings;
 use crate::startup::Application;
-use crate::store::{EmbeddedStore, LogEntry, RedisSettings, RedisStore, Store};
+use crate::store::{LogEntry, Store};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -51,6 +53,19 @@ enum RulesCommand {
         file: PathBuf,
         #[arg(long)]
         events: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Why one event gave the points it gave: the events are run through
+    /// the rule file as `simulate` runs them, and the event's explanation
+    /// printed, one line per points rule on its kind.
+    Explain {
+        file: PathBuf,
+        #[arg(long)]
+        events: PathBuf,
+        /// The id of the event to explain.
+        #[arg(long)]
+        event: String,
         #[arg(long)]
         json: bool,
     },
@@ -97,6 +112,12 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Rules(RulesCommand::Simulate { file, events, json })) => {
             simulate(&file, &events, json)
         }
+        Some(Command::Rules(RulesCommand::Explain {
+            file,
+            events,
+            event,
+            json,
+        })) => explain(&file, &events, &event, json),
         Some(Command::Rules(RulesCommand::Diff {
             old,
             new,
@@ -149,16 +170,9 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 fn check(file: &Path) -> ExitCode {
-    let source = match std::fs::read_to_string(file) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{}: cannot read: {e}", file.display());
-            return ExitCode::FAILURE;
-        }
-    };
-    match RuleSet::from_toml(&source) {
-        Ok(rules) => {
-            let s = rules.summary();
+    match rules_file::read(file) {
+        Ok(loaded) => {
+            let s = loaded.rules.summary();
             println!(
                 "{}: ok: {} actions, {} points rules, {} levels, {} badges, {} leaderboards, streaks {} (version {}, time zone {})",
                 file.display(),
@@ -173,21 +187,11 @@ fn check(file: &Path) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Err(errors) => {
-            for e in &errors.0 {
-                eprintln!("{}:{}:{}: {}", file.display(), e.line, e.column, e.message);
-            }
+        Err(e) => {
+            eprintln!("{e}");
             ExitCode::FAILURE
         }
     }
-}
-
-/// Reads JSON lines of events (or of exported log entries).
-pub fn read_events(path: &Path) -> anyhow::Result<Vec<Event>> {
-    let mut file = EventFile::open(path)?;
-    let events: Vec<Event> = file.by_ref().collect();
-    file.finish()?;
-    Ok(events)
 }
 
 /// Events streamed from a file of JSON lines: plain events (generated, or
@@ -279,16 +283,7 @@ fn simulate_file(rules: &RuleSet, events: &Path) -> anyhow::Result<crate::simula
 }
 
 fn load_rule_file(file: &Path) -> anyhow::Result<RuleSet> {
-    let source =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    RuleSet::from_toml(&source).map_err(|errors| {
-        let lines: Vec<String> = errors
-            .0
-            .iter()
-            .map(|e| format!("{}:{e}", file.display()))
-            .collect();
-        anyhow::anyhow!("invalid rule file:\n{}", lines.join("\n"))
-    })
+    Ok(rules_file::read(file)?.rules)
 }
 
 /// A progress line on stderr for long inputs (only on a terminal).
@@ -338,6 +333,43 @@ fn simulate(file: &Path, events: &Path, json: bool) -> anyhow::Result<()> {
         "\nstreaks: {} alive on the last day, longest {} days, mean longest {:.1}, {} members holding freezes",
         s.alive, s.longest, s.mean_longest, s.holding_freezes
     );
+    Ok(())
+}
+
+fn explain(file: &Path, events: &Path, event: &str, json: bool) -> anyhow::Result<()> {
+    let rules = load_rule_file(file)?;
+    let id = EventId::parse(event).map_err(|e| anyhow::anyhow!("--event: {e}"))?;
+    let sim = simulate_file(&rules, events)?;
+    let outcome = sim
+        .memory
+        .outcome(&id)
+        .ok_or_else(|| anyhow::anyhow!("no event \"{event}\" in {}", events.display()))?;
+    let lines = crate::routes::ExplainLine::lines(&rules, outcome);
+    let status = match outcome.status {
+        Status::Ignored => "ignored",
+        _ if outcome.sign < 0 => "applied, a revocation",
+        _ if outcome.effects.as_ref().is_some_and(|e| e.revoked) => "applied, revoked since",
+        _ => "applied",
+    };
+    if json {
+        let answer = serde_json::json!({"event": event, "status": status, "explain": lines});
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    } else {
+        println!("{event}: {status}");
+        if lines.is_empty() {
+            println!("  no points rule on this event's kind");
+        } else {
+            println!("  {:<24} {:<32} {:>7}  reason", "rule", "member", "points");
+        }
+        for l in &lines {
+            let member = l.member.as_deref().unwrap_or("-");
+            println!(
+                "  {:<24} {member:<32} {:>7}  {}",
+                l.rule, l.points, l.reason
+            );
+        }
+    }
+    std::mem::forget(sim);
     Ok(())
 }
 
@@ -401,20 +433,9 @@ fn print_generated(params: &GenerateParams) -> anyhow::Result<()> {
 }
 
 /// Opens the configured store from the command line.
-async fn open_store(settings: &Settings) -> anyhow::Result<(crate::app::AnyStore, RuleSet)> {
+async fn open_store(settings: &Settings) -> anyhow::Result<(AnyStore, RuleSet)> {
     let rules = crate::startup::load_rules(settings)?.rules;
-    let store = match &settings.redis_url {
-        Some(url) => crate::app::AnyStore::Redis(Box::new(RedisStore::connect(&RedisSettings {
-            url: url.clone(),
-            prefix: settings.key_prefix.clone(),
-            retention_days: settings.retention_days,
-            pool_size: 4,
-        })?)),
-        None => crate::app::AnyStore::Embedded(Box::new(EmbeddedStore::open(
-            &settings.data_dir,
-            &rules,
-        )?)),
-    };
+    let store = AnyStore::open(settings, &rules, 4)?;
     Ok((store, rules))
 }
 
@@ -429,8 +450,8 @@ fn replay(settings: Settings) -> anyhow::Result<()> {
             // Opening the embedded store has just rebuilt everything from its
             // log under these rules. A running service keeps its own copy in
             // memory: use POST /v1/admin/replay there.
-            crate::app::AnyStore::Embedded(embedded) => embedded.summary(),
-            crate::app::AnyStore::Redis(_) => store.replay(&rules).await?,
+            AnyStore::Embedded(embedded) => embedded.summary(),
+            AnyStore::Redis(_) => store.replay(&rules).await?,
         };
         println!(
             "replayed {} events for {} members under rules {} in {:.2} s",

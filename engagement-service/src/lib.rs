@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod pages;
 pub mod routes;
+pub mod rules_file;
 pub mod settings;
 pub mod simulate;
 pub mod startup;

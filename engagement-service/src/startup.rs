@@ -7,13 +7,12 @@ use std::time::Instant;
 use actix_web::dev::{Server, Service};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use engagement_core::RuleSet;
 
 use crate::app::{AnyStore, AppState, LoadedRules, Tokens};
 use crate::metrics::Metrics;
 use crate::routes;
+use crate::rules_file;
 use crate::settings::{BUNDLED_RULES, DEFAULT_RULES, Settings};
-use crate::store::{EmbeddedStore, RedisSettings, RedisStore};
 
 /// A bound, not yet running, service.
 pub struct Application {
@@ -32,21 +31,13 @@ impl std::fmt::Debug for Application {
 
 /// Loads the rule file; the default path falls back to the bundled rules.
 pub fn load_rules(settings: &Settings) -> anyhow::Result<LoadedRules> {
-    let (source, origin) = match std::fs::read_to_string(&settings.rules) {
-        Ok(s) => (s, settings.rules.display().to_string()),
-        Err(_) if settings.rules.as_os_str() == DEFAULT_RULES => {
-            (BUNDLED_RULES.to_owned(), "bundled rules".to_owned())
-        }
-        Err(e) => {
-            return Err(e)
-                .with_context(|| format!("cannot read rule file {}", settings.rules.display()));
-        }
-    };
-    let rules = RuleSet::from_toml(&source).map_err(|errors| {
-        let lines: Vec<String> = errors.0.iter().map(|e| format!("{origin}:{e}")).collect();
-        anyhow::anyhow!("invalid rule file:\n{}", lines.join("\n"))
-    })?;
-    Ok(LoadedRules { rules, source })
+    if !settings.rules.exists() && settings.rules.as_os_str() == DEFAULT_RULES {
+        return Ok(rules_file::parse(
+            "bundled rules",
+            BUNDLED_RULES.to_owned(),
+        )?);
+    }
+    Ok(rules_file::read(&settings.rules)?)
 }
 
 impl Application {
@@ -59,27 +50,8 @@ impl Application {
             );
         }
         let loaded = load_rules(&settings)?;
-        let (store, store_name) = match &settings.redis_url {
-            Some(url) => {
-                let store = RedisStore::connect(&RedisSettings {
-                    url: url.clone(),
-                    prefix: settings.key_prefix.clone(),
-                    retention_days: settings.retention_days,
-                    pool_size: 64,
-                })?;
-                (
-                    AnyStore::Redis(Box::new(store)),
-                    format!("redis (key prefix \"{}\")", settings.key_prefix),
-                )
-            }
-            None => {
-                let store = EmbeddedStore::open(&settings.data_dir, &loaded.rules)?;
-                (
-                    AnyStore::Embedded(Box::new(store)),
-                    format!("embedded ({})", settings.data_dir.display()),
-                )
-            }
-        };
+        let store = AnyStore::open(&settings, &loaded.rules, 64)?;
+        let store_name = store.describe(&settings);
         let rules_origin = if settings.rules.exists() {
             settings.rules.display().to_string()
         } else {
@@ -179,21 +151,14 @@ fn reload_on_hangup(state: web::Data<AppState>, path: std::path::PathBuf) {
             };
         tokio::spawn(async move {
             while hangups.recv().await.is_some() {
-                let source = match std::fs::read_to_string(&path) {
-                    Ok(source) => source,
+                match rules_file::read(&path) {
+                    Ok(loaded) => {
+                        tracing::info!(file = %path.display(), version = %loaded.rules.version, "rules reloaded");
+                        state.swap_rules(loaded);
+                    }
                     Err(e) => {
-                        tracing::error!(file = %path.display(), error = %e, "rules not reloaded");
-                        continue;
-                    }
-                };
-                match RuleSet::from_toml(&source) {
-                    Ok(rules) => {
-                        tracing::info!(file = %path.display(), version = %rules.version, "rules reloaded");
-                        state.swap_rules(LoadedRules { rules, source });
-                    }
-                    Err(errors) => {
-                        for e in &errors.0 {
-                            tracing::error!("{}:{e}", path.display());
+                        for line in e.to_string().lines() {
+                            tracing::error!("{line}");
                         }
                         tracing::error!(file = %path.display(), "rules not reloaded; the old rules stay in force");
                     }

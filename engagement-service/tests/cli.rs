@@ -222,3 +222,45 @@ fn generated_events_are_the_same_for_a_seed_and_feed_simulate_and_diff() {
     let same: serde_json::Value = serde_json::from_slice(&same.stdout).unwrap();
     assert_eq!(same["changed"], 0);
 }
+
+#[test]
+fn explain_says_why_an_event_paid_what_it_paid_after_the_events_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let asks: Vec<String> = (0..4)
+        .map(|i| {
+            format!(
+                r#"{{"id": "q{i}", "kind": "question.asked", "actor": "ana", "occurred_at": "2026-11-20T17:0{i}:00Z"}}"#
+            )
+        })
+        .collect();
+    let events = write(dir.path(), "events.jsonl", &(asks.join("\n") + "\n"));
+    let rules = canonical();
+    let run = |id: &str| {
+        engagement(&[
+            "rules",
+            "explain",
+            rules.to_str().unwrap(),
+            "--events",
+            &events,
+            "--event",
+            id,
+            "--json",
+        ])
+    };
+    let out = run("q3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        answer["explain"],
+        serde_json::json!([{"rule": "ask", "member": "ana", "points": 0, "reason": "daily_cap_reached"}])
+    );
+    let first: serde_json::Value = serde_json::from_slice(&run("q0").stdout).unwrap();
+    assert_eq!(first["explain"][0]["reason"], "awarded");
+    let missing = run("q9");
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no event \"q9\""));
+}

@@ -1,13 +1,13 @@
 //! Admin: read, check and replace the rules; grant badges by hand.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use engagement_core::RuleSet;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{Access, authorize, from_json, json_body, member_id, read_body};
 use crate::app::{AppState, LoadedRules};
 use crate::error::{ApiError, Invalid};
+use crate::rules_file::{self, RulesFileError};
 use crate::store::{ManualGrant, Store};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -38,15 +38,19 @@ async fn checked(
     let body = read_body(req, payload).await?;
     let source = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::Malformed("rule file is not UTF-8".into()))?;
-    Ok(match RuleSet::from_toml(&source) {
-        Ok(rules) => Ok(LoadedRules { rules, source }),
-        Err(errors) => Err(HttpResponse::UnprocessableEntity().json(CheckFailure {
-            error: CheckError {
-                code: "invalid_rules".into(),
-                message: format!("the rule file has {} error(s)", errors.0.len()),
-                errors: errors.0,
-            },
-        })),
+    Ok(match rules_file::parse("request body", source) {
+        Ok(loaded) => Ok(loaded),
+        Err(RulesFileError::Invalid { errors, .. }) => Err(HttpResponse::UnprocessableEntity()
+            .json(CheckFailure {
+                error: CheckError {
+                    code: "invalid_rules".into(),
+                    message: format!("the rule file has {} error(s)", errors.len()),
+                    errors,
+                },
+            })),
+        Err(e @ RulesFileError::Unreadable { .. }) => {
+            return Err(ApiError::Internal(e.to_string()));
+        }
     })
 }
 

@@ -18,6 +18,7 @@ use subtle::ConstantTimeEq;
 use crate::app::AppState;
 use crate::error::{ApiError, Invalid};
 
+pub use events::ExplainLine;
 pub use ops::ApiDoc;
 
 /// Largest request body accepted (a batch of 1000 events fits easily).
