@@ -85,7 +85,16 @@ impl Event {
             text("target.id", &target.id, 1)?;
         }
         if let Some(adjustment) = &self.adjustment {
-            if adjustment.points == 0 || adjustment.points.abs() > MAX_ADJUSTMENT {
+            // Only the admin's own kind of event: nothing else to credit or undo.
+            if self.actor_unknown || self.revokes.is_some() || self.target.is_some() {
+                return Err(
+                    "adjustment: an adjustment names its member as actor, with no target and no revokes"
+                        .to_owned(),
+                );
+            }
+            if adjustment.points == 0
+                || !(-MAX_ADJUSTMENT..=MAX_ADJUSTMENT).contains(&adjustment.points)
+            {
                 return Err(format!(
                     "points: must be -{MAX_ADJUSTMENT} to {MAX_ADJUSTMENT}, and not 0"
                 ));

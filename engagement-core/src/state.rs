@@ -124,6 +124,10 @@ pub struct MemberState {
     pub profile: Profile,
     #[serde(default)]
     pub points: i64,
+    /// Net points per points rule (an admin's adjustments under
+    /// `adjustment`): how `points` was earned. Sums to `points`.
+    #[serde(default, skip_serializing_if = "Table::is_empty")]
+    pub by_rule: Table<i64>,
     #[serde(default, skip_serializing_if = "Table::is_empty")]
     pub counts: Table<Count>,
     /// Actions done per knowledge-cycle stage.
@@ -143,6 +147,10 @@ pub struct MemberState {
         deserialize_with = "oldest_first"
     )]
     pub caps: Vec<CapUse>,
+    /// Cap use before this day was forgotten (it fell out of the window):
+    /// a window made longer later does not bring that room back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caps_forgotten_before: Option<Day>,
     /// `once_per` slots used by this member as actor.
     #[serde(default, skip_serializing_if = "Slots::is_empty")]
     pub slots: Slots,
@@ -180,6 +188,15 @@ impl MemberState {
         self.tz = None;
     }
 
+    /// Adds `points` (negative: takes them) earned through `rule`.
+    pub(crate) fn earn(&mut self, rule: &Name, points: i64) {
+        self.points += points;
+        self.by_rule.update(rule, |n| *n += points);
+        if self.by_rule.get(rule) == Some(&0) {
+            self.by_rule.remove(rule);
+        }
+    }
+
     /// Number of tiers of `badge` held.
     pub fn tiers_held(&self, badge: &str) -> usize {
         self.badges.iter().filter(|b| b.badge.is(badge)).count()
@@ -201,6 +218,9 @@ impl MemberState {
         self.caps
             .last()
             .is_some_and(|newest| day.days_until(newest.day) >= window)
+            || self
+                .caps_forgotten_before
+                .is_some_and(|before| day < before)
     }
 
     pub(crate) fn use_cap(&mut self, rule: &Name, day: Day, points: i64, window: i64) {
@@ -229,7 +249,13 @@ impl MemberState {
                 self.caps.insert(i, used);
                 if newest {
                     // A new newest day: forget days that fell out of the window.
+                    let kept = self.caps.len();
                     self.caps.retain(|c| c.day.days_until(day) < window);
+                    if self.caps.len() < kept {
+                        let span = i32::try_from(window - 1).unwrap_or(i32::MAX);
+                        let before = Day(day.0.saturating_sub(span));
+                        self.caps_forgotten_before = self.caps_forgotten_before.max(Some(before));
+                    }
                 }
             }
         }
@@ -519,5 +545,8 @@ mod tests {
         assert_eq!(m.caps.len(), 1);
         assert!(m.cap_forgotten(Day(0), CAP_WINDOW_DAYS));
         assert!(!m.cap_forgotten(Day(1), CAP_WINDOW_DAYS));
+        // A longer window later does not bring forgotten room back.
+        assert!(m.cap_forgotten(Day(0), 100));
+        assert!(!m.cap_forgotten(Day(1), 100));
     }
 }

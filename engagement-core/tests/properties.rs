@@ -179,6 +179,7 @@ struct Totals {
     communities: BTreeMap<String, BTreeMap<String, u32>>,
     caps: BTreeSet<(String, Day, i64)>,
     slots: BTreeSet<u64>,
+    by_rule: BTreeMap<String, i64>,
 }
 
 impl Totals {
@@ -212,6 +213,7 @@ impl Totals {
                 .map(|c| (c.rule.to_string(), c.day, c.used))
                 .collect(),
             slots: s.slots.iter().collect(),
+            by_rule: s.by_rule.iter().map(|(r, n)| (r.to_string(), *n)).collect(),
         }
     }
 }
@@ -283,6 +285,11 @@ proptest! {
         let first_outcomes = ingest_all(&mut first, &events);
         let again_outcomes = ingest_all(&mut again, &events);
         prop_assert_eq!(first_outcomes, again_outcomes);
+        // Points by rule always add up to the points.
+        for (member, state) in &first.members {
+            let by_rule: i64 = state.by_rule.values().sum();
+            prop_assert_eq!(by_rule, state.points, "{}", member);
+        }
         prop_assert_eq!(totals(&first), totals(&again));
         prop_assert_eq!(standings(&first), standings(&again));
     }

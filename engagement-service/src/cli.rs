@@ -357,7 +357,7 @@ fn explain(file: &Path, events: &Path, event: &str, json: bool) -> anyhow::Resul
     } else {
         println!("{event}: {status}");
         if lines.is_empty() {
-            println!("  no points rule on this event's kind");
+            println!("  nothing paid or taken back");
         } else {
             println!("  {:<24} {:<32} {:>7}  reason", "rule", "member", "points");
         }

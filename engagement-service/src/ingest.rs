@@ -8,12 +8,15 @@
 //! notifications) plugs in here, after the commit, where every outcome
 //! passes exactly once.
 
-use engagement_core::{Event, MemberId, Outcome, RuleSet, Status};
+use engagement_core::{Event, EventId, MemberId, Outcome, RuleSet, Status};
 
 use crate::app::AnyStore;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 use crate::webhooks::{MAX_GENERATIONS, Step, StepKind};
+
+/// The ids of an admin's adjustments, and of their revocations, start so.
+pub const ADJUSTMENT_ID_PREFIX: &str = "adjustment:";
 
 /// Generations of an object's chain looked up per store round trip.
 const PROBE: usize = 8;
@@ -68,11 +71,21 @@ impl Ingest<'_> {
         for (index, event) in events.iter().enumerate() {
             let invalid = |message| IngestError::Invalid { index, message };
             event.check().map_err(invalid)?;
-            if event.adjustment.is_some() && origin == Origin::Api {
+            if !matches!(origin, Origin::Api | Origin::Webhook) {
+                continue;
+            }
+            if event.adjustment.is_some() {
                 return Err(invalid(
                     "adjustment: points are adjusted through POST /v1/admin/members/{member}/points"
                         .to_owned(),
                 ));
+            }
+            // An admin's adjustments are made and undone by an admin only.
+            let admins = |id: &EventId| id.as_str().starts_with(ADJUSTMENT_ID_PREFIX);
+            if admins(&event.id) || event.revokes.as_ref().is_some_and(admins) {
+                return Err(invalid(format!(
+                    "ids starting with \"{ADJUSTMENT_ID_PREFIX}\" are an admin's adjustments"
+                )));
             }
         }
         let events = match origin {
@@ -148,17 +161,30 @@ impl Ingest<'_> {
         Ok(events)
     }
 
-    /// Refuses a take-back larger than what the member holds now. (The
-    /// engine never takes a member below zero either: should points go
-    /// between this read and the write, the take-back is cut to fit.)
+    /// Refuses an admin's take-back larger than what the member holds now:
+    /// a negative adjustment, or undoing a positive one. (The engine never
+    /// takes a member below zero with an adjustment either: should points
+    /// go between this read and the write, the take-back is cut to fit.)
     async fn refuse_below_zero(&self, events: &[Event]) -> Result<(), IngestError> {
         for event in events {
-            let Some(adjustment) = event.adjustment.as_ref().filter(|a| a.points < 0) else {
-                continue;
-            };
+            let mut ids = vec![event.id.clone()];
+            ids.extend(event.revokes.clone());
+            let records = self.store.outcomes(&ids).await?;
             // A repeated request is answered as the duplicate it is.
-            let seen = self.store.outcomes(std::slice::from_ref(&event.id)).await?;
-            if seen.first().is_some_and(Option::is_some) {
+            if records.first().is_some_and(Option::is_some) {
+                continue;
+            }
+            let taking = match (&event.adjustment, records.get(1)) {
+                (Some(adjustment), _) => -adjustment.points,
+                (None, Some(Some(revoked))) => {
+                    revoked.revocable().filter(|e| !e.revoked).map_or(0, |e| {
+                        let awards = e.awards.iter().filter(|a| a.member == event.actor);
+                        awards.map(|a| a.points).sum()
+                    })
+                }
+                _ => 0,
+            };
+            if taking <= 0 {
                 continue;
             }
             let holds = self
@@ -166,11 +192,11 @@ impl Ingest<'_> {
                 .member(&event.actor)
                 .await?
                 .map_or(0, |s| s.points);
-            if holds + adjustment.points < 0 {
+            if holds < taking {
                 return Err(IngestError::BelowZero {
                     member: event.actor.clone(),
                     holds,
-                    taking: -adjustment.points,
+                    taking,
                 });
             }
         }

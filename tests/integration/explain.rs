@@ -154,8 +154,24 @@ async fn a_revoked_event_says_so_and_its_revocation_says_what_it_took(app: &Test
         first["explain"],
         json!([line("accepted", Some("ana"), 15, "awarded")])
     );
+    let (_, ledger) = app.get("/v1/members/ana/ledger").await;
+    assert_eq!(
+        ledger["entries"][0]["explain"],
+        json!("revoked_event"),
+        "{ledger}"
+    );
+    assert_eq!(
+        ledger["entries"][1]["explain"],
+        json!("awarded"),
+        "{ledger}"
+    );
     let (_, undo) = app.get("/v1/members/ana/ledger/unacc").await;
     assert_eq!(undo["revocation"], json!(true), "{undo}");
+    assert_eq!(
+        undo["revoked"],
+        json!(false),
+        "a revocation is not itself revoked"
+    );
     assert_eq!(
         undo["explain"],
         json!([line("accepted", Some("ana"), -15, "revoked_event")])
@@ -196,6 +212,24 @@ async fn adjustments_count_on_boards_show_their_reason_and_survive_a_replay(app:
         ledger["entries"][0]["reason"],
         json!("recorded the webinar")
     );
+    assert_eq!(ledger["entries"][0]["explain"], json!("awarded"));
+    let (_, profile) = app.get("/v1/members/ana").await;
+    assert_eq!(
+        profile["points_by_rule"],
+        json!([{"rule": "adjustment", "points": 40}, {"rule": "answer", "points": 5}])
+    );
+    let page = app
+        .client
+        .get(format!("{}/members/ana", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("How the points were earned"), "{page}");
+    assert!(page.contains("Adjusted by an admin"), "{page}");
+    assert!(page.contains("adjustment: recorded the webinar"), "{page}");
 
     // A take-back larger than what the member holds is refused, changing nothing.
     let too_much = json!({"id": "adj-2", "points": -46, "reason": "spam"});
@@ -203,20 +237,28 @@ async fn adjustments_count_on_boards_show_their_reason_and_survive_a_replay(app:
     assert_eq!(status, 422, "{refused}");
     assert_eq!(refused["error"]["code"], json!("below_zero"));
     assert_eq!(points(app, "ana").await, 45);
-    let (status, _) = app.get("/v1/members/ana/ledger/adj-2").await;
+    let (status, _) = app.get("/v1/members/ana/ledger/adjustment:adj-2").await;
     assert_eq!(status, 404, "a refused adjustment is not recorded");
     let take = json!({"id": "adj-3", "points": -45, "reason": "spam"});
     let (status, _) = post(app, "/v1/admin/members/ana/points", &take).await;
     assert_eq!(status, 200);
     assert_eq!(points(app, "ana").await, 0);
 
-    // Revocable like any event, and kept by a replay.
-    app.ingest(
-        &json!({"id": "adj-3-undo", "kind": "adjustment.revoked", "actor": "admin",
-        "occurred_at": NOON, "revokes": "adj-3"}),
-    )
-    .await;
+    // Revocable by an admin (not on the ingest road), and kept by a replay.
+    let smuggled = json!({"id": "adj-3-undo", "kind": "adjustment.revoked", "actor": "admin",
+        "occurred_at": NOON, "revokes": "adjustment:adj-3"});
+    assert_eq!(app.post_events(&smuggled).await.status(), 422);
+    let (status, _) = post(app, "/v1/admin/members/bo/points/adj-3/revoke", &json!({})).await;
+    assert_eq!(status, 404, "not bo's adjustment");
+    let (status, undone) = post(app, "/v1/admin/members/ana/points/adj-3/revoke", &json!({})).await;
+    assert_eq!(status, 200, "{undone}");
+    assert_eq!(
+        undone["results"][0]["explain"],
+        json!([line("adjustment", Some("ana"), 45, "revoked_event")])
+    );
     assert_eq!(points(app, "ana").await, 45);
+    let (_, again) = post(app, "/v1/admin/members/ana/points/adj-3/revoke", &json!({})).await;
+    assert_eq!(again["results"][0]["status"], json!("duplicate"), "{again}");
     let (status, replayed) = post(app, "/v1/admin/replay", &json!({})).await;
     assert_eq!(status, 200, "{replayed}");
     assert_eq!(points(app, "ana").await, 45);
@@ -233,6 +275,23 @@ async fn adjustments_count_on_boards_show_their_reason_and_survive_a_replay(app:
     );
 }
 
+async fn undoing_a_give_that_was_since_spent_is_refused_below_zero(app: &TestApp) {
+    let give = json!({"id": "give", "points": 30, "reason": "bonus"});
+    assert_eq!(
+        post(app, "/v1/admin/members/ana/points", &give).await.0,
+        200
+    );
+    let take = json!({"id": "take", "points": -20, "reason": "spam"});
+    assert_eq!(
+        post(app, "/v1/admin/members/ana/points", &take).await.0,
+        200
+    );
+    let (status, body) = post(app, "/v1/admin/members/ana/points/give/revoke", &json!({})).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], json!("below_zero"));
+    assert_eq!(points(app, "ana").await, 10);
+}
+
 async fn adjustments_are_refused_on_the_ingest_road_and_when_malformed(app: &TestApp) {
     let mut smuggled = event("x", "points.adjusted", "ana", NOON);
     smuggled["adjustment"] = json!({"points": 1000, "reason": "me"});
@@ -242,6 +301,7 @@ async fn adjustments_are_refused_on_the_ingest_road_and_when_malformed(app: &Tes
         json!({"id": "z", "points": 0, "reason": "nothing"}),
         json!({"id": "z", "points": 5, "reason": ""}),
         json!({"id": "z", "points": 5_000_000, "reason": "a lot"}),
+        json!({"id": "z", "points": i64::MIN, "reason": "the least"}),
         json!({"id": "", "points": 5, "reason": "no id"}),
         json!({"id": "z", "points": 5}),
     ] {
@@ -281,4 +341,5 @@ on_both_stores!(
     a_revoked_event_says_so_and_its_revocation_says_what_it_took,
     adjustments_count_on_boards_show_their_reason_and_survive_a_replay,
     adjustments_are_refused_on_the_ingest_road_and_when_malformed,
+    undoing_a_give_that_was_since_spent_is_refused_below_zero,
 );

@@ -79,6 +79,15 @@ pub struct Line {
 }
 
 impl Outcome {
+    /// Whether a cap cut what `rule` paid `member`.
+    pub fn partial(&self, member: &MemberId, rule: &str) -> bool {
+        self.effects.as_ref().is_some_and(|e| {
+            e.notes.iter().any(|n| {
+                n.reason == Reason::Partial && n.rule.is(rule) && n.member.as_ref() == Some(member)
+            })
+        })
+    }
+
     /// The explanation of this outcome, one line per points rule that looked
     /// at the event, in the order of `rules` (rules the file no longer has
     /// come last, as recorded). A revocation explains what it took back.

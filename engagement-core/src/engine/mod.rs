@@ -310,7 +310,7 @@ impl RuleSet {
             };
             // Nor without an actor to keep it for.
             if event.actor_unknown {
-                return missed(Reason::NoRecipient);
+                return Err((Reason::NoRecipient, None));
             }
             Some(slot_key(&rule.id, &target.id))
         } else {
@@ -343,7 +343,7 @@ impl RuleSet {
                 return missed(reason);
             }
         };
-        state.points += points;
+        state.earn(&rule.id, points);
         // Most events award once or twice, and effects are kept for a long
         // time: sized to the most this event can award (one per rule of its
         // action), not to the four a first push would reserve.
@@ -382,8 +382,8 @@ impl RuleSet {
         take_name(state, event);
         let points = adjustment.points.max(-state.points.max(0));
         let day = state.local_day(event.occurred_at, &self.timezone, today);
-        state.points += points;
         let rule = Name::new(ADJUSTMENT_RULE);
+        state.earn(&rule, points);
         let mut effects = Box::new(Effects {
             occurred_at: event.occurred_at,
             community: event.community.clone(),
@@ -422,7 +422,7 @@ impl RuleSet {
         effects.revoked = true;
         for award in &effects.awards {
             let state = members.member(&award.member);
-            state.points -= award.points;
+            state.earn(&award.rule, -award.points);
             // Only positive awards used cap room (a negative adjustment used none).
             if award.points > 0 {
                 state.use_cap(&award.rule, award.day, -award.points, self.cap_window_days);

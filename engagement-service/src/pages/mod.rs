@@ -23,7 +23,8 @@ pub use board::{BoardPage, Viewer, board_page, board_region};
 pub use embed::{embed_page, embed_region};
 pub use index::{BoardSummary, index_page};
 pub use profile::{
-    BadgeLine, LevelLine, ProfilePage, ProgressLine, StreakLine, profile_page, stage_chart,
+    AwardLine, BadgeLine, LevelLine, ProfilePage, ProgressLine, StreakLine, profile_page,
+    stage_chart,
 };
 
 /// The pages' stylesheet, served at [`STYLESHEET_PATH`].

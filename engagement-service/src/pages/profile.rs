@@ -21,9 +21,25 @@ pub struct ProfilePage {
     pub progress: Vec<ProgressLine>,
     /// Actions per knowledge-cycle stage, in cycle order.
     pub stages: Vec<(Stage, u32)>,
+    /// How the points were earned: `(what, rule id, points)`, most first.
+    pub earned: Vec<(String, String, i64)>,
+    /// The last awards, newest first.
+    pub recent: Vec<AwardLine>,
     /// `(id, name)` of the boards with a global scope, to find oneself on.
     pub boards: Vec<(String, String)>,
     pub token: Option<String>,
+}
+
+/// One award of the member's ledger, and why it was what it was.
+#[derive(Debug, Clone)]
+pub struct AwardLine {
+    /// RFC 3339.
+    pub at: String,
+    pub rule: String,
+    pub points: i64,
+    /// In words: "in full", "cut by the daily cap", "taken back", or an
+    /// admin's reason.
+    pub why: String,
 }
 
 #[derive(Debug, Clone)]
@@ -130,6 +146,38 @@ pub fn profile_page(p: &ProfilePage) -> Markup {
                                 progress id={ "progress-" (i) } max=(g.target.max(1)) value=(g.current.max(0)) {
                                     (g.current) " of " (g.target)
                                 }
+                            }
+                        }
+                    }
+                }
+            }
+            section.card aria-labelledby="earned-title" {
+                h2 #earned-title { "How the points were earned" }
+                @if p.earned.is_empty() {
+                    p.muted { "No points yet." }
+                } @else {
+                    table.earned {
+                        thead { tr { th scope="col" { "For" } th.num scope="col" { "Points" } } }
+                        tbody {
+                            @for (what, rule, points) in &p.earned {
+                                tr { td { (what) br; code.muted { (rule) } } td.num { (points) } }
+                            }
+                        }
+                    }
+                }
+            }
+            section.card aria-labelledby="recent-title" {
+                h2 #recent-title { "Last awards" }
+                @if p.recent.is_empty() {
+                    p.muted { "No awards yet." }
+                } @else {
+                    ul.awards {
+                        @for a in &p.recent {
+                            li {
+                                strong { @if a.points > 0 { "+" } (a.points) }
+                                " " (a.rule) " "
+                                time.muted datetime=(a.at) { (a.at.get(..10).unwrap_or(&a.at)) }
+                                br; span.muted { (a.why) }
                             }
                         }
                     }

@@ -1,6 +1,7 @@
 //! `POST /v1/admin/members/{member}/points`: an admin gives or takes
 //! points by hand. The adjustment is an event of the log like any other
-//! (replayed, exported, simulated, revocable), idempotent by its `id`.
+//! (replayed, exported, simulated), idempotent by its `id`, whose event id
+//! is `adjustment:<id>`; `POST .../points/{id}/revoke` undoes it.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use engagement_core::{Adjustment, Event, EventId};
@@ -11,7 +12,8 @@ use super::events::{EventResult, IngestResponse};
 use super::{Access, authorize, from_json, json_body, member_id};
 use crate::app::AppState;
 use crate::error::{ApiError, Invalid};
-use crate::ingest::{IngestError, Origin};
+use crate::ingest::{ADJUSTMENT_ID_PREFIX, IngestError, Origin};
+use crate::store::Store;
 
 /// The kind of an adjustment's event in the log.
 pub const ADJUSTMENT_KIND: &str = "points.adjusted";
@@ -41,8 +43,14 @@ pub async fn adjust(
     let member = member_id(path.into_inner())?;
     let body: AdjustRequest = from_json(json_body(&req, payload).await?)
         .map_err(|e| ApiError::invalid(Invalid::Adjustment, e))?;
-    let id = EventId::parse(body.id)
+    let id = EventId::parse(format!("{ADJUSTMENT_ID_PREFIX}{}", body.id))
         .map_err(|e| ApiError::invalid(Invalid::Adjustment, format!("id: {e}")))?;
+    if body.id.is_empty() {
+        return Err(ApiError::invalid(
+            Invalid::Adjustment,
+            "id: must not be empty",
+        ));
+    }
     let event = Event {
         id,
         kind: ADJUSTMENT_KIND.to_owned(),
@@ -58,6 +66,58 @@ pub async fn adjust(
             reason: body.reason,
         }),
     };
+    admin_ingest(&state, event).await
+}
+
+#[utoipa::path(post, path = "/v1/admin/members/{member}/points/{id}/revoke", tag = "admin",
+    params(("member" = String, Path), ("id" = String, Path, description = "the adjustment's id, as it was sent")),
+    responses((status = 200, body = IngestResponse),
+        (status = 404, description = "no such adjustment of this member"),
+        (status = 422, description = "undoing it would leave the member below zero")))]
+pub async fn revoke(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state, Access::Admin)?;
+    let (member, id) = path.into_inner();
+    let member = member_id(member)?;
+    let parse = |id: String| {
+        EventId::parse(id).map_err(|e| ApiError::invalid(Invalid::Path, format!("id: {e}")))
+    };
+    let adjustment = parse(format!("{ADJUSTMENT_ID_PREFIX}{id}"))?;
+    let recorded = state
+        .store
+        .outcomes(std::slice::from_ref(&adjustment))
+        .await?
+        .pop()
+        .flatten();
+    let of_member = recorded
+        .as_ref()
+        .and_then(|o| o.revocable())
+        .is_some_and(|e| e.awards.iter().all(|a| a.member == member));
+    if !of_member {
+        return Err(ApiError::NotFound(format!(
+            "no adjustment \"{id}\" of member \"{member}\""
+        )));
+    }
+    let event = Event {
+        id: parse(format!("{adjustment}:revoked"))?,
+        kind: "adjustment.revoked".to_owned(),
+        actor: member,
+        actor_name: None,
+        occurred_at: jiff::Timestamp::now(),
+        community: None,
+        target: None,
+        revokes: Some(adjustment),
+        actor_unknown: false,
+        adjustment: None,
+    };
+    admin_ingest(&state, event).await
+}
+
+/// Ingests an admin's event and answers it explained.
+async fn admin_ingest(state: &AppState, event: Event) -> Result<HttpResponse, ApiError> {
     let rules = state.rules();
     let taken = state
         .ingest(&rules.rules)

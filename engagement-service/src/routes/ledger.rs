@@ -1,7 +1,7 @@
 //! A member's points history, and why any one event paid them what it did.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use engagement_core::{EventId, Status};
+use engagement_core::{EventId, Reason, Status};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -37,6 +37,9 @@ pub struct LedgerLine {
     /// An admin's adjustment: why it was made.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// `awarded`, `partial` (a cap cut it) or `revoked_event` (a take-back);
+    /// `GET .../ledger/{event}` explains it fully.
+    pub explain: String,
 }
 
 #[utoipa::path(get, path = "/v1/members/{member}/ledger", tag = "read",
@@ -73,6 +76,7 @@ pub async fn ledger(
             rules_version: l.rules_version,
             revokes: l.revokes.map(|r| r.to_string()),
             reason: l.reason,
+            explain: l.why.unwrap_or(Reason::Awarded).as_str().to_owned(),
         })
         .collect();
     Ok(HttpResponse::Ok().json(LedgerView {
@@ -125,7 +129,8 @@ pub async fn explain(
     }) || lines
         .iter()
         .any(|l| l.member.as_deref() == Some(member.as_str()));
-    if !involved {
+    // An ignored event paid nobody; what it named is not known any more.
+    if !involved && outcome.status != Status::Ignored {
         return Err(ApiError::NotFound(format!(
             "event \"{event}\" neither paid nor involved member \"{member}\""
         )));
@@ -143,7 +148,7 @@ pub async fn explain(
         }
         .to_owned(),
         revocation: outcome.sign < 0,
-        revoked: outcome.effects.as_ref().is_some_and(|e| e.revoked),
+        revoked: outcome.sign > 0 && outcome.effects.as_ref().is_some_and(|e| e.revoked),
         explain,
     }))
 }

@@ -18,6 +18,9 @@ pub struct ProfileView {
     pub member: String,
     pub name: Option<String>,
     pub points: i64,
+    /// How the points were earned: net points per points rule (`adjustment`
+    /// for an admin's adjustments), most first.
+    pub points_by_rule: Vec<RulePoints>,
     pub level: LevelView,
     pub badges: Vec<HeldBadgeView>,
     pub streak: StreakView,
@@ -32,6 +35,12 @@ pub struct ProfileView {
     /// Other ids (`discourse:ana`, `github:ana`) whose webhook activity is
     /// credited to this member.
     pub aliases: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RulePoints {
+    pub rule: String,
+    pub points: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -114,10 +123,18 @@ pub fn profile_view(
             })
         })
         .collect();
+    let mut points_by_rule: Vec<RulePoints> = (state.by_rule.iter())
+        .map(|(rule, points)| RulePoints {
+            rule: rule.to_string(),
+            points: *points,
+        })
+        .collect();
+    points_by_rule.sort_by(|a, b| b.points.cmp(&a.points).then_with(|| a.rule.cmp(&b.rule)));
     ProfileView {
         member: member.to_owned(),
         name: state.profile.name.clone(),
         points: state.points,
+        points_by_rule,
         level: LevelView {
             name: rules.levels[level_idx].name.clone(),
             next: next.map(|l| l.name.clone()),

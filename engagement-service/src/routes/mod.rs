@@ -82,6 +82,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(
                 "/admin/members/{member}/points",
                 web::post().to(adjust::adjust),
+            )
+            .route(
+                "/admin/members/{member}/points/{id}/revoke",
+                web::post().to(adjust::revoke),
             ),
     )
     .default_service(web::to(not_found));

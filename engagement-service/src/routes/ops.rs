@@ -30,6 +30,7 @@ use crate::store::Store;
         super::admin::replace_rules,
         super::admin::grant_badge,
         super::adjust::adjust,
+        super::adjust::revoke,
         super::admin::replay,
     )
 )]

@@ -159,6 +159,9 @@ async fn events(
 }
 
 /// `GET /members/{member}`: the same figures as `GET /v1/members/{member}`.
+/// Awards listed on a profile page.
+const RECENT_AWARDS: usize = 10;
+
 pub async fn profile(
     req: HttpRequest,
     path: web::Path<String>,
@@ -173,7 +176,8 @@ pub async fn profile(
     let visibility = found.profile.visibility;
     let rules = state.rules();
     let view = profile_view(&rules.rules, member.as_str(), found, jiff::Timestamp::now());
-    let page = profile_page(&rules.rules, view, visibility, q.token);
+    let ledger = state.store.ledger(&member, RECENT_AWARDS).await?;
+    let page = profile_page(&rules.rules, view, ledger, visibility, q.token);
     Ok(html(pages::profile_page(&page)))
 }
 

@@ -14,7 +14,7 @@ mod redis;
 use std::future::Future;
 
 use engagement_core::{
-    BoardKey, Event, EventId, MemberId, MemberState, Outcome, Profile, RuleSet, Status,
+    BoardKey, Event, EventId, MemberId, MemberState, Outcome, Profile, Reason, RuleSet, Status,
 };
 use serde::{Deserialize, Serialize};
 
@@ -80,6 +80,10 @@ pub struct LedgerEntry {
     /// Why an admin adjusted the points, on an adjustment's entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// How the award came about, when not in full (`partial`, or
+    /// `revoked_event` on a take-back); `None` reads `awarded`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<Reason>,
 }
 
 /// What a replay rebuilt.
@@ -236,6 +240,11 @@ pub(crate) fn ledger_lines(
                 rules_version: rules.version.clone(),
                 revokes: (outcome.sign < 0).then(|| event.revokes.clone()).flatten(),
                 reason: event.adjustment.as_ref().map(|a| a.reason.clone()),
+                why: if outcome.sign < 0 {
+                    Some(Reason::RevokedEvent)
+                } else {
+                    outcome.partial(member, rule).then_some(Reason::Partial)
+                },
             };
             (member.clone(), entry)
         })

@@ -39,8 +39,41 @@ pub(super) fn fixture(name: Option<&str>) -> ProfilePage {
             .iter()
             .map(|s| (*s, if *s == Stage::Use { 8 } else { 2 }))
             .collect(),
+        earned: vec![
+            ("Answer accepted".into(), "accepted".into(), 60),
+            ("Adjusted by an admin".into(), "adjustment".into(), 20),
+        ],
+        recent: vec![
+            AwardLine {
+                at: "2026-11-20T14:03:00Z".into(),
+                rule: "accepted".into(),
+                points: 15,
+                why: "in full".into(),
+            },
+            AwardLine {
+                at: "2026-11-19T10:00:00Z".into(),
+                rule: "adjustment".into(),
+                points: 20,
+                why: "adjustment: recorded the <webinar>".into(),
+            },
+        ],
         boards: vec![("contributors".into(), "Top contributors".into())],
         token: None,
+    }
+}
+
+#[test]
+fn the_profile_shows_how_the_points_were_earned_and_the_last_awards_with_reasons() {
+    let html = profile_page(&fixture(Some("Ana Souza"))).into_string();
+    for expected in [
+        r#"<h2 id="earned-title">How the points were earned</h2>"#,
+        r#"<td>Answer accepted<br><code class="muted">accepted</code></td><td class="num">60</td>"#,
+        r#"<td>Adjusted by an admin<br><code class="muted">adjustment</code></td><td class="num">20</td>"#,
+        r#"<strong>+15</strong> accepted <time class="muted" datetime="2026-11-20T14:03:00Z">2026-11-20</time><br><span class="muted">in full</span>"#,
+        // An admin's reason is text, escaped like every value.
+        r#"<span class="muted">adjustment: recorded the &lt;webinar&gt;</span>"#,
+    ] {
+        assert!(html.contains(expected), "{expected}\nnot in\n{html}");
     }
 }
 

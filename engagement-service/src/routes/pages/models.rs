@@ -2,7 +2,7 @@
 //! it: the same board selection, visibility filter and profile figures.
 
 use engagement_core::rules::{Leaderboard, Metric, Role, Stage};
-use engagement_core::{RuleSet, Visibility};
+use engagement_core::{ADJUSTMENT_RULE, Reason, RuleSet, Visibility};
 use serde::Deserialize;
 
 use crate::app::AppState;
@@ -11,7 +11,7 @@ use crate::pages::{self, BoardPage, BoardSummary, Viewer};
 use crate::routes::leaderboards::{BoardQuery, Selection};
 use crate::routes::members::ProfileView;
 use crate::routes::{member_id, query_number};
-use crate::store::Store;
+use crate::store::{LedgerEntry, Store};
 
 /// Rows on a board page.
 const PER_PAGE: u64 = 20;
@@ -156,6 +156,7 @@ pub(super) fn summary(rules: &RuleSet, b: &Leaderboard) -> BoardSummary {
 pub(super) fn profile_page(
     rules: &RuleSet,
     view: ProfileView,
+    ledger: Vec<LedgerEntry>,
     visibility: Visibility,
     token: Option<String>,
 ) -> pages::ProfilePage {
@@ -197,6 +198,10 @@ pub(super) fn profile_page(
         stages: (Stage::ALL.into_iter())
             .map(|s| (s, view.stages.get(s.as_str()).copied().unwrap_or(0)))
             .collect(),
+        earned: (view.points_by_rule.iter())
+            .map(|r| (rule_label(rules, &r.rule), r.rule.clone(), r.points))
+            .collect(),
+        recent: ledger.into_iter().map(award_line).collect(),
         boards: (rules.leaderboards.iter().filter(|b| b.global))
             .map(|b| (b.id.to_string(), b.name.clone()))
             .collect(),
@@ -205,5 +210,32 @@ pub(super) fn profile_page(
         visibility,
         points: view.points,
         token,
+    }
+}
+
+/// What a points rule pays for, in the words of its action's label.
+fn rule_label(rules: &RuleSet, rule: &str) -> String {
+    if rule == ADJUSTMENT_RULE {
+        return "Adjusted by an admin".to_owned();
+    }
+    rules
+        .points
+        .iter()
+        .find(|r| r.id.is(rule))
+        .map_or_else(|| rule.to_owned(), |r| rules.actions[r.on].label.clone())
+}
+
+fn award_line(l: LedgerEntry) -> pages::AwardLine {
+    let why = match (l.why, l.reason) {
+        (Some(Reason::RevokedEvent), _) => "taken back: the event was revoked".to_owned(),
+        (_, Some(reason)) => format!("adjustment: {reason}"),
+        (Some(Reason::Partial), None) => "cut to fit a cap".to_owned(),
+        _ => "in full".to_owned(),
+    };
+    pages::AwardLine {
+        at: l.at.to_string(),
+        rule: l.rule,
+        points: l.points,
+        why,
     }
 }
