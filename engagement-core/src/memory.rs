@@ -40,6 +40,18 @@ impl Memory {
         answer(&self.outcomes, event, stepped)
     }
 
+    /// [`Memory::ingest`] keeping only the leaderboard increments `keep`
+    /// chooses (a store that lets old boards go).
+    pub fn ingest_keeping(
+        &mut self,
+        rules: &RuleSet,
+        event: &Event,
+        keep: impl Fn(&Increment<'_>) -> bool,
+    ) -> Outcome {
+        let stepped = self.take(rules, event, keep);
+        answer(&self.outcomes, event, stepped)
+    }
+
     /// [`Memory::ingest`] without handing back the outcome, for simulations
     /// and replays that only want the resulting state.
     pub fn apply(&mut self, rules: &RuleSet, event: &Event) -> Status {

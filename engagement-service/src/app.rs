@@ -10,7 +10,7 @@ use crate::pages::live::LiveStreams;
 use crate::settings::Settings;
 use crate::store::{
     AliasRefused, EmbeddedStore, LedgerEntry, Listing, LogEntry, ManualGrant, Page, RedisSettings,
-    RedisStore, ReplaySummary, Standing, Store, StoreError,
+    RedisStore, ReplaySummary, Retention, Standing, Store, StoreError,
 };
 
 /// A checked rule file and the text it came from.
@@ -38,16 +38,25 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Open live-update streams of the members' pages, bounded.
     pub live: LiveStreams,
+    /// How long day and week boards stay after they end.
+    pub retention: Retention,
 }
 
 impl AppState {
-    pub fn new(rules: LoadedRules, store: AnyStore, tokens: Tokens, metrics: Metrics) -> AppState {
+    pub fn new(
+        rules: LoadedRules,
+        store: AnyStore,
+        tokens: Tokens,
+        metrics: Metrics,
+        retention: Retention,
+    ) -> AppState {
         AppState {
             rules: RwLock::new(Arc::new(rules)),
             store,
             tokens,
             metrics,
             live: LiveStreams::default(),
+            retention,
         }
     }
 
@@ -100,7 +109,11 @@ impl AnyStore {
                 retention_days: settings.retention_days,
                 pool_size,
             })?)),
-            None => AnyStore::Embedded(Box::new(EmbeddedStore::open(&settings.data_dir, rules)?)),
+            None => AnyStore::Embedded(Box::new(EmbeddedStore::open_with(
+                &settings.data_dir,
+                rules,
+                Some(settings.retention()),
+            )?)),
         })
     }
 

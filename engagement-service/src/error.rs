@@ -20,6 +20,9 @@ pub enum ApiError {
     BadSignature(String),
     #[error("{0}")]
     NotFound(String),
+    /// A day or week board past its retention: gone on every store.
+    #[error("{0}")]
+    BucketExpired(String),
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("request body larger than {0} bytes")]
@@ -97,6 +100,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::BadSignature(_) => "invalid_signature",
             ApiError::NotFound(_) => "not_found",
+            ApiError::BucketExpired(_) => "bucket_expired",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::TooLarge(_) => "payload_too_large",
             ApiError::NotJson => "unsupported_media_type",
@@ -113,7 +117,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized | ApiError::BadSignature(_) => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::BucketExpired(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,

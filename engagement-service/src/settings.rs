@@ -48,6 +48,13 @@ pub const DEFAULT_RULES: &str = "rules/knowledge-sharing.toml";
 pub const BUNDLED_RULES: &str = include_str!("../../rules/knowledge-sharing.toml");
 
 impl Settings {
+    /// How long day and week boards stay after they end, on either store.
+    pub fn retention(&self) -> crate::store::Retention {
+        crate::store::Retention {
+            days: self.retention_days,
+        }
+    }
+
     /// Settings for tests: port 0 on loopback, embedded store in `data_dir`.
     pub fn for_tests(data_dir: PathBuf) -> Settings {
         Settings {

@@ -65,7 +65,13 @@ impl Application {
             github: settings.github_secret.clone(),
         };
         let metrics = Metrics::new()?;
-        let state = web::Data::new(AppState::new(loaded, store, tokens, metrics));
+        let state = web::Data::new(AppState::new(
+            loaded,
+            store,
+            tokens,
+            metrics,
+            settings.retention(),
+        ));
         if settings.rules.exists() {
             reload_on_hangup(state.clone(), settings.rules.clone());
         }

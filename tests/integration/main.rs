@@ -11,6 +11,7 @@ mod explain;
 mod faults;
 mod hostile;
 mod pages;
+mod retention;
 mod support;
 mod tuning;
 mod webhooks;

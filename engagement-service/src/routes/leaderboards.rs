@@ -167,6 +167,16 @@ impl Selection {
             })?,
         };
         let bucket = Bucket::containing(period, date, rules.week_starts);
+        if state
+            .retention
+            .as_of(jiff::Timestamp::now())
+            .expired(&bucket)
+        {
+            return Err(ApiError::BucketExpired(format!(
+                "the {period} board holding {date} was kept {} days after it ended and is gone",
+                state.retention.days
+            )));
+        }
         Ok(Selection {
             key: BoardKey {
                 board: board.id.clone(),

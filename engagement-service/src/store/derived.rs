@@ -4,10 +4,11 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::BufRead;
 
-use engagement_core::{Event, MemberId, MemberState, Memory, Outcome, RuleSet, Status};
+use engagement_core::{Event, Increment, MemberId, MemberState, Memory, Outcome, RuleSet, Status};
 
 use super::aliases::AliasTable;
 use super::listing::{Listing, Special};
+use super::retention::{Expiry, Retention};
 use super::{LEDGER_KEEP, LedgerEntry, LogEntry, ManualGrant, StoreError, ledger_lines};
 
 /// Members, outcomes, boards, ledgers and listing of a whole deployment.
@@ -17,6 +18,9 @@ pub struct Derived {
     pub ledger: HashMap<MemberId, VecDeque<LedgerEntry>>,
     pub listing: Listing,
     pub aliases: AliasTable,
+    /// When set, day and week boards past it are not kept.
+    pub retention: Option<Retention>,
+    replay_expiry: Option<Option<Expiry>>,
 }
 
 impl Derived {
@@ -37,7 +41,13 @@ impl Derived {
     pub fn apply(&mut self, rules: &RuleSet, entry: &LogEntry) {
         match entry {
             LogEntry::Event { event } => {
-                if self.memory.apply(rules, event) != Status::Duplicate {
+                // A rebuild reckons which boards have gone once, as it starts.
+                if self.replay_expiry.is_none() {
+                    self.replay_expiry = Some(self.expiry());
+                }
+                let expiry = self.replay_expiry.flatten();
+                let keep = |inc: &Increment<'_>| expiry.is_none_or(|x| !x.expired(&inc.bucket));
+                if self.memory.apply_keeping(rules, event, keep) != Status::Duplicate {
                     self.keep_ledger(rules, event);
                 }
             }
@@ -47,11 +57,18 @@ impl Derived {
 
     /// Applies an event and answers its outcome.
     pub fn apply_event(&mut self, rules: &RuleSet, event: &Event) -> Outcome {
-        let outcome = self.memory.ingest(rules, event);
+        let expiry = self.expiry();
+        let keep = |inc: &Increment<'_>| expiry.is_none_or(|x| !x.expired(&inc.bucket));
+        let outcome = self.memory.ingest_keeping(rules, event, keep);
         if outcome.status != Status::Duplicate {
             self.keep_ledger(rules, event);
         }
         outcome
+    }
+
+    /// Which boards have gone, as of now.
+    fn expiry(&self) -> Option<Expiry> {
+        self.retention.map(|r| r.as_of(jiff::Timestamp::now()))
     }
 
     fn keep_ledger(&mut self, rules: &RuleSet, event: &Event) {

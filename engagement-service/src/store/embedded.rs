@@ -17,6 +17,7 @@ use engagement_core::{BoardKey, Event, EventId, MemberId, MemberState, Outcome, 
 
 use super::derived::{Derived, holds, read_lines, read_lines_ahead};
 use super::listing::Listing;
+use super::retention::Retention;
 use super::{
     AliasRefused, Entry, LedgerEntry, LogEntry, ManualGrant, Page, ReplaySummary, Standing, Store,
     StoreError,
@@ -63,8 +64,19 @@ fn replay_range(
 }
 
 impl EmbeddedStore {
-    /// Opens (or creates) the data directory and replays its log under `rules`.
+    /// Opens (or creates) the data directory and replays its log under
+    /// `rules`, keeping every board.
     pub fn open(dir: &Path, rules: &RuleSet) -> Result<EmbeddedStore, StoreError> {
+        EmbeddedStore::open_with(dir, rules, None)
+    }
+
+    /// [`EmbeddedStore::open`] keeping day and week boards only as long as
+    /// `retention` says (as Redis does).
+    pub fn open_with(
+        dir: &Path,
+        rules: &RuleSet,
+        retention: Option<Retention>,
+    ) -> Result<EmbeddedStore, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| unavailable(dir, e))?;
         let path = dir.join(LOG_FILE);
         let log = OpenOptions::new()
@@ -75,6 +87,7 @@ impl EmbeddedStore {
             .map_err(|e| unavailable(&path, e))?;
         let size = log.metadata().map_err(|e| unavailable(&path, e))?.len();
         let mut derived = Derived::deferred();
+        derived.retention = retention;
         let len = replay_range(&path, 0, size, rules, &mut derived)?;
         derived.settle();
         // A line cut short by a crash was never acknowledged: drop it.
@@ -341,6 +354,7 @@ impl Store for EmbeddedStore {
             (inner.path.clone(), inner.len)
         };
         let mut fresh = Derived::deferred();
+        fresh.retention = self.lock().derived.retention;
         let built = replay_range(&path, 0, len, rules, &mut fresh)?;
         fresh.settle();
         let replaced = {

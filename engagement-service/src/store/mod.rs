@@ -10,6 +10,7 @@ mod embedded;
 pub mod keys;
 mod listing;
 mod redis;
+pub mod retention;
 
 use std::future::Future;
 
@@ -22,6 +23,7 @@ pub use self::aliases::AliasRefused;
 pub use self::embedded::EmbeddedStore;
 pub use self::listing::Listing;
 pub use self::redis::{RedisSettings, RedisStore};
+pub use self::retention::Retention;
 
 /// Why a store could not answer.
 #[derive(Debug, thiserror::Error)]

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use deadpool_redis::redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use deadpool_redis::redis::{self, AsyncCommands, Value};
 use engagement_core::{
-    BoardKey, Bucket, CommunityId, Effects, Event, EventId, MemberId, MemberState, Outcome, Period,
+    BoardKey, Bucket, CommunityId, Effects, Event, EventId, MemberId, MemberState, Outcome,
     Profile, RuleSet, Stepped, answer, members_touched, step,
 };
 use pool::{Connection, Pool};
@@ -26,6 +26,7 @@ use super::aliases::AliasRefused;
 use super::derived::Derived;
 use super::keys::Keys;
 use super::listing::{Listing, Special};
+use super::retention::Retention;
 use super::{
     Entry, LEDGER_KEEP, LedgerEntry, LogEntry, ManualGrant, Page, ReplaySummary, Standing, Store,
     StoreError, ledger_lines,
@@ -456,17 +457,12 @@ impl RedisStore {
         Ok(committed.map(|_| outcomes))
     }
 
-    /// When a bucket's key may go: day and week buckets `retention_days`
-    /// after they end; longer periods never.
+    /// When a bucket's key may go (Unix seconds; 0: never).
     fn expire_at(&self, bucket: &engagement_core::Bucket) -> i64 {
-        if !matches!(bucket.period, Period::Day | Period::Week) {
-            return 0;
-        }
-        let Some(end) = bucket.end() else { return 0 };
-        let keep = jiff::Span::new().days(i64::from(self.retention_days) + 1);
-        end.saturating_add(keep)
-            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
-            .map_or(0, |z| z.timestamp().as_second())
+        let retention = Retention {
+            days: self.retention_days,
+        };
+        retention.expires_at(bucket).map_or(0, |t| t.as_second())
     }
 
     /// Rewrites a member's state under WATCH; `entry` returns `None` to write nothing.
