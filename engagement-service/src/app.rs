@@ -2,7 +2,9 @@
 
 use std::sync::{Arc, RwLock};
 
-use engagement_core::{BoardKey, Event, EventId, MemberId, MemberState, Outcome, Profile, RuleSet};
+use engagement_core::{
+    BoardKey, CommunityId, Event, EventId, MemberId, MemberState, Outcome, Profile, RuleSet,
+};
 
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
@@ -172,6 +174,9 @@ impl Store for AnyStore {
         radius: u64,
     ) -> Result<Standing, StoreError> {
         delegate!(self, s => s.standing(key, listing, member, radius))
+    }
+    async fn communities(&self) -> Result<Vec<CommunityId>, StoreError> {
+        delegate!(self, s => s.communities())
     }
     async fn listing(&self) -> Result<Listing, StoreError> {
         delegate!(self, s => s.listing())

@@ -708,6 +708,28 @@ async fn aliases_are_kept_in_the_log_and_through_a_replay<S: Store>(store: &S) {
     assert_eq!(store.member(&m("ana")).await.unwrap().unwrap().points, 5);
 }
 
+async fn the_communities_applied_events_named_are_listed_sorted_and_kept_by_a_replay<S: Store>(
+    store: &S,
+) {
+    let r = rules();
+    let mut a = event("c1", "answer.posted", "ana", NOON);
+    a["community"] = serde_json::json!("rules-of-origin");
+    let mut b = event("c2", "answer.posted", "bo", NOON);
+    b["community"] = serde_json::json!("customs");
+    // Ignored (a kind the rules do not know): its community is not listed.
+    let mut c = event("c3", "wiki.edited", "bo", NOON);
+    c["community"] = serde_json::json!("zzz");
+    let events: Vec<Event> = [a, b, c].into_iter().map(ev).collect();
+    store.ingest(&r, &events).await.unwrap();
+    let listed = |l: Vec<engagement_core::CommunityId>| -> Vec<String> {
+        l.iter().map(|c| c.to_string()).collect()
+    };
+    let expected = vec!["customs".to_owned(), "rules-of-origin".to_owned()];
+    assert_eq!(listed(store.communities().await.unwrap()), expected);
+    store.replay(&r).await.unwrap();
+    assert_eq!(listed(store.communities().await.unwrap()), expected);
+}
+
 async fn recorded_outcomes_say_which_events_were_revoked<S: Store>(store: &S) {
     let r = rules();
     let like = ev(event_on("o-like", "post.liked", "bo", NOON, "p", "ana"));
@@ -827,4 +849,5 @@ conformance!(
     an_alias_of_another_member_or_a_chain_is_refused_and_changes_nothing,
     aliases_are_kept_in_the_log_and_through_a_replay,
     recorded_outcomes_say_which_events_were_revoked,
+    the_communities_applied_events_named_are_listed_sorted_and_kept_by_a_replay,
 );

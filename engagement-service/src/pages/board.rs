@@ -20,6 +20,8 @@ pub struct BoardPage {
     pub community_scope: bool,
     pub bucket: Bucket,
     pub community: Option<String>,
+    /// The communities the board can be shown for, sorted.
+    pub communities: Vec<String>,
     /// The `at` date asked for, kept in every link.
     pub at: Option<String>,
     /// The read token given in the address, kept in every link.
@@ -174,11 +176,35 @@ fn community_form(p: &BoardPage) -> Markup {
             @if let Some(v) = &p.viewer { input type="hidden" name="member" value=(v.member); }
             @if let Some(t) = &p.token { input type="hidden" name="token" value=(t); }
             label for="community" { "Community" }
-            input #community type="text" name="community" value=[p.community.as_deref()]
-                placeholder=[p.global.then_some("all communities")] required[!p.global] autocomplete="off";
+            (community_select("community", p.global, p.community.as_deref(), &p.communities))
             button type="submit" { "Show" }
             @if p.global && p.community.is_some() {
                 a href=(p.href(Route::Board, p.bucket.period, None, 1)) { "All communities" }
+            }
+        }
+    }
+}
+
+/// A list of the communities to choose from: "All communities" first
+/// when the board has a global scope; a community asked for that is not
+/// (yet) listed is kept as chosen.
+pub fn community_select(
+    id: &str,
+    global: bool,
+    chosen: Option<&str>,
+    communities: &[String],
+) -> Markup {
+    let unlisted = chosen.filter(|c| !communities.iter().any(|x| x == c));
+    html! {
+        select id=(id) name="community" required[!global] {
+            @if global {
+                option value="" selected[chosen.is_none()] { "All communities" }
+            } @else if chosen.is_none() {
+                option value="" disabled selected { "Choose a community" }
+            }
+            @if let Some(c) = unlisted { option value=(c) selected { (c) } }
+            @for c in communities {
+                option value=(c) selected[chosen == Some(c.as_str())] { (c) }
             }
         }
     }

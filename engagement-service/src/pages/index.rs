@@ -3,7 +3,7 @@
 use engagement_core::Period;
 use maud::{Markup, html};
 
-use super::board::period_name;
+use super::board::{community_select, period_name};
 use super::{Href, layout};
 
 /// A board as listed on `/`.
@@ -19,7 +19,7 @@ pub struct BoardSummary {
 }
 
 /// `/`: every board, with a link per period.
-pub fn index_page(boards: &[BoardSummary], token: Option<&str>) -> Markup {
+pub fn index_page(boards: &[BoardSummary], communities: &[String], token: Option<&str>) -> Markup {
     let content = html! {
         h1 { "Leaderboards" }
         @if boards.is_empty() {
@@ -41,7 +41,7 @@ pub fn index_page(boards: &[BoardSummary], token: Option<&str>) -> Markup {
                         form.community method="get" action=(Href::new(&["boards", &b.id])) {
                             @if let Some(t) = token { input type="hidden" name="token" value=(t); }
                             label for={ "community-" (b.id) } { "Community" }
-                            input id={ "community-" (b.id) } type="text" name="community" required autocomplete="off";
+                            (community_select(&format!("community-{}", b.id), false, None, communities))
                             button type="submit" { "Show" }
                         }
                     }

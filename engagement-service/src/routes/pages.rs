@@ -75,7 +75,17 @@ pub async fn index(
     let boards: Vec<BoardSummary> = (rules.rules.leaderboards.iter())
         .map(|b| summary(&rules.rules, b))
         .collect();
-    Ok(html(pages::index_page(&boards, q.token.as_deref())))
+    let communities = if boards.iter().any(|b| !b.global) {
+        state.store.communities().await?
+    } else {
+        Vec::new()
+    };
+    let communities: Vec<String> = communities.iter().map(|c| c.to_string()).collect();
+    Ok(html(pages::index_page(
+        &boards,
+        &communities,
+        q.token.as_deref(),
+    )))
 }
 
 /// `GET /boards/{board}`.

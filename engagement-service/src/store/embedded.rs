@@ -13,7 +13,9 @@ use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use engagement_core::{BoardKey, Event, EventId, MemberId, MemberState, Outcome, Profile, RuleSet};
+use engagement_core::{
+    BoardKey, CommunityId, Event, EventId, MemberId, MemberState, Outcome, Profile, RuleSet,
+};
 
 use super::derived::{Derived, holds, read_lines, read_lines_ahead};
 use super::listing::Listing;
@@ -289,6 +291,10 @@ impl Store for EmbeddedStore {
             total: all.len() as u64,
             entries,
         })
+    }
+
+    async fn communities(&self) -> Result<Vec<CommunityId>, StoreError> {
+        Ok(self.lock().derived.communities.iter().cloned().collect())
     }
 
     async fn listing(&self) -> Result<Listing, StoreError> {

@@ -87,6 +87,11 @@ impl Keys {
         format!("{}:names", self.scope)
     }
 
+    /// The communities applied events named (set): a board page's filter.
+    pub fn communities(&self) -> String {
+        format!("{}:communities", self.scope)
+    }
+
     /// Non-public or grouped members (hash member → JSON).
     pub fn special(&self) -> String {
         format!("{}:special", self.scope)

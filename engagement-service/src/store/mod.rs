@@ -15,7 +15,8 @@ pub mod retention;
 use std::future::Future;
 
 use engagement_core::{
-    BoardKey, Event, EventId, MemberId, MemberState, Outcome, Profile, Reason, RuleSet, Status,
+    BoardKey, CommunityId, Event, EventId, MemberId, MemberState, Outcome, Profile, Reason,
+    RuleSet, Status,
 };
 use serde::{Deserialize, Serialize};
 
@@ -175,6 +176,10 @@ pub trait Store: Send + Sync {
         member: &MemberId,
         radius: u64,
     ) -> impl Future<Output = Result<Standing, StoreError>> + Send;
+
+    /// The communities applied events named, sorted: what a board can be
+    /// shown for.
+    fn communities(&self) -> impl Future<Output = Result<Vec<CommunityId>, StoreError>> + Send;
 
     /// Members whose visibility or groups may keep them off boards.
     fn listing(&self) -> impl Future<Output = Result<Listing, StoreError>> + Send;

@@ -18,7 +18,7 @@ use deadpool_redis::redis::aio::{ConnectionLike, ConnectionManager, ConnectionMa
 use deadpool_redis::redis::{self, AsyncCommands, Value};
 use engagement_core::{
     BoardKey, Bucket, CommunityId, Effects, Event, EventId, MemberId, MemberState, Outcome,
-    Profile, RuleSet, Stepped, answer, members_touched, step,
+    Profile, RuleSet, Status, Stepped, answer, members_touched, step,
 };
 use pool::{Connection, Pool};
 
@@ -384,10 +384,13 @@ impl RedisStore {
         for event in events {
             let stepped = step(rules, &mut states, &mut records, event);
             let outcome = answer(&records, event, stepped);
-            let Stepped::Recorded { revoked, .. } = stepped else {
+            let Stepped::Recorded { revoked, status } = stepped else {
                 outcomes.push(outcome);
                 continue;
             };
+            if let (Status::Applied, Some(c)) = (status, &event.community) {
+                pipe.sadd(keys.communities(), c.as_str()).ignore();
+            }
             if let (true, Some(x)) = (revoked, &event.revokes) {
                 changed.push(x.clone());
             }
@@ -806,6 +809,10 @@ impl RedisStore {
                 pipe.add().expire_at(&board, expire_at).ignore();
             }
         }
+        if !derived.communities.is_empty() {
+            let communities: Vec<&str> = derived.communities.iter().map(|c| c.as_str()).collect();
+            pipe.add().sadd(keys.communities(), communities).ignore();
+        }
         pipe.add().set(keys.seq(), seq).ignore();
         pipe.flush(conn).await
     }
@@ -1104,6 +1111,24 @@ impl Store for RedisStore {
                 total,
                 entries,
             })
+        })
+        .await
+    }
+
+    async fn communities(&self) -> Result<Vec<CommunityId>, StoreError> {
+        self.timed(async {
+            let mut conn = self.reader().await?;
+            let keys = self.live_keys(&mut conn).await?;
+            let raw: Vec<String> = conn
+                .smembers(keys.communities())
+                .await
+                .map_err(unavailable)?;
+            let mut out = raw
+                .into_iter()
+                .map(|c| CommunityId::parse(c).map_err(corrupt))
+                .collect::<Result<Vec<_>, _>>()?;
+            out.sort_unstable();
+            Ok(out)
         })
         .await
     }

@@ -31,6 +31,7 @@ fn board(entries: Vec<Entry>) -> BoardPage {
         community_scope: true,
         bucket: Bucket::ALL_TIME,
         community: None,
+        communities: vec!["customs".into(), "rules-of-origin".into()],
         at: None,
         token: None,
         viewer: None,
@@ -112,6 +113,11 @@ fn a_community_and_a_viewer_id_are_escaped_in_attributes_and_encoded_in_links() 
     );
     assert!(
         html.contains("community=x%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E"),
+        "{html}"
+    );
+    // A community asked for but not listed is kept as chosen, escaped.
+    assert!(
+        html.contains(r#"<option value="x&quot;&gt;&lt;img src=x onerror=alert(1)&gt;" selected>"#),
         "{html}"
     );
     // The member's id is the shown name when there is none, escaped.
@@ -280,6 +286,11 @@ fn the_board_page_has_period_tabs_a_community_filter_and_a_live_region() {
         html.contains(r#"<input type="hidden" name="member" value="a">"#),
         "{html}"
     );
+    // The filter lists the board's communities, the chosen one selected.
+    assert!(
+        html.contains(r#"<select id="community" name="community"><option value="">All communities</option><option value="customs">customs</option><option value="rules-of-origin" selected>rules-of-origin</option></select>"#),
+        "{html}"
+    );
     assert!(html.contains(r#"data-live="/boards/contributors/events?period=all_time&amp;community=rules-of-origin&amp;member=a""#), "{html}");
     let region = board_region(&page).into_string();
     assert!(
@@ -339,7 +350,8 @@ fn the_index_lists_every_board_with_its_periods() {
             community: true,
         },
     ];
-    let html = index_page(&boards, Some("tok")).into_string();
+    let communities = ["customs".to_owned(), "rules-of-origin".to_owned()];
+    let html = index_page(&boards, &communities, Some("tok")).into_string();
     assert!(
         html.contains(r#"<a href="/boards/contributors?token=tok">Top contributors</a>"#),
         "{html}"
@@ -358,7 +370,11 @@ fn the_index_lists_every_board_with_its_periods() {
         "{html}"
     );
     assert!(
-        index_page(&[], None)
+        html.contains(r#"<select id="community-local" name="community" required><option value="" disabled selected>Choose a community</option><option value="customs">customs</option>"#),
+        "{html}"
+    );
+    assert!(
+        index_page(&[], &[], None)
             .into_string()
             .contains("No leaderboards are configured yet.")
     );

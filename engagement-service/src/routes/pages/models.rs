@@ -108,6 +108,11 @@ pub(super) async fn board_view(
             })
         }
     };
+    let communities = if sel.board.community {
+        state.store.communities().await?
+    } else {
+        Vec::new()
+    };
     Ok(BoardPage {
         id: sel.board.id.to_string(),
         name: sel.board.name.clone(),
@@ -117,6 +122,7 @@ pub(super) async fn board_view(
         community_scope: sel.board.community,
         bucket: sel.key.bucket,
         community: sel.key.community.as_ref().map(|c| c.to_string()),
+        communities: communities.iter().map(|c| c.to_string()).collect(),
         at: q.at.clone(),
         token: q.token.clone(),
         viewer,
