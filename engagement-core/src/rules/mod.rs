@@ -3,8 +3,11 @@
 //! A [`RuleSet`] is built only through [`RuleSet::from_toml`], which checks
 //! every reference and limit, so the engine never meets an inconsistent rule.
 
+mod check;
+mod checker;
 mod error;
 mod load;
+mod raw;
 pub mod sources;
 
 use std::collections::HashMap;

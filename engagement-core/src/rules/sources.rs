@@ -10,12 +10,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use serde::Deserialize;
-use toml::Spanned;
 
-use super::load::{Checker, Kinds};
+use super::checker::{Checker, Kinds, S};
 use crate::ids::{CommunityId, MemberId};
-
-type S<T> = Spanned<T>;
 
 /// A platform whose own webhooks the service understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,0 +1,9 @@
+//! The checks of each section of the rule file, as `impl Checker` blocks
+//! that `load` calls in turn.
+
+mod badges;
+mod boards;
+mod engine;
+mod levels;
+mod points;
+mod streaks;
