@@ -11,6 +11,7 @@ use engagement_core::{Event, EventId, RuleSet, Status};
 
 use crate::app::AnyStore;
 use crate::generate::{GenerateParams, generate};
+use crate::import;
 use crate::rules_file;
 use crate::settings::Settings;
 use crate::startup::Application;
@@ -101,6 +102,21 @@ enum EventsCommand {
     },
     /// The event log of the configured store as JSON lines on stdout.
     Export(Box<Settings>),
+    /// Import past activity (JSON lines of events or an export's log
+    /// entries; `-` reads stdin) in time order, in batches, into the
+    /// configured store or, with --url, a running service (with the ingest
+    /// token). Run it again to resume: what was taken answers duplicate.
+    Import {
+        file: PathBuf,
+        /// A running service, e.g. http://127.0.0.1:8080 (else the store).
+        #[arg(long)]
+        url: Option<String>,
+        /// Events per batch (1 to 1000).
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        #[command(flatten)]
+        settings: Box<Settings>,
+    },
 }
 
 /// Runs a parsed command line and returns the process exit code.
@@ -140,6 +156,12 @@ pub fn run(cli: Cli) -> ExitCode {
             events: count,
         }),
         Some(Command::Events(EventsCommand::Export(settings))) => export(*settings),
+        Some(Command::Events(EventsCommand::Import {
+            file,
+            url,
+            batch,
+            settings,
+        })) => return import(&file, url, batch, *settings),
         Some(Command::Replay(settings)) => replay(*settings),
     };
     match result {
@@ -465,6 +487,91 @@ fn replay(settings: Settings) -> anyhow::Result<()> {
         std::mem::forget(store);
         Ok(())
     })
+}
+
+fn import(file: &Path, url: Option<String>, batch: usize, settings: Settings) -> ExitCode {
+    match import_file(file, url, batch, settings) {
+        Ok(summary) => {
+            let name = file.display();
+            for r in &summary.rejected {
+                eprintln!("{name}:{}: {}", r.line, r.reason);
+            }
+            println!(
+                "{} applied, {} duplicate, {} ignored, {} rejected{}",
+                summary.applied,
+                summary.duplicate,
+                summary.ignored,
+                summary.rejected.len(),
+                match summary.skipped {
+                    0 => String::new(),
+                    n => format!(", {n} log entries that are not events skipped"),
+                }
+            );
+            if summary.rejected.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn import_file(
+    file: &Path,
+    url: Option<String>,
+    batch: usize,
+    settings: Settings,
+) -> anyhow::Result<import::Summary> {
+    if !(1..=import::MAX_BATCH).contains(&batch) {
+        anyhow::bail!("--batch: 1 to {} events", import::MAX_BATCH);
+    }
+    let mut summary = import::Summary::default();
+    let events = if file.as_os_str() == "-" {
+        import::read(std::io::stdin().lock(), &mut summary)
+    } else {
+        let f =
+            std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+        import::read(std::io::BufReader::new(f), &mut summary)
+    }
+    .with_context(|| format!("cannot read {}", file.display()))?;
+    let bar = indicatif::ProgressBar::new(events.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} events  {per_sec}  ETA {eta}",
+        )?,
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let opened;
+        let destination = match url {
+            Some(url) => import::Destination::Service {
+                client: reqwest::Client::builder()
+                    .timeout(std::time::Duration::from_secs(60))
+                    .build()?,
+                url,
+                token: settings.ingest_token.clone(),
+            },
+            None => {
+                opened = open_store(&settings).await?;
+                import::into_store(&opened.0, &opened.1)
+            }
+        };
+        let mut events = events.into_iter().peekable();
+        while events.peek().is_some() {
+            let chunk: Vec<_> = events.by_ref().take(batch).collect();
+            let n = chunk.len() as u64;
+            destination.send(chunk, &mut summary).await?;
+            bar.inc(n);
+        }
+        bar.finish_and_clear();
+        anyhow::Ok(())
+    })?;
+    Ok(summary)
 }
 
 fn export(settings: Settings) -> anyhow::Result<()> {

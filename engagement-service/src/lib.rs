@@ -5,6 +5,7 @@ pub mod app;
 pub mod cli;
 pub mod error;
 pub mod generate;
+pub mod import;
 pub mod ingest;
 pub mod metrics;
 pub mod pages;
