@@ -1,0 +1,287 @@
+//! The event log and the generations of derived state built from it:
+//! export reads the log back; replay rebuilds a generation beside the live
+//! one, catches up with what arrived meanwhile and then switches to it.
+
+use std::time::Duration;
+
+use deadpool_redis::redis::{self, AsyncCommands, Value};
+use engagement_core::{MemberState, RuleSet};
+
+use super::super::derived::Derived;
+use super::super::keys::Keys;
+use super::super::{LogEntry, ReplaySummary};
+use super::pool::Connection;
+use super::{
+    GENERATION_CACHE, MAX_ATTEMPTS, RedisStore, SHIFT, StoreError, Target, corrupt, unavailable,
+};
+
+impl RedisStore {
+    pub(super) async fn read_log(&self) -> Result<Vec<LogEntry>, StoreError> {
+        let mut conn = self.conn().await?;
+        let mut out = Vec::new();
+        let mut from = "-".to_owned();
+        loop {
+            let reply: redis::streams::StreamRangeReply = conn
+                .xrange_count(self.keys.log(), &from, "+", 10_000)
+                .await
+                .map_err(unavailable)?;
+            let Some(last) = reply.ids.last().map(|i| i.id.clone()) else {
+                return Ok(out);
+            };
+            for item in &reply.ids {
+                let raw: String = item
+                    .get("entry")
+                    .ok_or_else(|| corrupt(format!("log entry {} has no body", item.id)))?;
+                out.push(serde_json::from_str(&raw).map_err(corrupt)?);
+            }
+            from = format!("({last}");
+        }
+    }
+
+    pub(super) async fn rebuild(&self, rules: &RuleSet) -> Result<ReplaySummary, StoreError> {
+        let mut conn = self.conn().await?;
+        let live: Option<u64> = conn
+            .get(self.keys.generation())
+            .await
+            .map_err(unavailable)?;
+        let live = live.unwrap_or(0);
+        let (old, next) = (self.keys.at(live), self.keys.at(live + 1));
+        // Leftovers of an interrupted replay.
+        self.delete_generation(&mut conn, &next).await?;
+        let mut derived = Derived::deferred();
+        let mut last = self
+            .read_log_after(&mut conn, "-", |_, entry| {
+                derived.apply(rules, &entry);
+            })
+            .await?;
+        self.write_generation(&mut conn, &next, &derived).await?;
+        let mut summary = ReplaySummary {
+            events: derived.memory.events_seen(),
+            members: derived.memory.members.len(),
+        };
+        drop(derived);
+        // Catch up with what arrived while building, then switch once nothing
+        // new came in between (WATCH on the log makes the switch abort otherwise).
+        let target = Target::Rebuild(live + 1);
+        for _ in 0..MAX_ATTEMPTS {
+            redis::cmd("WATCH")
+                .arg(self.keys.log())
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            let mut tail = Vec::new();
+            let newest = self
+                .read_log_after(&mut conn, &last, |_, e| tail.push(e))
+                .await?;
+            if tail.is_empty() {
+                let switched: Option<Value> = redis::pipe()
+                    .atomic()
+                    .set(self.keys.generation(), live + 1)
+                    .ignore()
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(unavailable)?;
+                if switched.is_some() {
+                    self.remember_generation(live + 1);
+                    // Readers may still use the old generation for a moment.
+                    let store = self.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(GENERATION_CACHE * 5).await;
+                        if let Ok(mut conn) = store.conn().await
+                            && let Err(e) = store.delete_generation(&mut conn, &old).await
+                        {
+                            tracing::warn!(error = %e, "old generation not deleted");
+                        }
+                    });
+                    return Ok(summary);
+                }
+                continue;
+            }
+            redis::cmd("UNWATCH")
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            for entry in tail {
+                match &entry {
+                    LogEntry::Event { event } => {
+                        let events = std::slice::from_ref(event);
+                        optimistic!(self, c => self.try_ingest(&mut c, rules, events, target))?;
+                        summary.events += 1;
+                    }
+                    change => {
+                        let member = match change {
+                            LogEntry::Profile { member, .. } | LogEntry::Badge { member, .. } => {
+                                member
+                            }
+                            // Links live outside generations: nothing to rebuild.
+                            LogEntry::Event { .. } | LogEntry::Aliases { .. } => continue,
+                        };
+                        let again = |_: &MemberState| Some(change.clone());
+                        optimistic!(self, c => self.try_update_member(&mut c, member, &again, target))?;
+                    }
+                }
+            }
+            last = newest;
+        }
+        Err(unavailable(
+            "the log kept growing faster than the replay could catch up; retry",
+        ))
+    }
+
+    /// Reads log entries after stream id `after` (exclusive; "-" for all),
+    /// calling `each`; returns the last id read (or `after`).
+    async fn read_log_after(
+        &self,
+        conn: &mut Connection,
+        after: &str,
+        mut each: impl FnMut(&str, LogEntry),
+    ) -> Result<String, StoreError> {
+        let mut last = after.to_owned();
+        loop {
+            let from = if last == "-" {
+                "-".to_owned()
+            } else {
+                format!("({last}")
+            };
+            let reply: redis::streams::StreamRangeReply = conn
+                .xrange_count(self.keys.log(), &from, "+", 10_000)
+                .await
+                .map_err(unavailable)?;
+            if reply.ids.is_empty() {
+                return Ok(last);
+            }
+            for item in &reply.ids {
+                let raw: String = item
+                    .get("entry")
+                    .ok_or_else(|| corrupt(format!("log entry {} has no body", item.id)))?;
+                each(&item.id, serde_json::from_str(&raw).map_err(corrupt)?);
+                last.clone_from(&item.id);
+            }
+        }
+    }
+
+    /// Deletes every key of one generation.
+    async fn delete_generation(
+        &self,
+        conn: &mut Connection,
+        keys: &Keys,
+    ) -> Result<(), StoreError> {
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(keys.pattern())
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(conn)
+                .await
+                .map_err(unavailable)?;
+            if !found.is_empty() {
+                redis::cmd("UNLINK")
+                    .arg(&found)
+                    .query_async::<()>(conn)
+                    .await
+                    .map_err(unavailable)?;
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+
+    /// Writes state built in memory as generation `keys`, in pipelined chunks.
+    async fn write_generation(
+        &self,
+        conn: &mut Connection,
+        keys: &Keys,
+        derived: &Derived,
+    ) -> Result<(), StoreError> {
+        let mut pipe = Chunked::default();
+        for (member, state) in &derived.memory.members {
+            let json = serde_json::to_string(state).map_err(corrupt)?;
+            pipe.add().set(keys.member(member), json).ignore();
+            if let Some(name) = &state.profile.name {
+                pipe.add()
+                    .hset(keys.names(), member.as_str(), name)
+                    .ignore();
+            }
+            pipe.flush_if_full(conn).await?;
+        }
+        for (id, outcome) in derived.memory.outcomes() {
+            let json = serde_json::to_string(outcome).map_err(corrupt)?;
+            pipe.add().set(keys.event(id), json).ignore();
+            pipe.flush_if_full(conn).await?;
+        }
+        for (member, lines) in &derived.ledger {
+            let lines: Vec<String> = lines
+                .iter()
+                .map(|l| serde_json::to_string(l).map_err(corrupt))
+                .collect::<Result<_, _>>()?;
+            pipe.add().rpush(keys.ledger(member), lines).ignore();
+            pipe.flush_if_full(conn).await?;
+        }
+        for (member, special) in &derived.listing.special {
+            let json = serde_json::to_string(special).map_err(corrupt)?;
+            pipe.add()
+                .hset(keys.special(), member.as_str(), json)
+                .ignore();
+        }
+        // Scores in rank order: a lower sequence number keeps a tie's first-comer ahead.
+        let mut seq: u64 = 0;
+        for key in derived.memory.boards.keys() {
+            let board = keys.board(&key);
+            let expire_at = self.expire_at(&key.bucket);
+            for row in derived.memory.boards.ranked(&key, |_| true) {
+                seq += 1;
+                let score = row.score as f64 * SHIFT + (SHIFT - 1.0 - (seq % SHIFT as u64) as f64);
+                pipe.add().zadd(&board, row.member.as_str(), score).ignore();
+                pipe.flush_if_full(conn).await?;
+            }
+            if expire_at > 0 {
+                pipe.add().expire_at(&board, expire_at).ignore();
+            }
+        }
+        if !derived.communities.is_empty() {
+            let communities: Vec<&str> = derived.communities.iter().map(|c| c.as_str()).collect();
+            pipe.add().sadd(keys.communities(), communities).ignore();
+        }
+        pipe.add().set(keys.seq(), seq).ignore();
+        pipe.flush(conn).await
+    }
+}
+
+/// A pipeline sent every thousand commands, for bulk writes.
+#[derive(Default)]
+struct Chunked {
+    pipe: redis::Pipeline,
+    len: usize,
+}
+
+impl Chunked {
+    /// The pipeline, to add one command to.
+    fn add(&mut self) -> &mut redis::Pipeline {
+        self.len += 1;
+        &mut self.pipe
+    }
+
+    async fn flush_if_full(&mut self, conn: &mut Connection) -> Result<(), StoreError> {
+        if self.len >= 1000 {
+            self.flush(conn).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self, conn: &mut Connection) -> Result<(), StoreError> {
+        if self.len > 0 {
+            self.pipe
+                .query_async::<()>(conn)
+                .await
+                .map_err(unavailable)?;
+            self.pipe = redis::Pipeline::new();
+            self.len = 0;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,151 @@
+//! The optimistic transaction every write runs as: WATCH what it reads and
+//! read it in the same round trip, then MULTI/EXEC every write at once, from
+//! the start again when another writer got there first (`optimistic!`).
+//! Also the connections it runs on, and the deadline every operation has.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use deadpool_redis::redis;
+use deadpool_redis::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::super::keys::Keys;
+use super::pool::Connection;
+use super::{OPERATION_TIMEOUT, RedisStore, StoreError, Target, unavailable};
+
+/// Runs one optimistic transaction (`Ok(None)` = conflict) until it commits.
+macro_rules! optimistic {
+    ($store:expr, $conn:ident => $attempt:expr) => {{
+        let mut $conn = $store.conn().await?;
+        let mut outcome = Err(unavailable(
+            "too many concurrent writers on the same members; retry",
+        ));
+        for attempt in 0..MAX_ATTEMPTS {
+            match $attempt.await {
+                Ok(Some(done)) => {
+                    outcome = Ok(done);
+                    break;
+                }
+                Ok(None) => {
+                    // Another writer won: back off a random while, growing.
+                    let cap = 50u64 << attempt.min(6);
+                    tokio::time::sleep(Duration::from_micros(rand::random_range(0..cap))).await;
+                    continue;
+                }
+                Err(e) => {
+                    // Leave no WATCH behind on a connection going back to the pool.
+                    let _: Result<(), _> = redis::cmd("UNWATCH").query_async(&mut $conn).await;
+                    outcome = Err(e);
+                    break;
+                }
+            }
+        }
+        outcome
+    }};
+}
+
+impl RedisStore {
+    pub(super) async fn conn(&self) -> Result<Connection, StoreError> {
+        self.pool.get().await.map_err(unavailable)
+    }
+
+    /// A connection for reads. Reads need no connection of their own (no
+    /// WATCH), so they share a few multiplexed ones: concurrent reads go out
+    /// together, and nothing is checked out of the pool, which costs a round
+    /// trip each time. Each thread keeps to one of them, connected from that
+    /// thread on first use and reconnected after a failure.
+    pub(super) async fn reader(&self) -> Result<ConnectionManager, StoreError> {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static SLOT: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+        }
+        let slot = SLOT.with(|s| *s) % self.readers.len();
+        self.readers[slot]
+            .get_or_try_init(|| {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(Duration::from_secs(2)))
+                    .set_response_timeout(Some(OPERATION_TIMEOUT))
+                    // Back within half a second of Redis.
+                    .set_max_delay(Duration::from_millis(500));
+                ConnectionManager::new_with_config(self.client.clone(), config)
+            })
+            .await
+            .cloned()
+            .map_err(unavailable)
+    }
+
+    /// Runs an operation with a deadline, so a hung Redis answers 503.
+    pub(super) async fn timed<T>(
+        &self,
+        op: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(OPERATION_TIMEOUT, op)
+            .await
+            .unwrap_or_else(|_| Err(unavailable("redis did not answer in time")))
+    }
+
+    /// In one round trip: WATCH `keys` and read them.
+    pub(super) async fn watch_and_get(
+        &self,
+        conn: &mut Connection,
+        keys: &[String],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (values,): (Vec<Option<String>>,) = redis::pipe()
+            .cmd("WATCH")
+            .arg(keys)
+            .ignore()
+            .cmd("MGET")
+            .arg(keys)
+            .query_async(conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(values)
+    }
+
+    /// For a write: the keys of the target generation with `keys(generation)`
+    /// watched and read in one round trip. For the live generation the
+    /// generation pointer is watched too; `None` when it moved (a replay
+    /// switched), after which the caller starts again.
+    pub(super) async fn watch_target(
+        &self,
+        conn: &mut Connection,
+        target: Target,
+        keys_of: impl Fn(&Keys) -> Vec<String>,
+    ) -> Result<Option<(Keys, Vec<Option<String>>)>, StoreError> {
+        let generation = match target {
+            Target::Rebuild(generation) => {
+                let keys = self.keys.at(generation);
+                let values = self.watch_and_get(conn, &keys_of(&keys)).await?;
+                return Ok(Some((keys, values)));
+            }
+            Target::Live => self.live_generation(conn).await?,
+        };
+        let keys = self.keys.at(generation);
+        let wanted = keys_of(&keys);
+        let pointer = self.keys.generation();
+        let (live, values): (Option<u64>, Vec<Option<String>>) = redis::pipe()
+            .cmd("WATCH")
+            .arg(&pointer)
+            .arg(&wanted)
+            .ignore()
+            .get(&pointer)
+            .cmd("MGET")
+            .arg(&wanted)
+            .query_async(conn)
+            .await
+            .map_err(unavailable)?;
+        let live = live.unwrap_or(0);
+        if live != generation {
+            self.remember_generation(live);
+            redis::cmd("UNWATCH")
+                .query_async::<()>(conn)
+                .await
+                .map_err(unavailable)?;
+            return Ok(None);
+        }
+        Ok(Some((keys, values)))
+    }
+}
