@@ -12,6 +12,7 @@ use engagement_core::{Event, EventId, RuleSet, Status};
 use crate::app::AnyStore;
 use crate::generate::{GenerateParams, generate};
 use crate::import;
+use crate::ingest::Ingest;
 use crate::rules_file;
 use crate::settings::Settings;
 use crate::startup::Application;
@@ -473,7 +474,14 @@ fn replay(settings: Settings) -> anyhow::Result<()> {
             // log under these rules. A running service keeps its own copy in
             // memory: use POST /v1/admin/replay there.
             AnyStore::Embedded(embedded) => embedded.summary(),
-            AnyStore::Redis(_) => store.replay(&rules).await?,
+            AnyStore::Redis(_) => {
+                let ingest = Ingest {
+                    store: &store,
+                    rules: &rules,
+                    metrics: None,
+                };
+                ingest.replay().await?
+            }
         };
         println!(
             "replayed {} events for {} members under rules {} in {:.2} s",

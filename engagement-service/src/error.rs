@@ -166,6 +166,7 @@ impl From<IngestError> for ApiError {
             below @ IngestError::BelowZero { .. } => {
                 ApiError::invalid(Invalid::BelowZero, below.to_string())
             }
+            IngestError::Grant(message) => ApiError::invalid(Invalid::Grant, message),
             IngestError::Store(e) => e.into(),
         }
     }

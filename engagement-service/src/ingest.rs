@@ -1,18 +1,21 @@
-//! The one road every event takes into the store: `POST /v1/events`, both
+//! The one road every write takes into the store: `POST /v1/events`, both
 //! forum webhooks, admin adjustments and `engagement events import` all
 //! come through [`Ingest::run`], which validates, resolves identities,
 //! applies and commits (through [`Store::ingest`], whose stores all run the
-//! core's [`engagement_core::step`]) and counts what it did.
+//! core's [`engagement_core::step`]) and counts what it did; an admin's
+//! badge grant through [`Ingest::grant`], a rebuild through
+//! [`Ingest::replay`].
 //!
 //! A capability that reacts to outcomes (insights, fair play,
 //! notifications) plugs in here, after the commit, where every outcome
 //! passes exactly once.
 
+use engagement_core::event::MAX_REASON_BYTES;
 use engagement_core::{Event, EventId, MemberId, Outcome, RuleSet, Status};
 
 use crate::app::AnyStore;
 use crate::metrics::Metrics;
-use crate::store::{Store, StoreError};
+use crate::store::{ManualGrant, ReplaySummary, Store, StoreError};
 use crate::webhooks::{MAX_GENERATIONS, Step, StepKind};
 
 /// The ids of an admin's adjustments, and of their revocations, start so.
@@ -48,6 +51,9 @@ pub enum IngestError {
         holds: i64,
         taking: i64,
     },
+    /// A manual grant of a badge or tier the rules do not have.
+    #[error("{0}")]
+    Grant(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -107,6 +113,51 @@ impl Ingest<'_> {
             }
         }
         Ok(events.into_iter().zip(outcomes).collect())
+    }
+
+    /// Grants a badge tier by hand (the first tier when `tier` is `None`):
+    /// the tier's name, and `false` when the member already held it.
+    pub async fn grant(
+        &self,
+        member: &MemberId,
+        badge_id: &str,
+        tier: Option<&str>,
+        reason: Option<String>,
+    ) -> Result<(Option<String>, bool), IngestError> {
+        let badge = self
+            .rules
+            .badge(badge_id)
+            .ok_or_else(|| IngestError::Grant(format!("badge: no badge \"{badge_id}\"")))?;
+        let index = match tier {
+            None => 0,
+            Some(name) => badge
+                .tiers
+                .iter()
+                .position(|t| t.name.as_deref() == Some(name))
+                .ok_or_else(|| {
+                    IngestError::Grant(format!("tier: badge \"{badge_id}\" has no tier \"{name}\""))
+                })?,
+        };
+        if reason.as_ref().is_some_and(|r| r.len() > MAX_REASON_BYTES) {
+            return Err(IngestError::Grant(format!(
+                "reason: at most {MAX_REASON_BYTES} bytes"
+            )));
+        }
+        let grant = ManualGrant {
+            badge: badge_id.to_owned(),
+            tier: index,
+            at: jiff::Timestamp::now(),
+            reason,
+        };
+        let granted = self.store.grant_badge(member, grant).await?;
+        Ok((badge.tiers[index].name.clone(), granted))
+    }
+
+    /// Rebuilds all derived state from the log under these rules.
+    pub async fn replay(&self) -> Result<ReplaySummary, StoreError> {
+        let summary = self.store.replay(self.rules).await?;
+        tracing::info!(events = summary.events, version = %self.rules.version, "replayed the log");
+        Ok(summary)
     }
 
     /// The event id a webhook step takes, from the recorded generations of

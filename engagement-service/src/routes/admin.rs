@@ -7,8 +7,8 @@ use utoipa::ToSchema;
 use super::{Access, authorize, from_json, json_body, member_id, read_body};
 use crate::app::{AppState, LoadedRules};
 use crate::error::{ApiError, Invalid};
+use crate::ingest::IngestError;
 use crate::rules_file::{self, RulesFileError};
-use crate::store::{ManualGrant, Store};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RulesView {
@@ -135,47 +135,18 @@ pub async fn grant_badge(
     let body = json_body(&req, payload).await?;
     let grant: GrantRequest = from_json(body).map_err(|e| ApiError::invalid(Invalid::Grant, e))?;
     let loaded = state.rules();
-    let badge = loaded.rules.badge(&grant.badge).ok_or_else(|| {
-        ApiError::invalid(
-            Invalid::Grant,
-            format!("badge: no badge \"{}\"", grant.badge),
-        )
-    })?;
-    let tier = match &grant.tier {
-        None => 0,
-        Some(name) => badge
-            .tiers
-            .iter()
-            .position(|t| t.name.as_deref() == Some(name))
-            .ok_or_else(|| {
-                ApiError::invalid(
-                    Invalid::Grant,
-                    format!("tier: badge \"{}\" has no tier \"{name}\"", grant.badge),
-                )
-            })?,
-    };
-    if grant.reason.as_ref().is_some_and(|r| r.len() > 500) {
-        return Err(ApiError::invalid(
-            Invalid::Grant,
-            "reason: at most 500 bytes",
-        ));
-    }
-    let granted = state
-        .store
-        .grant_badge(
-            &member,
-            ManualGrant {
-                badge: grant.badge.clone(),
-                tier,
-                at: jiff::Timestamp::now(),
-                reason: grant.reason,
-            },
-        )
-        .await?;
+    let (tier, granted) = state
+        .ingest(&loaded.rules)
+        .grant(&member, &grant.badge, grant.tier.as_deref(), grant.reason)
+        .await
+        .map_err(|e| match e {
+            IngestError::Grant(message) => ApiError::invalid(Invalid::Grant, message),
+            other => other.into(),
+        })?;
     Ok(HttpResponse::Ok().json(GrantView {
         member: member.to_string(),
         badge: grant.badge,
-        tier: badge.tiers[tier].name.clone(),
+        tier,
         granted,
     }))
 }
@@ -199,8 +170,7 @@ pub async fn replay(
     authorize(&req, &state, Access::Admin)?;
     let loaded = state.rules();
     let started = std::time::Instant::now();
-    let summary = state.store.replay(&loaded.rules).await?;
-    tracing::info!(events = summary.events, version = %loaded.rules.version, "replayed the log");
+    let summary = state.ingest(&loaded.rules).replay().await?;
     Ok(HttpResponse::Ok().json(ReplayView {
         events: summary.events,
         members: summary.members,
