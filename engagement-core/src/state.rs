@@ -191,9 +191,16 @@ impl MemberState {
     /// Adds `points` (negative: takes them) earned through `rule`.
     pub(crate) fn earn(&mut self, rule: &Name, points: i64) {
         self.points += points;
-        self.by_rule.update(rule, |n| *n += points);
-        if self.by_rule.get(rule) == Some(&0) {
-            self.by_rule.remove(rule);
+        // One pass over the few rules a member earned by, on every award.
+        let table = &mut self.by_rule.0;
+        match table.iter().position(|(k, _)| k == rule) {
+            Some(i) => {
+                table[i].1 += points;
+                if table[i].1 == 0 {
+                    table.swap_remove(i);
+                }
+            }
+            None => table.push((rule.clone(), points)),
         }
     }
 
@@ -249,9 +256,10 @@ impl MemberState {
                 self.caps.insert(i, used);
                 if newest {
                     // A new newest day: forget days that fell out of the window.
-                    let kept = self.caps.len();
-                    self.caps.retain(|c| c.day.days_until(day) < window);
-                    if self.caps.len() < kept {
+                    // Oldest first: nothing to forget unless the oldest goes.
+                    let stale = |c: &CapUse| c.day.days_until(day) >= window;
+                    if self.caps.first().is_some_and(stale) {
+                        self.caps.retain(|c| !stale(c));
                         let span = i32::try_from(window - 1).unwrap_or(i32::MAX);
                         let before = Day(day.0.saturating_sub(span));
                         self.caps_forgotten_before = self.caps_forgotten_before.max(Some(before));

@@ -287,6 +287,15 @@ fn authorized_requests(rng: &mut Rng, n: usize) -> Vec<(Case, &'static str)> {
             Case::new("auth ledger", Method::GET, "/v1/members/ana/ledger"),
             READ,
         ),
+        (
+            Case::new("auth explain", Method::GET, "/v1/members/ana/ledger/e-1"),
+            READ,
+        ),
+        (
+            Case::new("auth adjust", Method::POST, "/v1/admin/members/ana/points")
+                .json(text(&json!({"id": "auth", "points": 5, "reason": "auth"}))),
+            ADMIN,
+        ),
     ]
 }
 
@@ -380,8 +389,16 @@ fn fixed_cases() -> Vec<Case> {
             .expect(413),
         Case::new("10 MB grant", Method::POST, "/v1/admin/members/ana/badges")
             .token(ADMIN)
-            .json(ten_mb)
+            .json(ten_mb.clone())
             .expect(413),
+        Case::new(
+            "10 MB adjustment",
+            Method::POST,
+            "/v1/admin/members/ana/points",
+        )
+        .token(ADMIN)
+        .json(ten_mb.clone())
+        .expect(413),
         Case::new("10 MB rules", Method::PUT, "/v1/admin/rules")
             .token(ADMIN)
             .toml(RULES.repeat(10 * MIB / RULES.len() + 1))
@@ -435,6 +452,58 @@ fn fixed_cases() -> Vec<Case> {
             .token(ADMIN)
             .json(deep("{\"a\":", "}", 10_000))
             .expect(400),
+        Case::new(
+            "10k { adjustment",
+            Method::POST,
+            "/v1/admin/members/ana/points",
+        )
+        .token(ADMIN)
+        .json(deep("{\"a\":", "}", 10_000))
+        .expect(400),
+        Case::new(
+            "adjustment of i64::MIN",
+            Method::POST,
+            "/v1/admin/members/ana/points",
+        )
+        .token(ADMIN)
+        .json(text(
+            &json!({"id": "min", "points": i64::MIN, "reason": "min"}),
+        ))
+        .expect(422),
+        Case::new(
+            "adjustment past i64",
+            Method::POST,
+            "/v1/admin/members/ana/points",
+        )
+        .token(ADMIN)
+        .json(
+            b"{\"id\": \"big\", \"points\": 99999999999999999999999, \"reason\": \"big\"}".to_vec(),
+        )
+        .expect(422),
+        Case::new(
+            "take-back below zero",
+            Method::POST,
+            "/v1/admin/members/nobody/points",
+        )
+        .token(ADMIN)
+        .json(text(
+            &json!({"id": "below", "points": -5, "reason": "none to take"}),
+        ))
+        .expect(422),
+        Case::ingest(
+            "an adjustment on the ingest road",
+            text(
+                &json!({"id": "sneak", "kind": "points.adjusted", "actor": "ana",
+                "occurred_at": NOON, "adjustment": {"points": 900, "reason": "me"}}),
+            ),
+        )
+        .expect(422),
+        Case::ingest(
+            "revoking an adjustment on the ingest road",
+            text(&json!({"id": "sneak-2", "kind": "x", "actor": "ana",
+                "occurred_at": NOON, "revokes": "adjustment:any"})),
+        )
+        .expect(422),
         Case::ingest("1001 events", text(&batch_of(1001))).expect(422),
         Case::ingest("empty batch", text(&json!({"events": []}))).expect(422),
         Case::ingest("empty body", Vec::new()).expect(400),
@@ -805,7 +874,7 @@ fn generated_cases(rng: &mut Rng, count: usize) -> Vec<Case> {
                     "%Z1",
                     "%F0%9F",
                 ]);
-                let (method, path, body, token) = match rng.range(0..9) {
+                let (method, path, body, token) = match rng.range(0..11) {
                     0 => (Method::GET, format!("/v1/members/{long}"), None, READ),
                     1 => (
                         Method::GET,
@@ -832,6 +901,18 @@ fn generated_cases(rng: &mut Rng, count: usize) -> Vec<Case> {
                         ADMIN,
                     ),
                     5 => (Method::GET, format!("/v1/members/{junk}"), None, READ),
+                    9 => (
+                        Method::GET,
+                        format!("/v1/members/ana/ledger/{long}"),
+                        None,
+                        READ,
+                    ),
+                    10 => (
+                        Method::POST,
+                        format!("/v1/admin/members/{long}/points"),
+                        Some(json!({"id": "long", "points": 5, "reason": "long"})),
+                        ADMIN,
+                    ),
                     6 => (
                         Method::PUT,
                         format!("/v1/members/{junk}x{junk}"),

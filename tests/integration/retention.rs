@@ -40,6 +40,9 @@ async fn expired_day_and_week_boards_answer_bucket_expired(app: &TestApp) {
             .await;
         assert_eq!(status, 404, "{period} standing");
     }
+    // Dates are YYYY-MM-DD only (not the basic form 20261120).
+    let (status, body) = app.get("/v1/leaderboards/contributors?at=20261120").await;
+    assert_eq!(status, 422, "{body}");
     // A board within its retention, and the longer periods, still answer.
     let (status, body) = app
         .get(&format!(

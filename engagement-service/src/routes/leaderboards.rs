@@ -162,9 +162,13 @@ impl Selection {
         };
         let date = match &q.at {
             None => rules.timezone.to_datetime(jiff::Timestamp::now()).date(),
-            Some(at) => at.parse::<Date>().map_err(|_| {
-                ApiError::invalid(Invalid::Query, "at: expected a date as YYYY-MM-DD")
-            })?,
+            // Only the extended form: jiff also reads `20261120`.
+            Some(at) => (at.len() == 10 && at.as_bytes()[4] == b'-' && at.as_bytes()[7] == b'-')
+                .then(|| at.parse::<Date>().ok())
+                .flatten()
+                .ok_or_else(|| {
+                    ApiError::invalid(Invalid::Query, "at: expected a date as YYYY-MM-DD")
+                })?,
         };
         let bucket = Bucket::containing(period, date, rules.week_starts);
         if state
