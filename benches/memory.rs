@@ -79,7 +79,9 @@ fn main() {
             Some("e") => "idempotency records",
             Some("l") => "ledgers",
             Some("b") => "leaderboards",
-            Some("names") | Some("special") | Some("seq") => "names and listing",
+            Some("names") | Some("special") | Some("seq") | Some("communities") => {
+                "names, listing and communities"
+            }
             _ if key.ends_with(":log") => "event log",
             _ => "other",
         };
