@@ -175,8 +175,8 @@ impl Store for AnyStore {
     ) -> Result<Standing, StoreError> {
         delegate!(self, s => s.standing(key, listing, member, radius))
     }
-    async fn communities(&self) -> Result<Vec<CommunityId>, StoreError> {
-        delegate!(self, s => s.communities())
+    async fn communities(&self, board: &str) -> Result<Vec<CommunityId>, StoreError> {
+        delegate!(self, s => s.communities(board))
     }
     async fn listing(&self) -> Result<Listing, StoreError> {
         delegate!(self, s => s.listing())

@@ -498,33 +498,31 @@ fn replay(settings: Settings) -> anyhow::Result<()> {
 }
 
 fn import(file: &Path, url: Option<String>, batch: usize, settings: Settings) -> ExitCode {
-    match import_file(file, url, batch, settings) {
-        Ok(summary) => {
-            let name = file.display();
-            for r in &summary.rejected {
-                eprintln!("{name}:{}: {}", r.line, r.reason);
-            }
-            println!(
-                "{} applied, {} duplicate, {} ignored, {} rejected{}",
-                summary.applied,
-                summary.duplicate,
-                summary.ignored,
-                summary.rejected.len(),
-                match summary.skipped {
-                    0 => String::new(),
-                    n => format!(", {n} log entries that are not events skipped"),
-                }
-            );
-            if summary.rejected.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
+    let mut summary = import::Summary::default();
+    // What was taken before a failure is told too: run it again to resume.
+    let stopped = import_file(file, url, batch, settings, &mut summary).err();
+    let name = file.display();
+    for r in &summary.rejected {
+        eprintln!("{name}:{}: {}", r.line, r.reason);
+    }
+    println!(
+        "{} applied, {} duplicate, {} ignored, {} rejected{}",
+        summary.applied,
+        summary.duplicate,
+        summary.ignored,
+        summary.rejected.len(),
+        match summary.skipped {
+            0 => String::new(),
+            n => format!(", {n} log entries that are not events skipped"),
         }
-        Err(e) => {
-            eprintln!("error: {e:#}");
+    );
+    match stopped {
+        Some(e) => {
+            eprintln!("error: {e:#}\nthe import stopped there; run it again to resume");
             ExitCode::FAILURE
         }
+        None if summary.rejected.is_empty() => ExitCode::SUCCESS,
+        None => ExitCode::FAILURE,
     }
 }
 
@@ -533,17 +531,17 @@ fn import_file(
     url: Option<String>,
     batch: usize,
     settings: Settings,
-) -> anyhow::Result<import::Summary> {
+    summary: &mut import::Summary,
+) -> anyhow::Result<()> {
     if !(1..=import::MAX_BATCH).contains(&batch) {
         anyhow::bail!("--batch: 1 to {} events", import::MAX_BATCH);
     }
-    let mut summary = import::Summary::default();
     let events = if file.as_os_str() == "-" {
-        import::read(std::io::stdin().lock(), &mut summary)
+        import::read(std::io::stdin().lock(), summary)
     } else {
         let f =
             std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
-        import::read(std::io::BufReader::new(f), &mut summary)
+        import::read(std::io::BufReader::new(f), summary)
     }
     .with_context(|| format!("cannot read {}", file.display()))?;
     let bar = indicatif::ProgressBar::new(events.len() as u64).with_style(
@@ -573,13 +571,13 @@ fn import_file(
         while events.peek().is_some() {
             let chunk: Vec<_> = events.by_ref().take(batch).collect();
             let n = chunk.len() as u64;
-            destination.send(chunk, &mut summary).await?;
+            destination.send(chunk, summary).await?;
             bar.inc(n);
         }
         bar.finish_and_clear();
         anyhow::Ok(())
     })?;
-    Ok(summary)
+    Ok(())
 }
 
 fn export(settings: Settings) -> anyhow::Result<()> {

@@ -18,8 +18,15 @@ use crate::metrics::Metrics;
 use crate::store::{ManualGrant, ReplaySummary, Store, StoreError};
 use crate::webhooks::{MAX_GENERATIONS, Step, StepKind};
 
-/// The ids of an admin's adjustments, and of their revocations, start so.
+/// The ids of an admin's adjustments start so...
 pub const ADJUSTMENT_ID_PREFIX: &str = "adjustment:";
+/// ...and the ids of their revocations so: two spaces, so that no
+/// adjustment id can be another one's revocation.
+pub const ADJUSTMENT_UNDO_PREFIX: &str = "adjustment-undone:";
+
+/// Longest id an admin may give an adjustment: its event id, and its
+/// revocation's, stay within an event id's 200 bytes.
+pub const MAX_ADJUSTMENT_ID_BYTES: usize = 200 - ADJUSTMENT_UNDO_PREFIX.len();
 
 /// Generations of an object's chain looked up per store round trip.
 const PROBE: usize = 8;
@@ -87,10 +94,13 @@ impl Ingest<'_> {
                 ));
             }
             // An admin's adjustments are made and undone by an admin only.
-            let admins = |id: &EventId| id.as_str().starts_with(ADJUSTMENT_ID_PREFIX);
+            let admins = |id: &EventId| {
+                let id = id.as_str();
+                id.starts_with(ADJUSTMENT_ID_PREFIX) || id.starts_with(ADJUSTMENT_UNDO_PREFIX)
+            };
             if admins(&event.id) || event.revokes.as_ref().is_some_and(admins) {
                 return Err(invalid(format!(
-                    "ids starting with \"{ADJUSTMENT_ID_PREFIX}\" are an admin's adjustments"
+                    "ids starting with \"{ADJUSTMENT_ID_PREFIX}\" or \"{ADJUSTMENT_UNDO_PREFIX}\" are an admin's adjustments"
                 )));
             }
         }

@@ -23,8 +23,9 @@ pub struct Settings {
     /// Namespace of every Redis key.
     #[arg(long, env = "ENGAGEMENT_KEY_PREFIX", default_value = "engagement")]
     pub key_prefix: String,
-    /// Days a day or week leaderboard is kept in Redis after it ends.
-    #[arg(long, env = "ENGAGEMENT_RETENTION_DAYS", default_value_t = 90)]
+    /// Days a day or week leaderboard is kept after it ends (0 to 36,500).
+    #[arg(long, env = "ENGAGEMENT_RETENTION_DAYS", default_value_t = 90,
+          value_parser = clap::value_parser!(u32).range(0..=36_500))]
     pub retention_days: u32,
     #[arg(long, env = "ENGAGEMENT_INGEST_TOKEN", hide_env_values = true)]
     pub ingest_token: Option<String>,

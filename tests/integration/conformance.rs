@@ -708,7 +708,7 @@ async fn aliases_are_kept_in_the_log_and_through_a_replay<S: Store>(store: &S) {
     assert_eq!(store.member(&m("ana")).await.unwrap().unwrap().points, 5);
 }
 
-async fn the_communities_applied_events_named_are_listed_sorted_and_kept_by_a_replay<S: Store>(
+async fn a_board_lists_the_communities_it_has_scores_in_sorted_and_kept_by_a_replay<S: Store>(
     store: &S,
 ) {
     let r = rules();
@@ -716,18 +716,40 @@ async fn the_communities_applied_events_named_are_listed_sorted_and_kept_by_a_re
     a["community"] = serde_json::json!("rules-of-origin");
     let mut b = event("c2", "answer.posted", "bo", NOON);
     b["community"] = serde_json::json!("customs");
-    // Ignored (a kind the rules do not know): its community is not listed.
+    // Ignored (a kind the rules do not know): no board scores it.
     let mut c = event("c3", "wiki.edited", "bo", NOON);
     c["community"] = serde_json::json!("zzz");
-    let events: Vec<Event> = [a, b, c].into_iter().map(ev).collect();
+    // Accepted answers count on `answerers` too, in their community only.
+    let mut d = event_on("c4", "answer.accepted", "cy", NOON, "p1", "ana");
+    d["community"] = serde_json::json!("trade");
+    let events: Vec<Event> = [a, b, c, d].into_iter().map(ev).collect();
     store.ingest(&r, &events).await.unwrap();
     let listed = |l: Vec<engagement_core::CommunityId>| -> Vec<String> {
         l.iter().map(|c| c.to_string()).collect()
     };
-    let expected = vec!["customs".to_owned(), "rules-of-origin".to_owned()];
-    assert_eq!(listed(store.communities().await.unwrap()), expected);
+    let contributors = vec![
+        "customs".to_owned(),
+        "rules-of-origin".to_owned(),
+        "trade".to_owned(),
+    ];
+    let answerers = vec!["trade".to_owned()];
+    assert_eq!(
+        listed(store.communities("contributors").await.unwrap()),
+        contributors
+    );
+    assert_eq!(
+        listed(store.communities("answerers").await.unwrap()),
+        answerers
+    );
     store.replay(&r).await.unwrap();
-    assert_eq!(listed(store.communities().await.unwrap()), expected);
+    assert_eq!(
+        listed(store.communities("contributors").await.unwrap()),
+        contributors
+    );
+    assert_eq!(
+        listed(store.communities("answerers").await.unwrap()),
+        answerers
+    );
 }
 
 async fn recorded_outcomes_say_which_events_were_revoked<S: Store>(store: &S) {
@@ -849,5 +871,5 @@ conformance!(
     an_alias_of_another_member_or_a_chain_is_refused_and_changes_nothing,
     aliases_are_kept_in_the_log_and_through_a_replay,
     recorded_outcomes_say_which_events_were_revoked,
-    the_communities_applied_events_named_are_listed_sorted_and_kept_by_a_replay,
+    a_board_lists_the_communities_it_has_scores_in_sorted_and_kept_by_a_replay,
 );

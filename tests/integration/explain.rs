@@ -290,6 +290,24 @@ async fn undoing_a_give_that_was_since_spent_is_refused_below_zero(app: &TestApp
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["code"], json!("below_zero"));
     assert_eq!(points(app, "ana").await, 10);
+    // An adjustment is undone under its own member only.
+    let more = json!({"id": "more", "points": -10, "reason": "spam"});
+    assert_eq!(
+        post(app, "/v1/admin/members/ana/points", &more).await.0,
+        200
+    );
+    let nothing = json!({"id": "nothing", "points": -10, "reason": "spam"});
+    let (status, body) = post(app, "/v1/admin/members/ana/points", &nothing).await;
+    assert_eq!(status, 422, "{body}");
+    let (status, _) = post(app, "/v1/admin/members/bo/points/more/revoke", &json!({})).await;
+    assert_eq!(status, 404);
+    // An id that reads like another's revocation is just another id.
+    let odd = json!({"id": "give:revoked", "points": 1, "reason": "odd"});
+    let (_, body) = post(app, "/v1/admin/members/ana/points", &odd).await;
+    assert_eq!(body["results"][0]["status"], json!("applied"), "{body}");
+    let (_, body) = post(app, "/v1/admin/members/ana/points/more/revoke", &json!({})).await;
+    assert_eq!(body["results"][0]["status"], json!("applied"), "{body}");
+    assert_eq!(points(app, "ana").await, 11);
 }
 
 async fn adjustments_are_refused_on_the_ingest_road_and_when_malformed(app: &TestApp) {
@@ -302,6 +320,8 @@ async fn adjustments_are_refused_on_the_ingest_road_and_when_malformed(app: &Tes
         json!({"id": "z", "points": 5, "reason": ""}),
         json!({"id": "z", "points": 5_000_000, "reason": "a lot"}),
         json!({"id": "z", "points": i64::MIN, "reason": "the least"}),
+        // Too long for its revocation's id to fit in an event id.
+        json!({"id": "x".repeat(185), "points": 5, "reason": "long"}),
         json!({"id": "", "points": 5, "reason": "no id"}),
         json!({"id": "z", "points": 5}),
     ] {

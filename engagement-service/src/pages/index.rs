@@ -16,10 +16,12 @@ pub struct BoardSummary {
     pub periods: Vec<Period>,
     pub global: bool,
     pub community: bool,
+    /// The communities it has scores in (filled for community-only boards).
+    pub communities: Vec<String>,
 }
 
 /// `/`: every board, with a link per period.
-pub fn index_page(boards: &[BoardSummary], communities: &[String], token: Option<&str>) -> Markup {
+pub fn index_page(boards: &[BoardSummary], token: Option<&str>) -> Markup {
     let content = html! {
         h1 { "Leaderboards" }
         @if boards.is_empty() {
@@ -41,7 +43,7 @@ pub fn index_page(boards: &[BoardSummary], communities: &[String], token: Option
                         form.community method="get" action=(Href::new(&["boards", &b.id])) {
                             @if let Some(t) = token { input type="hidden" name="token" value=(t); }
                             label for={ "community-" (b.id) } { "Community" }
-                            (community_select(&format!("community-{}", b.id), false, None, communities))
+                            (community_select(&format!("community-{}", b.id), false, None, &b.communities))
                             button type="submit" { "Show" }
                         }
                     }

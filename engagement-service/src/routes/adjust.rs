@@ -12,7 +12,9 @@ use super::events::{EventResult, IngestResponse};
 use super::{Access, authorize, from_json, json_body, member_id};
 use crate::app::AppState;
 use crate::error::{ApiError, Invalid};
-use crate::ingest::{ADJUSTMENT_ID_PREFIX, IngestError, Origin};
+use crate::ingest::{
+    ADJUSTMENT_ID_PREFIX, ADJUSTMENT_UNDO_PREFIX, IngestError, MAX_ADJUSTMENT_ID_BYTES, Origin,
+};
 use crate::store::Store;
 
 /// The kind of an adjustment's event in the log.
@@ -43,14 +45,14 @@ pub async fn adjust(
     let member = member_id(path.into_inner())?;
     let body: AdjustRequest = from_json(json_body(&req, payload).await?)
         .map_err(|e| ApiError::invalid(Invalid::Adjustment, e))?;
-    let id = EventId::parse(format!("{ADJUSTMENT_ID_PREFIX}{}", body.id))
-        .map_err(|e| ApiError::invalid(Invalid::Adjustment, format!("id: {e}")))?;
-    if body.id.is_empty() {
+    if body.id.is_empty() || body.id.len() > MAX_ADJUSTMENT_ID_BYTES {
         return Err(ApiError::invalid(
             Invalid::Adjustment,
-            "id: must not be empty",
+            format!("id: must be 1 to {MAX_ADJUSTMENT_ID_BYTES} bytes"),
         ));
     }
+    let id = EventId::parse(format!("{ADJUSTMENT_ID_PREFIX}{}", body.id))
+        .map_err(|e| ApiError::invalid(Invalid::Adjustment, format!("id: {e}")))?;
     let event = Event {
         id,
         kind: ADJUSTMENT_KIND.to_owned(),
@@ -92,17 +94,24 @@ pub async fn revoke(
         .await?
         .pop()
         .flatten();
+    // The adjustment's member is named by its award, or by its note when
+    // a take-back found nothing left to take.
     let of_member = recorded
         .as_ref()
         .and_then(|o| o.revocable())
-        .is_some_and(|e| e.awards.iter().all(|a| a.member == member));
+        .is_some_and(|e| {
+            let named = e.awards.iter().map(|a| Some(&a.member));
+            let noted = e.notes.iter().map(|n| n.member.as_ref());
+            let mut members = named.chain(noted).peekable();
+            members.peek().is_some() && members.all(|m| m == Some(&member))
+        });
     if !of_member {
         return Err(ApiError::NotFound(format!(
             "no adjustment \"{id}\" of member \"{member}\""
         )));
     }
     let event = Event {
-        id: parse(format!("{adjustment}:revoked"))?,
+        id: parse(format!("{ADJUSTMENT_UNDO_PREFIX}{id}"))?,
         kind: "adjustment.revoked".to_owned(),
         actor: member,
         actor_name: None,

@@ -72,20 +72,15 @@ pub async fn index(
     let q = query.into_inner().normalized();
     authorize_page(&req, &state, q.token.as_deref())?;
     let rules = state.rules();
-    let boards: Vec<BoardSummary> = (rules.rules.leaderboards.iter())
+    let mut boards: Vec<BoardSummary> = (rules.rules.leaderboards.iter())
         .map(|b| summary(&rules.rules, b))
         .collect();
-    let communities = if boards.iter().any(|b| !b.global) {
-        state.store.communities().await?
-    } else {
-        Vec::new()
-    };
-    let communities: Vec<String> = communities.iter().map(|c| c.to_string()).collect();
-    Ok(html(pages::index_page(
-        &boards,
-        &communities,
-        q.token.as_deref(),
-    )))
+    // A community-only board is shown for one community: offer its list.
+    for b in boards.iter_mut().filter(|b| !b.global) {
+        let listed = state.store.communities(&b.id).await?;
+        b.communities = listed.iter().map(|c| c.to_string()).collect();
+    }
+    Ok(html(pages::index_page(&boards, q.token.as_deref())))
 }
 
 /// `GET /boards/{board}`.

@@ -1,12 +1,10 @@
 //! Derived state built in memory from log entries: what the embedded store
 //! serves, and what a Redis replay builds before writing a new generation.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::io::BufRead;
 
-use engagement_core::{
-    CommunityId, Event, Increment, MemberId, MemberState, Memory, Outcome, RuleSet, Status,
-};
+use engagement_core::{Event, Increment, MemberId, MemberState, Memory, Outcome, RuleSet, Status};
 
 use super::aliases::AliasTable;
 use super::listing::{Listing, Special};
@@ -20,8 +18,6 @@ pub struct Derived {
     pub ledger: HashMap<MemberId, VecDeque<LedgerEntry>>,
     pub listing: Listing,
     pub aliases: AliasTable,
-    /// The communities applied events named.
-    pub communities: BTreeSet<CommunityId>,
     /// When set, day and week boards past it are not kept.
     pub retention: Option<Retention>,
     replay_expiry: Option<Option<Expiry>>,
@@ -51,9 +47,7 @@ impl Derived {
                 }
                 let expiry = self.replay_expiry.flatten();
                 let keep = |inc: &Increment<'_>| expiry.is_none_or(|x| !x.expired(&inc.bucket));
-                let status = self.memory.apply_keeping(rules, event, keep);
-                self.note_community(event, status);
-                if status != Status::Duplicate {
+                if self.memory.apply_keeping(rules, event, keep) != Status::Duplicate {
                     self.keep_ledger(rules, event);
                 }
             }
@@ -66,19 +60,10 @@ impl Derived {
         let expiry = self.expiry();
         let keep = |inc: &Increment<'_>| expiry.is_none_or(|x| !x.expired(&inc.bucket));
         let outcome = self.memory.ingest_keeping(rules, event, keep);
-        self.note_community(event, outcome.status);
         if outcome.status != Status::Duplicate {
             self.keep_ledger(rules, event);
         }
         outcome
-    }
-
-    fn note_community(&mut self, event: &Event, status: Status) {
-        if let (Status::Applied, Some(c)) = (status, &event.community)
-            && !self.communities.contains(c)
-        {
-            self.communities.insert(c.clone());
-        }
     }
 
     /// Which boards have gone, as of now.

@@ -293,8 +293,14 @@ impl Store for EmbeddedStore {
         })
     }
 
-    async fn communities(&self) -> Result<Vec<CommunityId>, StoreError> {
-        Ok(self.lock().derived.communities.iter().cloned().collect())
+    async fn communities(&self, board: &str) -> Result<Vec<CommunityId>, StoreError> {
+        let inner = self.lock();
+        let scopes = inner.derived.memory.boards.keys();
+        let of_board = scopes
+            .filter(|k| &*k.board == board)
+            .filter_map(|k| k.community);
+        let set: std::collections::BTreeSet<CommunityId> = of_board.collect();
+        Ok(set.into_iter().collect())
     }
 
     async fn listing(&self) -> Result<Listing, StoreError> {

@@ -87,9 +87,9 @@ impl Keys {
         format!("{}:names", self.scope)
     }
 
-    /// The communities applied events named (set): a board page's filter.
-    pub fn communities(&self) -> String {
-        format!("{}:communities", self.scope)
+    /// The communities a board has scores in (set): its page's filter.
+    pub fn communities(&self, board: &str) -> String {
+        format!("{}:communities:{}", self.scope, enc(board))
     }
 
     /// Non-public or grouped members (hash member → JSON).

@@ -177,9 +177,11 @@ pub trait Store: Send + Sync {
         radius: u64,
     ) -> impl Future<Output = Result<Standing, StoreError>> + Send;
 
-    /// The communities applied events named, sorted: what a board can be
-    /// shown for.
-    fn communities(&self) -> impl Future<Output = Result<Vec<CommunityId>, StoreError>> + Send;
+    /// The communities `board` has scores in, sorted: what it can be shown for.
+    fn communities(
+        &self,
+        board: &str,
+    ) -> impl Future<Output = Result<Vec<CommunityId>, StoreError>> + Send;
 
     /// Members whose visibility or groups may keep them off boards.
     fn listing(&self) -> impl Future<Output = Result<Listing, StoreError>> + Send;

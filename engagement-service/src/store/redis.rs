@@ -248,8 +248,8 @@ impl Store for RedisStore {
         self.read_standing(key, listing, member, radius).await
     }
 
-    async fn communities(&self) -> Result<Vec<CommunityId>, StoreError> {
-        self.read_communities().await
+    async fn communities(&self, board: &str) -> Result<Vec<CommunityId>, StoreError> {
+        self.read_communities(board).await
     }
 
     async fn listing(&self) -> Result<Listing, StoreError> {

@@ -15,12 +15,13 @@ pub struct Retention {
 
 impl Retention {
     /// When a bucket's board goes: the midnight (UTC) `days` + 1 days after
-    /// its last day, for day and week buckets; `None` for the others.
+    /// its last day, for day and week buckets; `None` for the others (and
+    /// for a retention past the calendar's end).
     pub fn expires_at(self, bucket: &Bucket) -> Option<Timestamp> {
         if !matches!(bucket.period, Period::Day | Period::Week) {
             return None;
         }
-        let keep = Span::new().days(i64::from(self.days) + 1);
+        let keep = Span::new().try_days(i64::from(self.days) + 1).ok()?;
         let gone = bucket.end()?.saturating_add(keep);
         gone.to_zoned_datetime(jiff::tz::TimeZone::UTC)
             .ok()
@@ -31,7 +32,11 @@ impl Retention {
     /// enough to ask for every leaderboard increment of a replay.
     pub fn as_of(self, now: Timestamp) -> Expiry {
         let today = jiff::tz::TimeZone::UTC.to_datetime(now).date();
-        let back = |days: i64| today.saturating_sub(Span::new().days(days));
+        let back = |days: i64| match Span::new().try_days(days) {
+            Ok(span) => today.saturating_sub(span),
+            // Longer than the calendar: nothing has gone.
+            Err(_) => Date::MIN,
+        };
         let days = i64::from(self.days);
         Expiry {
             last_day: back(days + 1),

@@ -340,6 +340,7 @@ fn the_index_lists_every_board_with_its_periods() {
             periods: vec![Period::AllTime, Period::Month],
             global: true,
             community: true,
+            communities: Vec::new(),
         },
         BoardSummary {
             id: "local".into(),
@@ -348,10 +349,10 @@ fn the_index_lists_every_board_with_its_periods() {
             periods: vec![Period::Week],
             global: false,
             community: true,
+            communities: vec!["customs".into(), "rules-of-origin".into()],
         },
     ];
-    let communities = ["customs".to_owned(), "rules-of-origin".to_owned()];
-    let html = index_page(&boards, &communities, Some("tok")).into_string();
+    let html = index_page(&boards, Some("tok")).into_string();
     assert!(
         html.contains(r#"<a href="/boards/contributors?token=tok">Top contributors</a>"#),
         "{html}"
@@ -374,7 +375,7 @@ fn the_index_lists_every_board_with_its_periods() {
         "{html}"
     );
     assert!(
-        index_page(&[], &[], None)
+        index_page(&[], None)
             .into_string()
             .contains("No leaderboards are configured yet.")
     );

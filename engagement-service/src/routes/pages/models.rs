@@ -109,7 +109,7 @@ pub(super) async fn board_view(
         }
     };
     let communities = if sel.board.community {
-        state.store.communities().await?
+        state.store.communities(&sel.board.id).await?
     } else {
         Vec::new()
     };
@@ -155,6 +155,7 @@ pub(super) fn summary(rules: &RuleSet, b: &Leaderboard) -> BoardSummary {
         periods: b.periods.clone(),
         global: b.global,
         community: b.community,
+        communities: Vec::new(),
     }
 }
 

@@ -79,12 +79,15 @@ impl RedisStore {
         .await
     }
 
-    pub(super) async fn read_communities(&self) -> Result<Vec<CommunityId>, StoreError> {
+    pub(super) async fn read_communities(
+        &self,
+        board: &str,
+    ) -> Result<Vec<CommunityId>, StoreError> {
         self.timed(async {
             let mut conn = self.reader().await?;
             let keys = self.live_keys(&mut conn).await?;
             let raw: Vec<String> = conn
-                .smembers(keys.communities())
+                .smembers(keys.communities(board))
                 .await
                 .map_err(unavailable)?;
             let mut out = raw

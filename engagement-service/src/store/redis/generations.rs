@@ -243,9 +243,13 @@ impl RedisStore {
                 pipe.add().expire_at(&board, expire_at).ignore();
             }
         }
-        if !derived.communities.is_empty() {
-            let communities: Vec<&str> = derived.communities.iter().map(|c| c.as_str()).collect();
-            pipe.add().sadd(keys.communities(), communities).ignore();
+        for key in derived.memory.boards.keys() {
+            if let Some(c) = &key.community {
+                pipe.add()
+                    .sadd(keys.communities(&key.board), c.as_str())
+                    .ignore();
+                pipe.flush_if_full(conn).await?;
+            }
         }
         pipe.add().set(keys.seq(), seq).ignore();
         pipe.flush(conn).await

@@ -11,7 +11,7 @@ use std::time::Duration;
 use deadpool_redis::redis::{self, Value};
 use engagement_core::{
     BoardKey, Bucket, CommunityId, Effects, Event, EventId, MemberId, MemberState, Outcome,
-    RuleSet, Status, Stepped, answer, members_touched, step,
+    RuleSet, Stepped, answer, members_touched, step,
 };
 
 use super::super::retention::Retention;
@@ -123,20 +123,24 @@ impl RedisStore {
         let mut changes = ScoreChanges::default();
         // Each board's key and expiry, worked out once per request.
         let mut boards: HashMap<BoardAt, (Arc<str>, i64)> = HashMap::new();
+        // The (board, community) scopes this request scores in, added once.
+        let mut scoped: HashSet<(String, CommunityId)> = HashSet::new();
         for event in events {
             let stepped = step(rules, &mut states, &mut records, event);
             let outcome = answer(&records, event, stepped);
-            let Stepped::Recorded { revoked, status } = stepped else {
+            let Stepped::Recorded { revoked, .. } = stepped else {
                 outcomes.push(outcome);
                 continue;
             };
-            if let (Status::Applied, Some(c)) = (status, &event.community) {
-                pipe.sadd(keys.communities(), c.as_str()).ignore();
-            }
             if let (true, Some(x)) = (revoked, &event.revokes) {
                 changed.push(x.clone());
             }
             for inc in outcome.increments(rules) {
+                if let Some(c) = inc.community
+                    && scoped.insert((inc.board.to_owned(), c.clone()))
+                {
+                    pipe.sadd(keys.communities(inc.board), c.as_str()).ignore();
+                }
                 let board = rules.leaderboards.iter().position(|b| *b.id == *inc.board);
                 let (key, expire_at) = boards
                     .entry((board, inc.community.cloned(), inc.bucket))
