@@ -124,7 +124,7 @@ impl RedisStore {
         // Each board's key and expiry, worked out once per request.
         let mut boards: HashMap<BoardAt, (Arc<str>, i64)> = HashMap::new();
         // The (board, community) scopes this request scores in, added once.
-        let mut scoped: HashSet<(String, CommunityId)> = HashSet::new();
+        let mut scoped: HashSet<(Option<usize>, CommunityId)> = HashSet::new();
         for event in events {
             let stepped = step(rules, &mut states, &mut records, event);
             let outcome = answer(&records, event, stepped);
@@ -136,12 +136,12 @@ impl RedisStore {
                 changed.push(x.clone());
             }
             for inc in outcome.increments(rules) {
+                let board = rules.leaderboards.iter().position(|b| *b.id == *inc.board);
                 if let Some(c) = inc.community
-                    && scoped.insert((inc.board.to_owned(), c.clone()))
+                    && scoped.insert((board, c.clone()))
                 {
                     pipe.sadd(keys.communities(inc.board), c.as_str()).ignore();
                 }
-                let board = rules.leaderboards.iter().position(|b| *b.id == *inc.board);
                 let (key, expire_at) = boards
                     .entry((board, inc.community.cloned(), inc.bucket))
                     .or_insert_with(|| {
