@@ -173,6 +173,7 @@ pub(super) fn profile_page(
             .badge(id)
             .map_or_else(|| id.to_owned(), |b| b.name.clone())
     };
+    let earned = earned(rules, &view);
     pages::ProfilePage {
         level: pages::LevelLine {
             name: view.level.name,
@@ -205,9 +206,7 @@ pub(super) fn profile_page(
         stages: (Stage::ALL.into_iter())
             .map(|s| (s, view.stages.get(s.as_str()).copied().unwrap_or(0)))
             .collect(),
-        earned: (view.points_by_rule.iter())
-            .map(|r| (rule_label(rules, &r.rule), r.rule.clone(), r.points))
-            .collect(),
+        earned,
         recent: ledger.into_iter().map(award_line).collect(),
         boards: (rules.leaderboards.iter().filter(|b| b.global))
             .map(|b| (b.id.to_string(), b.name.clone()))
@@ -218,6 +217,20 @@ pub(super) fn profile_page(
         points: view.points,
         token,
     }
+}
+
+/// Points per rule, most first; points a member earned before states kept
+/// them by rule (until a replay) are shown as such, so the lines add up.
+fn earned(rules: &RuleSet, view: &ProfileView) -> Vec<(String, String, i64)> {
+    let mut lines: Vec<(String, String, i64)> = (view.points_by_rule.iter())
+        .map(|r| (rule_label(rules, &r.rule), r.rule.clone(), r.points))
+        .collect();
+    let kept: i64 = view.points_by_rule.iter().map(|r| r.points).sum();
+    if kept != view.points {
+        let what = "Earned before points were kept by rule (a replay sorts them out)";
+        lines.push((what.to_owned(), "-".to_owned(), view.points - kept));
+    }
+    lines
 }
 
 /// What a points rule pays for, in the words of its action's label.
@@ -244,5 +257,27 @@ fn award_line(l: LedgerEntry) -> pages::AwardLine {
         rule: l.rule,
         points: l.points,
         why,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use engagement_core::{MemberState, Name, RuleSet};
+
+    use super::earned;
+    use crate::routes::members::profile_view;
+    use crate::settings::BUNDLED_RULES;
+
+    #[test]
+    fn points_from_before_points_were_kept_by_rule_show_so_the_lines_add_up() {
+        let rules = RuleSet::from_toml(BUNDLED_RULES).unwrap();
+        let mut state = MemberState::default();
+        state.points = 50;
+        state.by_rule.update(&Name::new("answer"), |n| *n += 20);
+        let now = jiff::Timestamp::UNIX_EPOCH;
+        let lines = earned(&rules, &profile_view(&rules, "m", state, now));
+        let points: Vec<(&str, i64)> = lines.iter().map(|(_, r, n)| (r.as_str(), *n)).collect();
+        assert_eq!(points, vec![("answer", 20), ("-", 30)]);
+        assert_eq!(lines[0].0, "Answered a question");
     }
 }
