@@ -1,0 +1,194 @@
+//! The `engagement` command line: serve; check, simulate, explain and diff
+//! rule files (`rules.rs`, over event files read by `files.rs`); generate,
+//! export and import events, and replay (`events.rs`).
+
+mod events;
+mod files;
+mod rules;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::generate::GenerateParams;
+use crate::settings::Settings;
+use crate::startup::Application;
+
+use events::{export, import, print_generated, replay};
+pub use files::EventFile;
+use rules::{check, diff, explain, simulate};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "engagement",
+    version,
+    about = "Gamified engagement engine for knowledge-sharing communities"
+)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    settings: Settings,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP service (the default).
+    Serve(Box<Settings>),
+    /// Check and try rule files.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// Generate or export activity events.
+    #[command(subcommand)]
+    Events(EventsCommand),
+    /// Rebuild all derived state from the log under the configured rules.
+    Replay(Box<Settings>),
+}
+
+#[derive(Debug, Subcommand)]
+enum RulesCommand {
+    /// Check a rule file: a summary, or every error as FILE:LINE:COLUMN: message.
+    Check { file: PathBuf },
+    /// Run events through a rule file in memory and print the boards and badges.
+    Simulate {
+        file: PathBuf,
+        #[arg(long)]
+        events: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Why one event gave the points it gave: the events are run through
+    /// the rule file as `simulate` runs them, and the event's explanation
+    /// printed, one line per points rule on its kind.
+    Explain {
+        file: PathBuf,
+        #[arg(long)]
+        events: PathBuf,
+        /// The id of the event to explain.
+        #[arg(long)]
+        event: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What would change for each member if NEW replaced OLD, on the same events.
+    Diff {
+        old: PathBuf,
+        new: PathBuf,
+        #[arg(long)]
+        events: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EventsCommand {
+    /// A realistic synthetic activity stream as JSON lines on stdout.
+    Generate {
+        #[arg(long, default_value_t = 500)]
+        members: usize,
+        #[arg(long, default_value_t = 8)]
+        communities: usize,
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Number of events (default: a size fitting members and days).
+        #[arg(long)]
+        count: Option<usize>,
+        /// First day, RFC 3339 (default 2026-01-05T00:00:00Z).
+        #[arg(long, default_value = "2026-01-05T00:00:00Z")]
+        start: jiff::Timestamp,
+    },
+    /// The event log of the configured store as JSON lines on stdout.
+    Export(Box<Settings>),
+    /// Import past activity (JSON lines of events or an export's log
+    /// entries; `-` reads stdin) in time order, in batches, into the
+    /// configured store or, with --url, a running service (with the ingest
+    /// token). Run it again to resume: what was taken answers duplicate.
+    Import {
+        file: PathBuf,
+        /// A running service, e.g. http://127.0.0.1:8080 (else the store).
+        #[arg(long)]
+        url: Option<String>,
+        /// Events per batch (1 to 1000).
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        #[command(flatten)]
+        settings: Box<Settings>,
+    },
+}
+
+/// Runs a parsed command line and returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        None => serve(cli.settings),
+        Some(Command::Serve(settings)) => serve(*settings),
+        Some(Command::Rules(RulesCommand::Check { file })) => return check(&file),
+        Some(Command::Rules(RulesCommand::Simulate { file, events, json })) => {
+            simulate(&file, &events, json)
+        }
+        Some(Command::Rules(RulesCommand::Explain {
+            file,
+            events,
+            event,
+            json,
+        })) => explain(&file, &events, &event, json),
+        Some(Command::Rules(RulesCommand::Diff {
+            old,
+            new,
+            events,
+            json,
+        })) => diff(&old, &new, &events, json),
+        Some(Command::Events(EventsCommand::Generate {
+            members,
+            communities,
+            days,
+            seed,
+            count,
+            start,
+        })) => print_generated(&GenerateParams {
+            members,
+            communities,
+            days,
+            seed,
+            start,
+            events: count,
+        }),
+        Some(Command::Events(EventsCommand::Export(settings))) => export(*settings),
+        Some(Command::Events(EventsCommand::Import {
+            file,
+            url,
+            batch,
+            settings,
+        })) => return import(&file, url, batch, *settings),
+        Some(Command::Replay(settings)) => replay(*settings),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+}
+
+fn serve(settings: Settings) -> anyhow::Result<()> {
+    init_tracing();
+    let workers = settings.workers;
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(settings)?;
+        println!("engagement {}", app.description());
+        let _ = workers;
+        app.run_until_stopped().await?;
+        Ok(())
+    })
+}

@@ -1,0 +1,164 @@
+//! `engagement rules check | simulate | explain | diff`: a manager's look
+//! at a rule file, alone or on past activity.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use engagement_core::{EventId, RuleSet, Status};
+
+use super::files::simulate_file;
+use crate::rules_file;
+
+pub(super) fn check(file: &Path) -> ExitCode {
+    match rules_file::read(file) {
+        Ok(loaded) => {
+            let s = loaded.rules.summary();
+            println!(
+                "{}: ok: {} actions, {} points rules, {} levels, {} badges, {} leaderboards, streaks {} (version {}, time zone {})",
+                file.display(),
+                s.actions,
+                s.points_rules,
+                s.levels,
+                s.badges,
+                s.leaderboards,
+                if s.streaks { "on" } else { "off" },
+                s.version,
+                s.timezone
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_rule_file(file: &Path) -> anyhow::Result<RuleSet> {
+    Ok(rules_file::read(file)?.rules)
+}
+
+pub(super) fn simulate(file: &Path, events: &Path, json: bool) -> anyhow::Result<()> {
+    let rules = load_rule_file(file)?;
+    let sim = simulate_file(&rules, events)?;
+    let report = crate::simulate::report(&rules, &sim);
+    // The process ends next: freeing a million records would only cost time.
+    std::mem::forget(sim);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!("{} events, {} members", report.events, report.members);
+    for board in &report.boards {
+        let bucket = board
+            .bucket_start
+            .as_deref()
+            .map(|s| format!(" from {s}"))
+            .unwrap_or_default();
+        println!("\n{} ({}{bucket})", board.board, board.period);
+        println!("  {:>5}  {:<40} {:>8}", "rank", "member", "score");
+        for row in &board.top {
+            println!("  {:>5}  {:<40} {:>8}", row.rank, row.member, row.score);
+        }
+    }
+    println!("\nbadges held");
+    println!("  {:<32} {:>8}", "badge", "members");
+    for (badge, n) in &report.badges {
+        println!("  {badge:<32} {n:>8}");
+    }
+    println!("\nlevels");
+    for (level, n) in &report.levels {
+        println!("  {level:<32} {n:>8}");
+    }
+    let s = &report.streaks;
+    println!(
+        "\nstreaks: {} alive on the last day, longest {} days, mean longest {:.1}, {} members holding freezes",
+        s.alive, s.longest, s.mean_longest, s.holding_freezes
+    );
+    Ok(())
+}
+
+pub(super) fn explain(file: &Path, events: &Path, event: &str, json: bool) -> anyhow::Result<()> {
+    let rules = load_rule_file(file)?;
+    let id = EventId::parse(event).map_err(|e| anyhow::anyhow!("--event: {e}"))?;
+    let sim = simulate_file(&rules, events)?;
+    let outcome = sim
+        .memory
+        .outcome(&id)
+        .ok_or_else(|| anyhow::anyhow!("no event \"{event}\" in {}", events.display()))?;
+    let lines = crate::routes::ExplainLine::lines(&rules, outcome);
+    let status = match outcome.status {
+        Status::Ignored => "ignored",
+        _ if outcome.sign < 0 => "applied, a revocation",
+        _ if outcome.effects.as_ref().is_some_and(|e| e.revoked) => "applied, revoked since",
+        _ => "applied",
+    };
+    if json {
+        let answer = serde_json::json!({"event": event, "status": status, "explain": lines});
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    } else {
+        println!("{event}: {status}");
+        if lines.is_empty() {
+            println!("  nothing paid or taken back");
+        } else {
+            println!("  {:<24} {:<32} {:>7}  reason", "rule", "member", "points");
+        }
+        for l in &lines {
+            let member = l.member.as_deref().unwrap_or("-");
+            println!(
+                "  {:<24} {member:<32} {:>7}  {}",
+                l.rule, l.points, l.reason
+            );
+        }
+    }
+    std::mem::forget(sim);
+    Ok(())
+}
+
+pub(super) fn diff(old: &Path, new: &Path, events: &Path, json: bool) -> anyhow::Result<()> {
+    let (old_rules, new_rules) = (load_rule_file(old)?, load_rule_file(new)?);
+    let before = simulate_file(&old_rules, events)?;
+    let after = simulate_file(&new_rules, events)?;
+    let d = crate::simulate::diff(&old_rules, &new_rules, &before, &after);
+    // The process ends next: freeing a million records would only cost time.
+    std::mem::forget((before, after));
+    if json {
+        println!("{}", serde_json::to_string_pretty(&d)?);
+        return Ok(());
+    }
+    println!(
+        "{} events, {} members: {} would change if {} replaced {}",
+        d.events,
+        d.members,
+        d.changed,
+        new.display(),
+        old.display()
+    );
+    if d.changes.is_empty() {
+        return Ok(());
+    }
+    println!(
+        "\n  {:<32} {:>8} {:>8} {:>7}  {:<28} badges",
+        "member", "before", "after", "change", "all-time ranks"
+    );
+    for c in &d.changes {
+        let rank = |r: &Option<u64>| r.map_or("-".to_owned(), |r| r.to_string());
+        let ranks: Vec<String> = c
+            .ranks
+            .iter()
+            .map(|(board, (b, a))| format!("{board} {}→{}", rank(b), rank(a)))
+            .collect();
+        let mut badges: Vec<String> = c.badges_gained.iter().map(|b| format!("+{b}")).collect();
+        badges.extend(c.badges_lost.iter().map(|b| format!("-{b}")));
+        println!(
+            "  {:<32} {:>8} {:>8} {:>+7}  {:<28} {}",
+            c.member,
+            c.points_before,
+            c.points_after,
+            c.points_after - c.points_before,
+            ranks.join(", "),
+            badges.join(" ")
+        );
+    }
+    Ok(())
+}
