@@ -38,6 +38,15 @@ impl RedisServer {
             dir: tempfile::tempdir().expect("a temp dir"),
             extra: extra.iter().map(|s| s.to_string()).collect(),
         };
+        // A port found free can be taken by another test before this
+        // server binds it: then try another.
+        for _ in 0..4 {
+            if server.launch() {
+                return server;
+            }
+            server.kill();
+            server.port = free_port();
+        }
         server.restart();
         server
     }
@@ -56,6 +65,13 @@ impl RedisServer {
 
     /// Starts it again on the same port and data directory.
     pub fn restart(&mut self) {
+        if !self.launch() {
+            panic!("redis-server on port {} did not start", self.port);
+        }
+    }
+
+    /// Starts the server on its port; `false` when it did not answer.
+    fn launch(&mut self) -> bool {
         self.kill();
         let child = Command::new("redis-server")
             .arg("--port")
@@ -71,13 +87,23 @@ impl RedisServer {
             .expect("redis-server must be installed (the README's test command installs it)");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
+        // Exited: most likely the port was taken (and a PONG there would
+        // be another server's).
+        let exited = |child: &mut Option<Child>| {
+            child
+                .as_mut()
+                .is_none_or(|c| c.try_wait().ok().flatten().is_some())
+        };
         while Instant::now() < deadline {
+            if exited(&mut self.child) {
+                return false;
+            }
             if self.cli(&["PING"]).is_some_and(|o| o.trim() == "PONG") {
-                return;
+                return !exited(&mut self.child);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("redis-server on port {} did not start", self.port);
+        false
     }
 
     /// Runs `redis-cli` against this server; `None` when it cannot connect.
