@@ -102,6 +102,21 @@ pub struct Effects {
     pub revoked: bool,
 }
 
+impl Effects {
+    /// The effects of `event` before anything is applied.
+    fn empty(event: &Event) -> Box<Effects> {
+        Box::new(Effects {
+            occurred_at: event.occurred_at,
+            community: event.community.clone(),
+            awards: Vec::new(),
+            counted: None,
+            slots: Vec::new(),
+            notes: Vec::new(),
+            revoked: false,
+        })
+    }
+}
+
 /// A badge tier granted by an event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BadgeGranted {
@@ -159,15 +174,7 @@ impl RuleSet {
                 _ => Outcome::ignored(),
             };
         };
-        let mut effects = Box::new(Effects {
-            occurred_at: event.occurred_at,
-            community: event.community.clone(),
-            awards: Vec::new(),
-            counted: None,
-            slots: Vec::new(),
-            notes: Vec::new(),
-            revoked: false,
-        });
+        let mut effects = Effects::empty(event);
         // The event's day in the engine calendar: the local day of every
         // member without a time zone of their own.
         let today = Day::of(event.occurred_at, &self.timezone);
@@ -384,15 +391,7 @@ impl RuleSet {
         let day = state.local_day(event.occurred_at, &self.timezone, today);
         let rule = Name::new(ADJUSTMENT_RULE);
         state.earn(&rule, points);
-        let mut effects = Box::new(Effects {
-            occurred_at: event.occurred_at,
-            community: event.community.clone(),
-            awards: Vec::new(),
-            counted: None,
-            slots: Vec::new(),
-            notes: Vec::new(),
-            revoked: false,
-        });
+        let mut effects = Effects::empty(event);
         if points != 0 {
             effects.awards.push(Award {
                 member: member.clone(),
