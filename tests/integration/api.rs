@@ -7,7 +7,7 @@
 use reqwest::RequestBuilder;
 use serde_json::{Value, json};
 
-use super::support::{Backend, RedisServer, TestApp, event, event_on, prefix};
+use super::support::{Backend, Fixture, TestApp, event, event_on};
 
 const RULES: &str = include_str!("../../rules/knowledge-sharing.toml");
 /// Friday 2026-11-20, noon in Bogota.
@@ -15,35 +15,16 @@ const NOON: &str = "2026-11-20T17:00:00Z";
 
 // ------------------------------------------------------------------ helpers
 
-/// A running service and what keeps its store alive.
-struct Fixture {
-    app: TestApp,
-    _dir: Option<tempfile::TempDir>,
-    _redis: Option<RedisServer>,
-}
-
 async fn embedded_with(tweak: impl FnOnce(&mut engagement_service::Settings)) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::spawn(Backend::Embedded(dir.path().to_path_buf()), tweak).await;
-    Fixture {
-        app,
-        _dir: Some(dir),
-        _redis: None,
-    }
+    Fixture::embedded(tweak).await
 }
 
 async fn embedded() -> Fixture {
-    embedded_with(|_| {}).await
+    Fixture::embedded(|_| {}).await
 }
 
 async fn redis(test: &str) -> Fixture {
-    let server = RedisServer::start();
-    let app = TestApp::spawn(Backend::Redis(&server, prefix(test)), |_| {}).await;
-    Fixture {
-        app,
-        _dir: None,
-        _redis: Some(server),
-    }
+    Fixture::redis(test, |_| {}).await
 }
 
 fn url(app: &TestApp, path: &str) -> String {
@@ -1742,29 +1723,6 @@ async fn the_embedded_store_keeps_everything_across_a_restart() {
 }
 
 // ------------------------------------------------ stores: embedded and Redis
-
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod embedded_store {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let f = super::embedded().await;
-                    super::$name(&f.app).await;
-                }
-            )*
-        }
-        mod redis_store {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let f = super::redis(stringify!($name)).await;
-                    super::$name(&f.app).await;
-                }
-            )*
-        }
-    };
-}
 
 on_both_stores!(
     a_single_event_answers_its_awards_badges_and_level_ups,

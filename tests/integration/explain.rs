@@ -2,35 +2,17 @@
 
 use serde_json::{Value, json};
 
-use super::support::{Backend, RedisServer, TestApp, event, event_on, prefix};
+use super::support::{Fixture, TestApp, event, event_on};
 
 /// Friday 2026-11-20, noon in Bogota.
 const NOON: &str = "2026-11-20T17:00:00Z";
 
-struct Fixture {
-    app: TestApp,
-    _dir: Option<tempfile::TempDir>,
-    _redis: Option<RedisServer>,
-}
-
 async fn embedded() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::spawn(Backend::Embedded(dir.path().to_path_buf()), |_| {}).await;
-    Fixture {
-        app,
-        _dir: Some(dir),
-        _redis: None,
-    }
+    Fixture::embedded(|_| {}).await
 }
 
 async fn redis(test: &str) -> Fixture {
-    let server = RedisServer::start();
-    let app = TestApp::spawn(Backend::Redis(&server, prefix(test)), |_| {}).await;
-    Fixture {
-        app,
-        _dir: None,
-        _redis: Some(server),
-    }
+    Fixture::redis(test, |_| {}).await
 }
 
 async fn post(app: &TestApp, path: &str, body: &Value) -> (u16, Value) {
@@ -330,29 +312,6 @@ async fn adjustments_are_refused_on_the_ingest_road_and_when_malformed(app: &Tes
         assert_eq!(body["error"]["code"], json!("invalid_adjustment"), "{body}");
     }
     assert_eq!(points(app, "ana").await, 0);
-}
-
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod embedded_store {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let f = super::embedded().await;
-                    super::$name(&f.app).await;
-                }
-            )*
-        }
-        mod redis_store {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let f = super::redis(stringify!($name)).await;
-                    super::$name(&f.app).await;
-                }
-            )*
-        }
-    };
 }
 
 on_both_stores!(

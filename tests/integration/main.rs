@@ -4,6 +4,32 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+/// Runs each named scenario `async fn name(app: &TestApp)` of the module
+/// it is used in against a service on the embedded store and on Redis,
+/// started by the module's `embedded()` and `redis(test)`.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod embedded_store {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let f = super::embedded().await;
+                    super::$name(&f.app).await;
+                }
+            )*
+        }
+        mod redis_store {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let f = super::redis(stringify!($name)).await;
+                    super::$name(&f.app).await;
+                }
+            )*
+        }
+    };
+}
+
 mod api;
 mod chromium;
 mod conformance;

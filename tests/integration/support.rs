@@ -211,6 +211,37 @@ impl TestApp {
     }
 }
 
+/// A running service and what keeps its store alive.
+pub struct Fixture {
+    pub app: TestApp,
+    _dir: Option<tempfile::TempDir>,
+    _redis: Option<RedisServer>,
+}
+
+impl Fixture {
+    /// The service on an embedded store in a directory of its own.
+    pub async fn embedded(tweak: impl FnOnce(&mut Settings)) -> Fixture {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let app = TestApp::spawn(Backend::Embedded(dir.path().to_path_buf()), tweak).await;
+        Fixture {
+            app,
+            _dir: Some(dir),
+            _redis: None,
+        }
+    }
+
+    /// The service on a Redis of its own, keys prefixed for `test`.
+    pub async fn redis(test: &str, tweak: impl FnOnce(&mut Settings)) -> Fixture {
+        let server = RedisServer::start();
+        let app = TestApp::spawn(Backend::Redis(&server, prefix(test)), tweak).await;
+        Fixture {
+            app,
+            _dir: None,
+            _redis: Some(server),
+        }
+    }
+}
+
 /// A generic event as JSON.
 pub fn event(id: &str, kind: &str, actor: &str, at: &str) -> Value {
     serde_json::json!({"id": id, "kind": kind, "actor": actor, "occurred_at": at})

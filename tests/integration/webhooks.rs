@@ -8,7 +8,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use super::support::{Backend, RedisServer, TestApp, prefix};
+use super::support::{Fixture, TestApp};
 
 const RULES: &str = include_str!("../../rules/knowledge-sharing.toml");
 const DISCOURSE_SECRET: &str = "a discourse secret for the tests";
@@ -17,39 +17,21 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/webh
 
 // ------------------------------------------------------------------ helpers
 
-struct Fixture {
-    app: TestApp,
-    _dir: Option<tempfile::TempDir>,
-    _redis: Option<RedisServer>,
-}
-
 fn with_secrets(s: &mut engagement_service::Settings) {
     s.discourse_secret = Some(DISCOURSE_SECRET.to_owned());
     s.github_secret = Some(GITHUB_SECRET.to_owned());
 }
 
 async fn embedded_with(tweak: impl FnOnce(&mut engagement_service::Settings)) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::spawn(Backend::Embedded(dir.path().to_path_buf()), tweak).await;
-    Fixture {
-        app,
-        _dir: Some(dir),
-        _redis: None,
-    }
+    Fixture::embedded(tweak).await
 }
 
 async fn embedded() -> Fixture {
-    embedded_with(with_secrets).await
+    Fixture::embedded(with_secrets).await
 }
 
 async fn redis(test: &str) -> Fixture {
-    let server = RedisServer::start();
-    let app = TestApp::spawn(Backend::Redis(&server, prefix(test)), with_secrets).await;
-    Fixture {
-        app,
-        _dir: None,
-        _redis: Some(server),
-    }
+    Fixture::redis(test, with_secrets).await
 }
 
 fn read(path: &str) -> Vec<u8> {
@@ -525,29 +507,6 @@ async fn a_forum_story_ends_with_exact_points_badges_and_ranks(app: &TestApp) {
     assert_eq!(cy_profile["aliases"], link["aliases"]);
     assert!(badges(&get(app, "/v1/members/discourse:ana").await).is_empty());
     assert!(badges(&get(app, "/v1/members/discourse:dee").await).is_empty());
-}
-
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod embedded_store {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let f = super::embedded().await;
-                    super::$name(&f.app).await;
-                }
-            )*
-        }
-        mod redis_store {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let f = super::redis(stringify!($name)).await;
-                    super::$name(&f.app).await;
-                }
-            )*
-        }
-    };
 }
 
 on_both_stores!(
