@@ -5,22 +5,19 @@
 //! be there (acknowledged ⊆ applied), nothing twice, and the state must be
 //! exactly what replaying the surviving log gives.
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{BIN, RULES, configured};
 use engagement_core::{Event, Memory, RuleSet};
 use engagement_service::store::LogEntry;
 use serde_json::{Value, json};
-
-const BIN: &str = env!("CARGO_BIN_EXE_engagement");
-const RULES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../rules/knowledge-sharing.toml"
-);
 
 /// The `engagement` binary serving an embedded store; killed when dropped.
 struct Service {
@@ -74,23 +71,6 @@ impl Drop for Service {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-/// The embedded store in `dir` with the canonical rules, whatever the
-/// environment of the test says.
-fn configured(mut command: Command, dir: &Path) -> Command {
-    for var in [
-        "ENGAGEMENT_REDIS_URL",
-        "ENGAGEMENT_INGEST_TOKEN",
-        "ENGAGEMENT_ADMIN_TOKEN",
-        "ENGAGEMENT_READ_TOKEN",
-    ] {
-        command.env_remove(var);
-    }
-    command
-        .env("ENGAGEMENT_DATA_DIR", dir)
-        .env("ENGAGEMENT_RULES", PathBuf::from(RULES));
-    command
 }
 
 /// The log as `engagement events export` prints it: event ids and events, in order.

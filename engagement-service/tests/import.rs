@@ -4,35 +4,15 @@
 //! order, an interrupted import resumes without counting twice, and bad
 //! lines are named by number.
 
+mod common;
+
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{BIN, configured};
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_engagement");
-const RULES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../rules/knowledge-sharing.toml"
-);
-
-/// The canonical rules and the embedded store in `dir`, whatever the
-/// environment of the test says.
-fn configured(mut command: Command, dir: &Path) -> Command {
-    for var in [
-        "ENGAGEMENT_REDIS_URL",
-        "ENGAGEMENT_INGEST_TOKEN",
-        "ENGAGEMENT_ADMIN_TOKEN",
-        "ENGAGEMENT_READ_TOKEN",
-    ] {
-        command.env_remove(var);
-    }
-    command
-        .env("ENGAGEMENT_DATA_DIR", dir)
-        .env("ENGAGEMENT_RULES", PathBuf::from(RULES));
-    command
-}
 
 fn run(dir: &Path, args: &[&str]) -> Output {
     configured(Command::new(BIN), dir)
