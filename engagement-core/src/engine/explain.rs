@@ -81,11 +81,9 @@ pub struct Line {
 impl Outcome {
     /// Whether a cap cut what `rule` paid `member`.
     pub fn partial(&self, member: &MemberId, rule: &str) -> bool {
-        self.effects.as_ref().is_some_and(|e| {
-            e.notes.iter().any(|n| {
-                n.reason == Reason::Partial && n.rule.is(rule) && n.member.as_ref() == Some(member)
-            })
-        })
+        self.effects
+            .as_ref()
+            .is_some_and(|e| e.partial(member, rule))
     }
 
     /// The explanation of this outcome, one line per points rule that looked
@@ -111,18 +109,21 @@ impl Outcome {
     }
 }
 
+impl Effects {
+    /// Whether a cap cut what `rule` paid `member`.
+    pub fn partial(&self, member: &MemberId, rule: &str) -> bool {
+        self.notes.iter().any(|n| {
+            n.reason == Reason::Partial && n.rule.is(rule) && n.member.as_ref() == Some(member)
+        })
+    }
+}
+
 fn explain_effects(rules: &RuleSet, effects: &Effects) -> Vec<Line> {
-    let note_for = |rule: &Name, member: &MemberId| {
-        effects
-            .notes
-            .iter()
-            .find(|n| n.rule == *rule && n.member.as_ref() == Some(member))
-    };
     let mut lines: Vec<(usize, Line)> = effects
         .awards
         .iter()
         .map(|a| {
-            let partial = note_for(&a.rule, &a.member).is_some_and(|n| n.reason == Reason::Partial);
+            let partial = effects.partial(&a.member, &a.rule);
             let line = Line {
                 rule: a.rule.to_string(),
                 member: Some(a.member.clone()),
