@@ -28,6 +28,7 @@ pub mod calendar;
 pub mod engine;
 pub mod event;
 pub mod ids;
+pub mod insights;
 pub mod memory;
 pub mod name;
 pub mod rules;
@@ -42,8 +43,9 @@ pub use engine::{
 };
 pub use event::{Adjustment, Event, Target};
 pub use ids::{CommunityId, EventId, IdError, MemberId};
+pub use insights::{Insights, Report};
 pub use memory::Memory;
 pub use name::Name;
-pub use rules::{RuleError, RuleErrors, RuleSet, Summary};
+pub use rules::{InsightRole, RuleError, RuleErrors, RuleSet, Summary};
 pub use state::{MemberState, Profile, Streak, Visibility};
 pub use step::{Records, Stepped, answer, step};

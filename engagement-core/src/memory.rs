@@ -10,6 +10,7 @@ use crate::board::Boards;
 use crate::engine::{Increment, Outcome, Status};
 use crate::event::Event;
 use crate::ids::{EventId, MemberId};
+use crate::insights::{self, Insights};
 use crate::rules::RuleSet;
 use crate::state::MemberState;
 use crate::step::{Stepped, answer, step};
@@ -21,6 +22,8 @@ pub struct Memory {
     /// Boxed: most of a million-event simulation's memory is this map, and
     /// its table then holds pointers, not whole outcomes at 1/8 vacancy.
     outcomes: HashMap<EventId, Box<Outcome>>,
+    /// Knowledge-flow insights, when kept.
+    pub insights: Option<Box<Insights>>,
 }
 
 impl Memory {
@@ -84,6 +87,12 @@ impl Memory {
             let mut increments = outcome.increments(rules);
             increments.retain(keep);
             self.boards.apply(&increments);
+            if let Some(tally) = &mut self.insights {
+                let home = insights::actor(outcome)
+                    .and_then(|a| self.members.get(a))
+                    .and_then(|m| m.home.as_ref());
+                tally.observe(rules, event, outcome, home);
+            }
         }
         stepped
     }

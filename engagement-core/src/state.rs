@@ -13,6 +13,7 @@ use jiff::tz::TimeZone;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::calendar::Day;
+use crate::ids::CommunityId;
 use crate::name::Name;
 use crate::rules::{Stage, StreakRule};
 
@@ -151,6 +152,10 @@ pub struct MemberState {
     /// a window made longer later does not bring that room back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caps_forgotten_before: Option<Day>,
+    /// The community of the first applied event the member acted in that
+    /// named one: where their knowledge comes from. It never changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home: Option<CommunityId>,
     /// `once_per` slots used by this member as actor.
     #[serde(default, skip_serializing_if = "Slots::is_empty")]
     pub slots: Slots,

@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::Day;
-use crate::event::{Adjustment, Event};
+use crate::event::{Adjustment, Event, Target};
 use crate::ids::{CommunityId, MemberId};
 use crate::name::Name;
 use crate::rules::{ActionIdx, PointsRule, Role, RuleSet, Stage};
@@ -97,6 +97,10 @@ pub struct Effects {
     /// The points rules that paid less than their points, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<Note>,
+    /// The event's target, kept for the actions that ask, answer or accept
+    /// questions: undoing their insights needs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
     /// Set once the event has been revoked.
     #[serde(default)]
     pub revoked: bool,
@@ -112,6 +116,7 @@ impl Effects {
             counted: None,
             slots: Vec::new(),
             notes: Vec::new(),
+            target: None,
             revoked: false,
         })
     }
@@ -175,6 +180,9 @@ impl RuleSet {
             };
         };
         let mut effects = Effects::empty(event);
+        if self.insights.of(action).is_some() {
+            effects.target = event.target.clone();
+        }
         // The event's day in the engine calendar: the local day of every
         // member without a time zone of their own.
         let today = Day::of(event.occurred_at, &self.timezone);
@@ -196,6 +204,9 @@ impl RuleSet {
         let by_community = self.tracks_communities[action] && event.community.is_some();
         let actor = members.member(&event.actor);
         take_name(actor, event);
+        if actor.home.is_none() {
+            actor.home.clone_from(&event.community);
+        }
         actor.counts.update(kind, |n| n.actor += 1);
         actor.stages.add(stage, 1);
         if let (true, Some(c)) = (by_community, &event.community) {

@@ -79,6 +79,7 @@ impl Checker<'_> {
         let leaderboards = self.boards(&raw.leaderboards, &kinds);
         let sources = self.sources(raw.sources.as_ref(), &kinds);
         let identities = self.identities(raw.identities.as_ref());
+        let insights = self.insights(raw.insights.as_ref(), &kinds);
 
         let mut rules_by_action = vec![Vec::new(); actions.len()];
         for (i, rule) in points.iter().enumerate() {
@@ -108,6 +109,7 @@ impl Checker<'_> {
             leaderboards,
             sources,
             identities,
+            insights,
             action_index,
             rules_by_action,
             periods_kept,

@@ -166,6 +166,50 @@ pub struct Leaderboard {
     pub exclude_groups: Vec<String>,
 }
 
+/// What an action is to the knowledge-flow insights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsightRole {
+    Question,
+    Answer,
+    Accepted,
+}
+
+impl InsightRole {
+    pub const ALL: [InsightRole; 3] = [
+        InsightRole::Question,
+        InsightRole::Answer,
+        InsightRole::Accepted,
+    ];
+
+    /// The key naming it in `[insights]`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InsightRole::Question => "question",
+            InsightRole::Answer => "answer",
+            InsightRole::Accepted => "accepted",
+        }
+    }
+
+    /// The action kind it is when `[insights]` does not say.
+    pub fn default_kind(self) -> &'static str {
+        match self {
+            InsightRole::Question => "question.asked",
+            InsightRole::Answer => "answer.posted",
+            InsightRole::Accepted => "answer.accepted",
+        }
+    }
+}
+
+/// The insights role of each action, by action index.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InsightRoles(pub(crate) Vec<Option<InsightRole>>);
+
+impl InsightRoles {
+    pub fn of(&self, action: ActionIdx) -> Option<InsightRole> {
+        self.0.get(action).copied().flatten()
+    }
+}
+
 /// A checked, compiled rule file.
 #[derive(Debug, Clone)]
 pub struct RuleSet {
@@ -188,6 +232,8 @@ pub struct RuleSet {
     pub sources: Sources,
     /// Platform identities linked to members by the rule file.
     pub identities: Identities,
+    /// Which actions ask, answer and accept questions (`[insights]`).
+    pub insights: InsightRoles,
     pub(crate) action_index: HashMap<Arc<str>, ActionIdx, foldhash::fast::FixedState>,
     /// Points rules of each action, in file order.
     pub(crate) rules_by_action: Vec<Vec<usize>>,

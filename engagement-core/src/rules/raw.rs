@@ -25,6 +25,15 @@ pub(super) struct RawFile {
     pub(super) leaderboards: Vec<S<RawBoard>>,
     pub(super) sources: Option<RawSources>,
     pub(super) identities: Option<RawIdentities>,
+    pub(super) insights: Option<RawInsights>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawInsights {
+    pub(super) question: Option<S<String>>,
+    pub(super) answer: Option<S<String>>,
+    pub(super) accepted: Option<S<String>>,
 }
 
 #[derive(Deserialize)]

@@ -174,6 +174,7 @@ fn recorded(revoked: bool) -> Option<Outcome> {
             counted: None,
             slots: Vec::new(),
             notes: Vec::new(),
+            target: None,
             revoked,
         }),
     ))

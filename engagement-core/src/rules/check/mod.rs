@@ -4,6 +4,7 @@
 mod badges;
 mod boards;
 mod engine;
+mod insights;
 mod levels;
 mod points;
 mod streaks;

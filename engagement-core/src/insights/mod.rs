@@ -1,0 +1,301 @@
+//! Knowledge-flow insights: is knowledge leaving its silos?
+//!
+//! Every applied event, and every revocation of one, changes a few tallies
+//! of each bucket it falls in (every period, in the whole deployment and in
+//! its community). [`observe`] says which, as [`Change`]s handed to a
+//! [`Sink`]: the in-memory [`Insights`] keeps them for the embedded store
+//! and the command line, the Redis store writes them beside the event's
+//! other changes. A [`Report`] is then read from one bucket's tallies
+//! without looking at the log again.
+//!
+//! Questions link across buckets (an answer may come months after its
+//! question), so each question keeps its asker and its live answers in a
+//! [`Question`] that stores load for the events that touch it.
+
+mod questions;
+mod report;
+mod tally;
+
+use jiff::Timestamp;
+
+use crate::calendar::{Bucket, Period};
+use crate::engine::Outcome;
+use crate::event::Event;
+use crate::ids::{CommunityId, MemberId};
+use crate::rules::{InsightRole, RuleSet, Stage};
+
+pub use questions::{Asked, Link, Question, Questions, Reply, question_id};
+pub use report::{
+    BucketSpan, Cell, Concentration, Flow, Holder, MemberCounts, Participation, Parts,
+    QuestionCounts, Report, StageCounts, round3,
+};
+pub use tally::{Insights, Tally};
+
+/// A scalar tally of a bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Counter {
+    /// Applied events of known kinds.
+    Events,
+    /// Applied events of one knowledge-cycle stage.
+    Stage(Stage),
+    /// Questions asked.
+    Asked,
+    /// Questions asked that someone other than the asker answered.
+    Answered,
+    /// Acceptances.
+    Accepted,
+    /// Acceptances naming the accepted answer's author.
+    Credited,
+    /// Answers.
+    Answers,
+    /// Answers given outside the answerer's home community.
+    Cross,
+}
+
+impl Counter {
+    /// Every counter, in a fixed order (stages in cycle order).
+    pub const ALL: [Counter; 13] = [
+        Counter::Events,
+        Counter::Stage(Stage::Create),
+        Counter::Stage(Stage::Discover),
+        Counter::Stage(Stage::Capture),
+        Counter::Stage(Stage::Organize),
+        Counter::Stage(Stage::Disseminate),
+        Counter::Stage(Stage::Use),
+        Counter::Asked,
+        Counter::Answered,
+        Counter::Accepted,
+        Counter::Credited,
+        Counter::Answers,
+        Counter::Cross,
+    ];
+
+    /// Its position in [`Counter::ALL`].
+    pub fn index(self) -> usize {
+        match self {
+            Counter::Events => 0,
+            Counter::Stage(s) => 1 + s as usize,
+            Counter::Asked => 7,
+            Counter::Answered => 8,
+            Counter::Accepted => 9,
+            Counter::Credited => 10,
+            Counter::Answers => 11,
+            Counter::Cross => 12,
+        }
+    }
+
+    /// A stable name, for stores that keep counters by name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Counter::Events => "events",
+            Counter::Stage(Stage::Create) => "create",
+            Counter::Stage(Stage::Discover) => "discover",
+            Counter::Stage(Stage::Capture) => "capture",
+            Counter::Stage(Stage::Organize) => "organize",
+            Counter::Stage(Stage::Disseminate) => "disseminate",
+            Counter::Stage(Stage::Use) => "use",
+            Counter::Asked => "asked",
+            Counter::Answered => "answered",
+            Counter::Accepted => "accepted",
+            Counter::Credited => "credited",
+            Counter::Answers => "answers",
+            Counter::Cross => "cross",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Counter> {
+        Counter::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+/// One bucket's counters, by [`Counter::index`].
+pub type Counts = [i64; Counter::ALL.len()];
+
+/// A change to one bucket's tallies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change<'a> {
+    Count(Counter, i64),
+    /// Events the member acted in (`members.active` counts those above zero).
+    Actor(&'a MemberId, i64),
+    /// Net points the member earned (the participation distribution).
+    Points(&'a MemberId, i64),
+    /// Acceptances credited to the member as the accepted answer's author.
+    Holder(&'a MemberId, i64),
+    /// The seconds from a question to its first answer by someone else;
+    /// `None`: the question has no such answer (any more).
+    Wait(&'a str, Option<i64>),
+    /// Answers by members of home community `from` in community `to`
+    /// (whole-deployment scope only).
+    Flow(&'a CommunityId, &'a CommunityId, i64),
+}
+
+/// Where [`observe`] hands its changes.
+pub trait Sink {
+    /// `scope` is `None` for the whole deployment.
+    fn change(&mut self, scope: Option<&CommunityId>, bucket: Bucket, change: Change<'_>);
+}
+
+/// The bucket of every period holding `at`, in the engine's calendar.
+pub fn buckets(rules: &RuleSet, at: Timestamp) -> [Bucket; Period::ALL.len()] {
+    let date = rules.timezone.to_datetime(at).date();
+    Period::ALL.map(|p| Bucket::containing(p, date, rules.week_starts))
+}
+
+/// Whose home community [`observe`] needs for `outcome`: its actor (the
+/// revoked event's, for a revocation).
+pub fn actor(outcome: &Outcome) -> Option<&MemberId> {
+    outcome.effects.as_ref()?.counted.as_ref()?.actor.as_ref()
+}
+
+/// Hands `sink` what one recorded step changed in the insights: `outcome`
+/// is what the step recorded for `event` (an applied event, or the
+/// revocation of one), `home` the home community of its actor after the
+/// step (see [`actor`]), `questions` where the questions it touches are kept.
+pub fn observe<Q: Questions, S: Sink>(
+    rules: &RuleSet,
+    event: &Event,
+    outcome: &Outcome,
+    home: Option<&CommunityId>,
+    questions: &mut Q,
+    sink: &mut S,
+) {
+    let Some(effects) = &outcome.effects else {
+        return;
+    };
+    let sign = outcome.sign;
+    // The event this step applied or undid.
+    let Some(id) = (if sign > 0 {
+        Some(&event.id)
+    } else {
+        event.revokes.as_ref()
+    }) else {
+        return;
+    };
+    let mut here = Place::new(rules, effects.occurred_at, effects.community.as_ref());
+    for award in &effects.awards {
+        here.each(sink, Change::Points(&award.member, award.points * sign));
+    }
+    // Adjustments and other events of no known kind count nowhere else.
+    let Some(counted) = &effects.counted else {
+        return;
+    };
+    here.each(sink, Change::Count(Counter::Events, sign));
+    here.each(sink, Change::Count(Counter::Stage(counted.stage), sign));
+    if let Some(actor) = &counted.actor {
+        here.each(sink, Change::Actor(actor, sign));
+    }
+    let role = rules
+        .action(&counted.kind)
+        .and_then(|a| rules.insights.of(a));
+    let target = effects.target.as_ref();
+    match role {
+        None => {}
+        Some(InsightRole::Question) => {
+            here.each(sink, Change::Count(Counter::Asked, sign));
+            let qid = question_id(id, target);
+            let question = questions.question(qid);
+            let before = question.linked_wait();
+            if sign > 0 {
+                question.ask(id, counted.actor.as_ref(), effects);
+            } else {
+                question.unask(id);
+            }
+            relink(rules, qid, question, before, sink);
+        }
+        Some(InsightRole::Answer) => {
+            here.each(sink, Change::Count(Counter::Answers, sign));
+            if let (Some(home), Some(community)) = (home, &effects.community)
+                && counted.actor.is_some()
+                && home != community
+            {
+                here.each(sink, Change::Count(Counter::Cross, sign));
+                here.global(sink, Change::Flow(home, community, sign));
+            }
+            if let Some(target) = target {
+                let question = questions.question(&target.id);
+                let before = question.linked_wait();
+                if sign > 0 {
+                    question.reply(id, counted.actor.as_ref(), effects.occurred_at);
+                } else {
+                    question.unreply(id);
+                }
+                relink(rules, &target.id, question, before, sink);
+            }
+        }
+        Some(InsightRole::Accepted) => {
+            here.each(sink, Change::Count(Counter::Accepted, sign));
+            if let Some(author) = target.and_then(|t| t.author.as_ref()) {
+                here.each(sink, Change::Count(Counter::Credited, sign));
+                here.each(sink, Change::Holder(author, sign));
+            }
+        }
+    }
+}
+
+/// The changes of a question's link to its first answer, in the buckets
+/// where it was asked: `before` is the link before the step.
+fn relink<S: Sink>(
+    rules: &RuleSet,
+    qid: &str,
+    question: &Question,
+    before: Option<Link>,
+    sink: &mut S,
+) {
+    let after = question.linked_wait();
+    if before == after {
+        return;
+    }
+    let place = |link: &Link| (link.asked_at, link.community.clone());
+    if let (Some(b), Some(a)) = (&before, &after)
+        && place(b) == place(a)
+    {
+        let mut there = Place::new(rules, a.asked_at, a.community.as_ref());
+        there.each(sink, Change::Wait(qid, Some(a.wait)));
+        return;
+    }
+    if let Some(b) = &before {
+        let mut there = Place::new(rules, b.asked_at, b.community.as_ref());
+        there.each(sink, Change::Count(Counter::Answered, -1));
+        there.each(sink, Change::Wait(qid, None));
+    }
+    if let Some(a) = &after {
+        let mut there = Place::new(rules, a.asked_at, a.community.as_ref());
+        there.each(sink, Change::Count(Counter::Answered, 1));
+        there.each(sink, Change::Wait(qid, Some(a.wait)));
+    }
+}
+
+/// The buckets and scopes an instant in a community falls in.
+struct Place<'c> {
+    buckets: [Bucket; Period::ALL.len()],
+    community: Option<&'c CommunityId>,
+}
+
+impl<'c> Place<'c> {
+    fn new(rules: &RuleSet, at: Timestamp, community: Option<&'c CommunityId>) -> Place<'c> {
+        Place {
+            buckets: buckets(rules, at),
+            community,
+        }
+    }
+
+    /// The change in every bucket, in the whole deployment and the community.
+    fn each<S: Sink>(&mut self, sink: &mut S, change: Change<'_>) {
+        for bucket in self.buckets {
+            sink.change(None, bucket, change);
+            if let Some(c) = self.community {
+                sink.change(Some(c), bucket, change);
+            }
+        }
+    }
+
+    /// The change in every bucket of the whole deployment only.
+    fn global<S: Sink>(&mut self, sink: &mut S, change: Change<'_>) {
+        for bucket in self.buckets {
+            sink.change(None, bucket, change);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

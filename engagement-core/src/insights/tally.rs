@@ -1,0 +1,165 @@
+//! The insights of a whole deployment in memory: what the embedded store
+//! serves and what `engagement insights --events` reads.
+
+use crate::calendar::{Bucket, Period};
+use crate::engine::Outcome;
+use crate::event::Event;
+use crate::ids::{CommunityId, MemberId};
+use crate::rules::RuleSet;
+
+use super::{Change, Counts, Parts, Question, Report, Sink, observe};
+
+type HashMap<K, V> = hashbrown::HashMap<K, V, foldhash::fast::FixedState>;
+
+/// The tallies of one scope and bucket.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tally {
+    pub counts: Counts,
+    pub actors: HashMap<MemberId, i64>,
+    pub points: HashMap<MemberId, i64>,
+    pub holders: HashMap<MemberId, i64>,
+    pub waits: HashMap<Box<str>, i64>,
+    pub flow: HashMap<(CommunityId, CommunityId), i64>,
+}
+
+impl Tally {
+    fn change(&mut self, change: Change<'_>) {
+        fn add(map: &mut HashMap<MemberId, i64>, member: &MemberId, delta: i64) {
+            let n = map.entry_ref(member).or_default();
+            *n += delta;
+            if *n == 0 {
+                map.remove(member);
+            }
+        }
+        match change {
+            Change::Count(counter, delta) => self.counts[counter.index()] += delta,
+            Change::Actor(m, delta) => add(&mut self.actors, m, delta),
+            Change::Points(m, delta) => add(&mut self.points, m, delta),
+            Change::Holder(m, delta) => add(&mut self.holders, m, delta),
+            Change::Wait(q, Some(seconds)) => {
+                self.waits.insert(q.into(), seconds);
+            }
+            Change::Wait(q, None) => {
+                self.waits.remove(q);
+            }
+            Change::Flow(from, to, delta) => {
+                let key = (from.clone(), to.clone());
+                let n = self.flow.entry(key.clone()).or_default();
+                *n += delta;
+                if *n == 0 {
+                    self.flow.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// What [`Report::build`] reads.
+    pub fn parts(&self) -> Parts {
+        Parts {
+            counts: self.counts,
+            active: self.actors.values().filter(|n| **n > 0).count() as u64,
+            points: self.points.values().copied().filter(|p| *p > 0).collect(),
+            holders: (self.holders.iter())
+                .map(|(m, n)| (m.clone(), *n))
+                .collect(),
+            waits: self.waits.values().copied().collect(),
+            flow: (self.flow.iter())
+                .map(|((from, to), n)| (from.clone(), to.clone(), *n))
+                .collect(),
+        }
+    }
+}
+
+/// Every scope and bucket's tallies, and the questions that link them.
+#[derive(Debug, Clone, Default)]
+pub struct Insights {
+    tallies: HashMap<(Option<CommunityId>, Bucket), Tally>,
+    questions: HashMap<String, Question>,
+    /// Every community an applied event named, sorted.
+    communities: std::collections::BTreeSet<CommunityId>,
+    /// Only this period's buckets are kept, when set.
+    only: Option<Period>,
+}
+
+/// Changes for one step, to the buckets kept.
+struct Keeping<'a> {
+    tallies: &'a mut HashMap<(Option<CommunityId>, Bucket), Tally>,
+    only: Option<Period>,
+}
+
+impl Sink for Keeping<'_> {
+    fn change(&mut self, scope: Option<&CommunityId>, bucket: Bucket, change: Change<'_>) {
+        if self.only.is_some_and(|p| p != bucket.period) {
+            return;
+        }
+        self.tallies
+            .entry((scope.cloned(), bucket))
+            .or_default()
+            .change(change);
+    }
+}
+
+impl Insights {
+    /// Keeping the buckets of one period only: what a report on that period
+    /// needs, for a fraction of the memory.
+    pub fn only(period: Period) -> Insights {
+        Insights {
+            only: Some(period),
+            ..Insights::default()
+        }
+    }
+
+    /// Takes in one recorded step (see [`observe`]).
+    pub fn observe(
+        &mut self,
+        rules: &RuleSet,
+        event: &Event,
+        outcome: &Outcome,
+        home: Option<&CommunityId>,
+    ) {
+        let mut sink = Keeping {
+            tallies: &mut self.tallies,
+            only: self.only,
+        };
+        observe(rules, event, outcome, home, &mut self.questions, &mut sink);
+        if let Some(c) = outcome.effects.as_ref().and_then(|e| e.community.as_ref())
+            && !self.communities.contains(c)
+        {
+            self.communities.insert(c.clone());
+        }
+    }
+
+    /// The tallies of a scope and bucket, if anything happened there.
+    pub fn tally(&self, community: Option<&CommunityId>, bucket: &Bucket) -> Option<&Tally> {
+        self.tallies.get(&(community.cloned(), *bucket))
+    }
+
+    /// The report of a scope and bucket (empty when nothing happened there).
+    pub fn report(&self, community: Option<&CommunityId>, bucket: Bucket, admin: bool) -> Report {
+        let parts = self
+            .tally(community, &bucket)
+            .map(Tally::parts)
+            .unwrap_or_default();
+        Report::build(community, bucket, parts, admin)
+    }
+
+    /// Whether an applied event named `community`.
+    pub fn knows(&self, community: &CommunityId) -> bool {
+        self.communities.contains(community)
+    }
+
+    /// Every community an applied event named, sorted.
+    pub fn communities(&self) -> impl Iterator<Item = &CommunityId> {
+        self.communities.iter()
+    }
+
+    /// Drops the buckets `keep` no longer chooses.
+    pub fn retain(&mut self, keep: impl Fn(&Bucket) -> bool) {
+        self.tallies.retain(|(_, b), _| keep(b));
+    }
+
+    /// The question with this id, if any event named it.
+    pub fn question(&self, id: &str) -> Option<&Question> {
+        self.questions.get(id)
+    }
+}
