@@ -55,6 +55,7 @@ fn main() {
             prefix: "memory".into(),
             retention_days: 90,
             pool_size: 4,
+            insights: true,
         })
         .unwrap()
     });

@@ -3,7 +3,8 @@
 use std::sync::{Arc, RwLock};
 
 use engagement_core::{
-    BoardKey, CommunityId, Event, EventId, MemberId, MemberState, Outcome, Profile, RuleSet,
+    BoardKey, Bucket, CommunityId, Event, EventId, MemberId, MemberState, Outcome, Profile, Report,
+    RuleSet,
 };
 
 use crate::ingest::Ingest;
@@ -11,8 +12,8 @@ use crate::metrics::Metrics;
 use crate::pages::live::LiveStreams;
 use crate::settings::Settings;
 use crate::store::{
-    AliasRefused, EmbeddedStore, LedgerEntry, Listing, LogEntry, ManualGrant, Page, RedisSettings,
-    RedisStore, ReplaySummary, Retention, Standing, Store, StoreError,
+    AliasRefused, EmbeddedOptions, EmbeddedStore, LedgerEntry, Listing, LogEntry, ManualGrant,
+    Page, RedisSettings, RedisStore, ReplaySummary, Retention, Standing, Store, StoreError,
 };
 
 /// A checked rule file and the text it came from.
@@ -42,6 +43,8 @@ pub struct AppState {
     pub live: LiveStreams,
     /// How long day and week boards stay after they end.
     pub retention: Retention,
+    /// Whether knowledge-flow insights are kept (`ENGAGEMENT_INSIGHTS`).
+    pub insights: bool,
 }
 
 impl AppState {
@@ -59,6 +62,7 @@ impl AppState {
             metrics,
             live: LiveStreams::default(),
             retention,
+            insights: true,
         }
     }
 
@@ -110,11 +114,15 @@ impl AnyStore {
                 prefix: settings.key_prefix.clone(),
                 retention_days: settings.retention_days,
                 pool_size,
+                insights: settings.insights,
             })?)),
             None => AnyStore::Embedded(Box::new(EmbeddedStore::open_with(
                 &settings.data_dir,
                 rules,
-                Some(settings.retention()),
+                EmbeddedOptions {
+                    retention: Some(settings.retention()),
+                    insights: settings.insights,
+                },
             )?)),
         })
     }
@@ -202,6 +210,14 @@ impl Store for AnyStore {
     }
     async fn export(&self) -> Result<Vec<LogEntry>, StoreError> {
         delegate!(self, s => s.export())
+    }
+    async fn insights(
+        &self,
+        community: Option<&CommunityId>,
+        bucket: Bucket,
+        admin: bool,
+    ) -> Result<Option<Arc<Report>>, StoreError> {
+        delegate!(self, s => s.insights(community, bucket, admin))
     }
     async fn ping(&self) -> Result<(), StoreError> {
         delegate!(self, s => s.ping())

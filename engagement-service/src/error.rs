@@ -23,6 +23,9 @@ pub enum ApiError {
     /// A day or week board past its retention: gone on every store.
     #[error("{0}")]
     BucketExpired(String),
+    /// Knowledge-flow insights are turned off (`ENGAGEMENT_INSIGHTS=false`).
+    #[error("insights are not kept by this deployment (ENGAGEMENT_INSIGHTS=false)")]
+    InsightsDisabled,
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("request body larger than {0} bytes")]
@@ -101,6 +104,7 @@ impl ApiError {
             ApiError::BadSignature(_) => "invalid_signature",
             ApiError::NotFound(_) => "not_found",
             ApiError::BucketExpired(_) => "bucket_expired",
+            ApiError::InsightsDisabled => "insights_disabled",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::TooLarge(_) => "payload_too_large",
             ApiError::NotJson => "unsupported_media_type",
@@ -117,7 +121,9 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized | ApiError::BadSignature(_) => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound(_) | ApiError::BucketExpired(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::BucketExpired(_) | ApiError::InsightsDisabled => {
+                StatusCode::NOT_FOUND
+            }
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -38,6 +38,10 @@ pub struct Settings {
     pub discourse_secret: Option<String>,
     #[arg(long, env = "ENGAGEMENT_GITHUB_SECRET", hide_env_values = true)]
     pub github_secret: Option<String>,
+    /// Whether knowledge-flow insights (`GET /v1/insights`) are kept.
+    #[arg(long, env = "ENGAGEMENT_INSIGHTS", default_value_t = true,
+          action = clap::ArgAction::Set)]
+    pub insights: bool,
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "ENGAGEMENT_WORKERS")]
     pub workers: Option<usize>,
@@ -70,6 +74,7 @@ impl Settings {
             read_token: None,
             discourse_secret: None,
             github_secret: None,
+            insights: true,
             workers: Some(2),
         }
     }

@@ -65,13 +65,9 @@ impl Application {
             github: settings.github_secret.clone(),
         };
         let metrics = Metrics::new()?;
-        let state = web::Data::new(AppState::new(
-            loaded,
-            store,
-            tokens,
-            metrics,
-            settings.retention(),
-        ));
+        let mut state = AppState::new(loaded, store, tokens, metrics, settings.retention());
+        state.insights = settings.insights;
+        let state = web::Data::new(state);
         if settings.rules.exists() {
             reload_on_hangup(state.clone(), settings.rules.clone());
         }

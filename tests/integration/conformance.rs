@@ -817,6 +817,7 @@ fn redis(test: &str) -> Harness<RedisStore> {
         prefix: prefix(test),
         retention_days: 90,
         pool_size: 4,
+        insights: true,
     })
     .unwrap();
     Harness {

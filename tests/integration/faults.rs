@@ -363,6 +363,7 @@ async fn logged_events(redis: &RedisServer, prefix: &str) -> Vec<Event> {
         prefix: prefix.to_owned(),
         retention_days: 90,
         pool_size: 1,
+        insights: true,
     })
     .unwrap();
     store

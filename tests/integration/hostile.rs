@@ -1330,6 +1330,7 @@ async fn hostile_requests_get_4xx_errors_and_leave_redis_unchanged() {
         prefix: p,
         retention_days: 90,
         pool_size: 2,
+        insights: true,
     })
     .unwrap();
     let (count, took) = survive(&app, &Log::Redis(Box::new(store)), cases).await;

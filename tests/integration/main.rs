@@ -36,6 +36,7 @@ mod conformance;
 mod explain;
 mod faults;
 mod hostile;
+mod insights;
 mod pages;
 mod retention;
 mod support;

@@ -19,7 +19,7 @@ mod tally;
 use jiff::Timestamp;
 
 use crate::calendar::{Bucket, Period};
-use crate::engine::Outcome;
+use crate::engine::{Effects, Outcome};
 use crate::event::Event;
 use crate::ids::{CommunityId, MemberId};
 use crate::rules::{InsightRole, RuleSet, Stage};
@@ -139,6 +139,25 @@ pub trait Sink {
 pub fn buckets(rules: &RuleSet, at: Timestamp) -> [Bucket; Period::ALL.len()] {
     let date = rules.timezone.to_datetime(at).date();
     Period::ALL.map(|p| Bucket::containing(p, date, rules.week_starts))
+}
+
+/// The question whose record [`observe`] reads for `event`, if any:
+/// `revoked` is the stored effects of the event it revokes.
+pub fn question_touched<'a>(
+    rules: &RuleSet,
+    event: &'a Event,
+    revoked: Option<&'a Effects>,
+) -> Option<&'a str> {
+    let (id, kind, target) = match (&event.revokes, revoked) {
+        (Some(x), Some(effects)) => (x, &*effects.counted.as_ref()?.kind, effects.target.as_ref()),
+        (Some(_), None) => return None,
+        (None, _) => (&event.id, event.kind.as_str(), event.target.as_ref()),
+    };
+    match rules.insights.of(rules.action(kind)?)? {
+        InsightRole::Question => Some(question_id(id, target)),
+        InsightRole::Answer => target.map(|t| t.id.as_str()),
+        InsightRole::Accepted => None,
+    }
 }
 
 /// Whose home community [`observe`] needs for `outcome`: its actor (the

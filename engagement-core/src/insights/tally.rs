@@ -158,6 +158,18 @@ impl Insights {
         self.tallies.retain(|(_, b), _| keep(b));
     }
 
+    /// Every scope and bucket's tallies, in no particular order.
+    pub fn tallies(&self) -> impl Iterator<Item = (Option<&CommunityId>, &Bucket, &Tally)> {
+        (self.tallies.iter()).map(|((c, b), t)| (c.as_ref(), b, t))
+    }
+
+    /// Every question kept, by id, in no particular order.
+    pub fn questions(&self) -> impl Iterator<Item = (&str, &Question)> {
+        (self.questions.iter())
+            .filter(|(_, q)| !q.is_empty())
+            .map(|(id, q)| (id.as_str(), q))
+    }
+
     /// The question with this id, if any event named it.
     pub fn question(&self, id: &str) -> Option<&Question> {
         self.questions.get(id)

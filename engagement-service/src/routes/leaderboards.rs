@@ -3,11 +3,10 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use engagement_core::rules::{Leaderboard, Metric};
 use engagement_core::{BoardKey, Bucket, CommunityId, Period};
-use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Access, authorize, member_id, query_number};
+use super::{Access, authorize, member_id, query_date, query_number, still_kept};
 use crate::app::AppState;
 use crate::error::{ApiError, Invalid};
 use crate::store::{Entry, Store};
@@ -160,27 +159,9 @@ impl Selection {
                     .map_err(|e| ApiError::invalid(Invalid::Query, format!("community: {e}")))?,
             ),
         };
-        let date = match &q.at {
-            None => rules.timezone.to_datetime(jiff::Timestamp::now()).date(),
-            // Only the extended form: jiff also reads `20261120`.
-            Some(at) => (at.len() == 10 && at.as_bytes()[4] == b'-' && at.as_bytes()[7] == b'-')
-                .then(|| at.parse::<Date>().ok())
-                .flatten()
-                .ok_or_else(|| {
-                    ApiError::invalid(Invalid::Query, "at: expected a date as YYYY-MM-DD")
-                })?,
-        };
+        let date = query_date(rules, q.at.as_deref())?;
         let bucket = Bucket::containing(period, date, rules.week_starts);
-        if state
-            .retention
-            .as_of(jiff::Timestamp::now())
-            .expired(&bucket)
-        {
-            return Err(ApiError::BucketExpired(format!(
-                "the {period} board holding {date} was kept {} days after it ended and is gone",
-                state.retention.days
-            )));
-        }
+        still_kept(state, &bucket, "board", date)?;
         Ok(Selection {
             key: BoardKey {
                 board: board.id.clone(),

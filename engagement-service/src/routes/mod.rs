@@ -3,6 +3,7 @@
 mod adjust;
 mod admin;
 mod events;
+mod insights;
 mod leaderboards;
 mod ledger;
 mod members;
@@ -14,6 +15,9 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, web};
 use futures_util::StreamExt;
 use subtle::ConstantTimeEq;
+
+use engagement_core::{Bucket, RuleSet};
+use jiff::civil::Date;
 
 use crate::app::AppState;
 use crate::error::{ApiError, Invalid};
@@ -58,6 +62,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/events", web::post().to(events::ingest))
             .route("/webhooks/discourse", web::post().to(webhooks::discourse))
             .route("/webhooks/github", web::post().to(webhooks::github))
+            .route("/insights", web::get().to(insights::report))
             .route("/leaderboards", web::get().to(leaderboards::list))
             .route("/leaderboards/{board}", web::get().to(leaderboards::page))
             .route(
@@ -97,6 +102,40 @@ async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError
         req.method(),
         req.path()
     )))
+}
+
+/// The `at` query parameter (`YYYY-MM-DD`), today in the engine's time
+/// zone when absent.
+pub fn query_date(rules: &RuleSet, at: Option<&str>) -> Result<Date, ApiError> {
+    match at {
+        None => Ok(rules.timezone.to_datetime(jiff::Timestamp::now()).date()),
+        // Only the extended form: jiff also reads `20261120`.
+        Some(at) => (at.len() == 10 && at.as_bytes()[4] == b'-' && at.as_bytes()[7] == b'-')
+            .then(|| at.parse::<Date>().ok())
+            .flatten()
+            .ok_or_else(|| ApiError::invalid(Invalid::Query, "at: expected a date as YYYY-MM-DD")),
+    }
+}
+
+/// Refuses a day or week bucket kept no longer (`bucket_expired`); `what`
+/// names what was asked for (a board, insights).
+pub fn still_kept(
+    state: &AppState,
+    bucket: &Bucket,
+    what: &str,
+    date: Date,
+) -> Result<(), ApiError> {
+    if state
+        .retention
+        .as_of(jiff::Timestamp::now())
+        .expired(bucket)
+    {
+        return Err(ApiError::BucketExpired(format!(
+            "the {} {what} holding {date} was kept {} days after it ended and is gone",
+            bucket.period, state.retention.days
+        )));
+    }
+    Ok(())
 }
 
 /// Which credential an endpoint needs.

@@ -24,17 +24,25 @@ pub struct Derived {
 }
 
 impl Derived {
-    /// For rebuilding from the log: boards sorted once at the end.
-    pub fn deferred() -> Derived {
+    /// For rebuilding from the log: boards sorted once at the end;
+    /// knowledge-flow insights kept when `insights`.
+    pub fn deferred(insights: bool) -> Derived {
+        let mut memory = Memory::deferred();
+        memory.insights = insights.then(Box::default);
         Derived {
-            memory: Memory::deferred(),
+            memory,
             ..Derived::default()
         }
     }
 
-    /// Ready to serve: boards kept in order on every change from now on.
+    /// Ready to serve: boards kept in order on every change from now on,
+    /// and the insights of buckets past their retention let go.
     pub fn settle(&mut self) {
         self.memory.boards.settle();
+        let expiry = self.expiry();
+        if let (Some(insights), Some(expiry)) = (&mut self.memory.insights, expiry) {
+            insights.retain(|b| !expiry.expired(b));
+        }
     }
 
     /// Applies one log entry (replays need no outcome back).

@@ -11,10 +11,12 @@ use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
+use engagement_core::insights::Tally;
 use engagement_core::{
-    BoardKey, CommunityId, Event, EventId, MemberId, MemberState, Outcome, Profile, RuleSet,
+    BoardKey, Bucket, CommunityId, Event, EventId, MemberId, MemberState, Outcome, Profile, Report,
+    RuleSet,
 };
 
 use super::derived::{Derived, holds, read_lines, read_lines_ahead};
@@ -26,6 +28,16 @@ use super::{
 };
 
 const LOG_FILE: &str = "events.log";
+
+/// What the embedded store keeps besides what every store keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Day and week boards and insights are kept only as long as this says
+    /// (as Redis does); `None` keeps them all.
+    pub retention: Option<Retention>,
+    /// Whether knowledge-flow insights are kept.
+    pub insights: bool,
+}
 
 /// In-process state plus an append-only log file.
 #[derive(Debug)]
@@ -67,17 +79,20 @@ fn replay_range(
 
 impl EmbeddedStore {
     /// Opens (or creates) the data directory and replays its log under
-    /// `rules`, keeping every board.
+    /// `rules`, keeping every board and the insights.
     pub fn open(dir: &Path, rules: &RuleSet) -> Result<EmbeddedStore, StoreError> {
-        EmbeddedStore::open_with(dir, rules, None)
+        let options = Options {
+            retention: None,
+            insights: true,
+        };
+        EmbeddedStore::open_with(dir, rules, options)
     }
 
-    /// [`EmbeddedStore::open`] keeping day and week boards only as long as
-    /// `retention` says (as Redis does).
+    /// [`EmbeddedStore::open`] with `options`.
     pub fn open_with(
         dir: &Path,
         rules: &RuleSet,
-        retention: Option<Retention>,
+        options: Options,
     ) -> Result<EmbeddedStore, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| unavailable(dir, e))?;
         let path = dir.join(LOG_FILE);
@@ -88,8 +103,8 @@ impl EmbeddedStore {
             .open(&path)
             .map_err(|e| unavailable(&path, e))?;
         let size = log.metadata().map_err(|e| unavailable(&path, e))?.len();
-        let mut derived = Derived::deferred();
-        derived.retention = retention;
+        let mut derived = Derived::deferred(options.insights);
+        derived.retention = options.retention;
         let len = replay_range(&path, 0, size, rules, &mut derived)?;
         derived.settle();
         // A line cut short by a crash was never acknowledged: drop it.
@@ -365,8 +380,15 @@ impl Store for EmbeddedStore {
             let inner = self.lock();
             (inner.path.clone(), inner.len)
         };
-        let mut fresh = Derived::deferred();
-        fresh.retention = self.lock().derived.retention;
+        let (retention, insights) = {
+            let inner = self.lock();
+            (
+                inner.derived.retention,
+                inner.derived.memory.insights.is_some(),
+            )
+        };
+        let mut fresh = Derived::deferred(insights);
+        fresh.retention = retention;
         let built = replay_range(&path, 0, len, rules, &mut fresh)?;
         fresh.settle();
         let replaced = {
@@ -377,6 +399,31 @@ impl Store for EmbeddedStore {
         // Freed after the lock is released: requests wait for the switch only.
         drop(replaced);
         Ok(self.summary())
+    }
+
+    async fn insights(
+        &self,
+        community: Option<&CommunityId>,
+        bucket: Bucket,
+        admin: bool,
+    ) -> Result<Option<Arc<Report>>, StoreError> {
+        // The tallies are copied under the lock, the figures worked out after.
+        let parts = {
+            let inner = self.lock();
+            let Some(insights) = inner.derived.memory.insights.as_deref() else {
+                return Ok(None);
+            };
+            if community.is_some_and(|c| !insights.knows(c)) {
+                return Ok(None);
+            }
+            insights
+                .tally(community, &bucket)
+                .map(Tally::parts)
+                .unwrap_or_default()
+        };
+        Ok(Some(Arc::new(Report::build(
+            community, bucket, parts, admin,
+        ))))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -7,7 +7,7 @@
 //! derived state lives under `{prefix}:g<N>:`, so a replay can build
 //! generation N+1 beside the live one and switch with one write.
 
-use engagement_core::{BoardKey, CommunityId, EventId, MemberId};
+use engagement_core::{BoardKey, Bucket, CommunityId, EventId, MemberId};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// Everything but letters, digits, `-`, `.` and `_` is encoded.
@@ -117,6 +117,27 @@ impl Keys {
         )
     }
 
+    /// The knowledge-flow tallies of one scope and bucket share this start:
+    /// `:n` counters (hash), `:a` actors, `:p` points, `:h` answer holders,
+    /// `:w` waits for a first answer and `:f` flow (sorted sets).
+    pub fn insights(&self, community: Option<&CommunityId>, bucket: &Bucket) -> String {
+        let scope = match community {
+            None => "g".to_owned(),
+            Some(c) => format!("c:{}", enc(c.as_str())),
+        };
+        format!("{}:i:{}:{}", self.scope, bucket.label(), scope)
+    }
+
+    /// Every community an applied event named (set).
+    pub fn insight_communities(&self) -> String {
+        format!("{}:i:communities", self.scope)
+    }
+
+    /// A question and its live answers (JSON), by question id.
+    pub fn question(&self, id: &str) -> String {
+        format!("{}:q:{}", self.scope, enc(id))
+    }
+
     pub fn community(&self, c: &CommunityId) -> String {
         enc(c.as_str())
     }
@@ -125,7 +146,6 @@ impl Keys {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use engagement_core::Bucket;
 
     #[test]
     fn hostile_ids_stay_inside_their_own_key() {

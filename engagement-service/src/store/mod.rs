@@ -13,15 +13,16 @@ mod redis;
 pub mod retention;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use engagement_core::{
-    BoardKey, CommunityId, Event, EventId, MemberId, MemberState, Outcome, Profile, Reason,
-    RuleSet, Status,
+    BoardKey, Bucket, CommunityId, Event, EventId, MemberId, MemberState, Outcome, Profile, Reason,
+    Report, RuleSet, Status,
 };
 use serde::{Deserialize, Serialize};
 
 pub use self::aliases::AliasRefused;
-pub use self::embedded::EmbeddedStore;
+pub use self::embedded::{EmbeddedStore, Options as EmbeddedOptions};
 pub use self::listing::Listing;
 pub use self::redis::{RedisSettings, RedisStore};
 pub use self::retention::Retention;
@@ -223,6 +224,18 @@ pub trait Store: Send + Sync {
 
     /// The whole event log, oldest first.
     fn export(&self) -> impl Future<Output = Result<Vec<LogEntry>, StoreError>> + Send;
+
+    /// The knowledge-flow report of `community` (`None`: the whole
+    /// deployment) in `bucket`; `None`
+    /// when insights are not kept or no applied event named `community`.
+    /// Who holds the accepted answers is listed only for `admin`.
+    /// It reflects every event acknowledged before it was asked for.
+    fn insights(
+        &self,
+        community: Option<&CommunityId>,
+        bucket: Bucket,
+        admin: bool,
+    ) -> impl Future<Output = Result<Option<Arc<Report>>, StoreError>> + Send;
 
     /// Whether the backend answers.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;

@@ -17,8 +17,11 @@ use std::time::{Duration, Instant};
 
 use deadpool_redis::redis::aio::{ConnectionLike, ConnectionManager};
 use deadpool_redis::redis::{self, AsyncCommands};
+use std::sync::Arc;
+
 use engagement_core::{
-    BoardKey, CommunityId, Event, EventId, MemberId, MemberState, Outcome, Profile, RuleSet,
+    BoardKey, Bucket, CommunityId, Event, EventId, MemberId, MemberState, Outcome, Profile, Report,
+    RuleSet,
 };
 use pool::Pool;
 
@@ -54,6 +57,8 @@ pub struct RedisSettings {
     /// Days a day or week bucket is kept after it ends.
     pub retention_days: u32,
     pub pool_size: usize,
+    /// Whether knowledge-flow insights are kept.
+    pub insights: bool,
 }
 
 #[derive(Clone)]
@@ -74,6 +79,10 @@ pub struct RedisStore {
     /// Member states last read or written, found by their JSON.
     states: std::sync::Arc<states::ParsedStates>,
     client: redis::Client,
+    /// Whether knowledge-flow insights are kept.
+    insights: bool,
+    /// The last insights report of each bucket read.
+    reports: std::sync::Arc<insights::ReportCache>,
     readers: std::sync::Arc<Vec<tokio::sync::OnceCell<ConnectionManager>>>,
 }
 
@@ -100,6 +109,7 @@ mod transaction;
 mod boards;
 mod generations;
 mod ingest;
+mod insights;
 mod links;
 mod members;
 mod pool;
@@ -137,6 +147,8 @@ impl RedisStore {
             wide: std::sync::Arc::new(tokio::sync::Mutex::new(())),
             states: std::sync::Arc::default(),
             client: redis::Client::open(settings.url.as_str()).map_err(unavailable)?,
+            insights: settings.insights,
+            reports: std::sync::Arc::default(),
             readers: std::sync::Arc::new((0..READERS).map(|_| Default::default()).collect()),
         })
     }
@@ -284,6 +296,16 @@ impl Store for RedisStore {
 
     async fn replay(&self, rules: &RuleSet) -> Result<ReplaySummary, StoreError> {
         self.rebuild(rules).await
+    }
+
+    // Knowledge-flow reports: see `insights.rs`.
+    async fn insights(
+        &self,
+        community: Option<&CommunityId>,
+        bucket: Bucket,
+        admin: bool,
+    ) -> Result<Option<Arc<Report>>, StoreError> {
+        self.read_insights(community, bucket, admin).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

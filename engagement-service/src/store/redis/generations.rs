@@ -5,11 +5,13 @@
 use std::time::Duration;
 
 use deadpool_redis::redis::{self, AsyncCommands, Value};
+use engagement_core::insights::{Counter, Insights};
 use engagement_core::{MemberState, RuleSet};
 
 use super::super::derived::Derived;
 use super::super::keys::Keys;
 use super::super::{LogEntry, ReplaySummary};
+use super::insights::flow_member;
 use super::pool::Connection;
 use super::{
     GENERATION_CACHE, MAX_ATTEMPTS, RedisStore, SHIFT, StoreError, Target, corrupt, unavailable,
@@ -48,7 +50,7 @@ impl RedisStore {
         let (old, next) = (self.keys.at(live), self.keys.at(live + 1));
         // Leftovers of an interrupted replay.
         self.delete_generation(&mut conn, &next).await?;
-        let mut derived = Derived::deferred();
+        let mut derived = Derived::deferred(self.insights);
         let mut last = self
             .read_log_after(&mut conn, "-", |_, entry| {
                 derived.apply(rules, &entry);
@@ -252,7 +254,103 @@ impl RedisStore {
             }
         }
         pipe.add().set(keys.seq(), seq).ignore();
+        if let Some(insights) = &derived.memory.insights {
+            self.write_insights(&mut pipe, conn, keys, insights).await?;
+        }
         pipe.flush(conn).await
+    }
+
+    /// Writes insights built in memory into generation `keys`.
+    async fn write_insights(
+        &self,
+        pipe: &mut Chunked,
+        conn: &mut Connection,
+        keys: &Keys,
+        insights: &Insights,
+    ) -> Result<(), StoreError> {
+        for (community, bucket, tally) in insights.tallies() {
+            let base = keys.insights(community, bucket);
+            let mut fields: Vec<(&str, i64)> = vec![("rev", 1)];
+            for counter in Counter::ALL {
+                let n = tally.counts[counter.index()];
+                if n != 0 {
+                    fields.push((counter.name(), n));
+                }
+            }
+            pipe.add()
+                .hset_multiple(format!("{base}:n"), &fields)
+                .ignore();
+            let sets = [
+                (
+                    ":a",
+                    tally
+                        .actors
+                        .iter()
+                        .map(|(m, n)| (m.to_string(), *n))
+                        .collect::<Vec<_>>(),
+                ),
+                (
+                    ":p",
+                    tally
+                        .points
+                        .iter()
+                        .map(|(m, n)| (m.to_string(), *n))
+                        .collect(),
+                ),
+                (
+                    ":h",
+                    tally
+                        .holders
+                        .iter()
+                        .map(|(m, n)| (m.to_string(), *n))
+                        .collect(),
+                ),
+                (
+                    ":w",
+                    tally
+                        .waits
+                        .iter()
+                        .map(|(q, n)| (q.to_string(), *n))
+                        .collect(),
+                ),
+                (
+                    ":f",
+                    (tally.flow.iter())
+                        .map(|((from, to), n)| (flow_member(keys, from, to), *n))
+                        .collect(),
+                ),
+            ];
+            let expire_at = self.expire_at(bucket);
+            for (suffix, members) in sets {
+                let key = format!("{base}{suffix}");
+                for chunk in members.chunks(500) {
+                    let items: Vec<(i64, &str)> =
+                        chunk.iter().map(|(m, n)| (*n, m.as_str())).collect();
+                    pipe.add().zadd_multiple(&key, &items).ignore();
+                    pipe.flush_if_full(conn).await?;
+                }
+                if expire_at > 0 {
+                    pipe.add().expire_at(&key, expire_at).ignore();
+                }
+            }
+            if expire_at > 0 {
+                pipe.add()
+                    .expire_at(format!("{base}:n"), expire_at)
+                    .ignore();
+            }
+            pipe.flush_if_full(conn).await?;
+        }
+        for community in insights.communities() {
+            pipe.add()
+                .sadd(keys.insight_communities(), community.as_str())
+                .ignore();
+        }
+        for (id, question) in insights.questions() {
+            let json = serde_json::to_string(question).map_err(corrupt)?;
+            pipe.add().set(keys.question(id), json).ignore();
+            pipe.flush_if_full(conn).await?;
+        }
+        Ok(())
     }
 }
 

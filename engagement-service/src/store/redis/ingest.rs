@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_redis::redis::{self, Value};
+use engagement_core::insights;
 use engagement_core::{
     BoardKey, Bucket, CommunityId, Effects, Event, EventId, MemberId, MemberState, Outcome,
     RuleSet, Stepped, answer, members_touched, step,
@@ -16,6 +17,7 @@ use engagement_core::{
 
 use super::super::retention::Retention;
 use super::super::{LEDGER_KEEP, LogEntry, ledger_lines};
+use super::insights::{ReadQuestions, Writes};
 use super::pool::Connection;
 use super::{
     BOARD_SCRIPT, MAX_ATTEMPTS, RedisStore, STRIPES, StoreError, Target, WIDE, corrupt, unavailable,
@@ -70,23 +72,28 @@ impl RedisStore {
             .flat_map(|e| std::iter::once(&e.id).chain(e.revokes.as_ref()))
             .filter(|id| seen.insert(id))
             .collect();
-        // Without revocations the members touched are known before any
-        // record is read, and are watched and read in the same round trip.
-        let known: Option<Vec<MemberId>> = events
-            .iter()
-            .all(|e| e.revokes.is_none())
-            .then(|| touched(events, |_| None));
+        // Without revocations the members and questions touched are known
+        // before any record is read, and are watched and read in the same
+        // round trip.
+        let known: Option<(Vec<MemberId>, Vec<String>)> =
+            events.iter().all(|e| e.revokes.is_none()).then(|| {
+                (
+                    touched(events, |_| None),
+                    self.questions(rules, events, |_| None),
+                )
+            });
         let Some((keys, mut raw)) = self
             .watch_target(conn, target, |keys| {
                 let records = ids.iter().map(|id| keys.event(id));
-                let members = known.iter().flatten().map(|m| keys.member(m));
-                records.chain(members).collect()
+                let members = known.iter().flat_map(|k| &k.0).map(|m| keys.member(m));
+                let questions = known.iter().flat_map(|k| &k.1).map(|q| keys.question(q));
+                records.chain(members).chain(questions).collect()
             })
             .await?
         else {
             return Ok(None);
         };
-        let raw_states = raw.split_off(ids.len());
+        let mut raw_states = raw.split_off(ids.len());
         let mut records: HashMap<EventId, Outcome> = HashMap::new();
         for (id, raw) in ids.iter().zip(raw) {
             if let Some(raw) = raw {
@@ -94,15 +101,24 @@ impl RedisStore {
             }
         }
 
-        let (touched, raw_states) = match known {
-            Some(touched) => (touched, raw_states),
+        let (touched, questions, raw_states, raw_questions) = match known {
+            Some((touched, questions)) => {
+                let raw_questions = raw_states.split_off(touched.len());
+                (touched, questions, raw_states, raw_questions)
+            }
             None => {
-                let touched = touched(events, |id| records.get(id).and_then(Outcome::revocable));
-                let member_keys: Vec<String> = touched.iter().map(|m| keys.member(m)).collect();
-                let raw_states = self.watch_and_get(conn, &member_keys).await?;
-                (touched, raw_states)
+                let revoked = |id: &EventId| records.get(id).and_then(Outcome::revocable);
+                let touched = touched(events, revoked);
+                let questions = self.questions(rules, events, revoked);
+                let wanted: Vec<String> = (touched.iter().map(|m| keys.member(m)))
+                    .chain(questions.iter().map(|q| keys.question(q)))
+                    .collect();
+                let mut raw_states = self.watch_and_get(conn, &wanted).await?;
+                let raw_questions = raw_states.split_off(touched.len());
+                (touched, questions, raw_states, raw_questions)
             }
         };
+        let mut questions = ReadQuestions::new(&questions, raw_questions)?;
         let mut states: HashMap<MemberId, MemberState> = HashMap::new();
         for (m, raw) in touched.iter().zip(raw_states) {
             let state = match raw {
@@ -121,6 +137,8 @@ impl RedisStore {
         let mut pipe = redis::pipe();
         pipe.atomic();
         let mut changes = ScoreChanges::default();
+        let expire_at = |bucket: &Bucket| self.expire_at(bucket);
+        let mut insight_writes = Writes::new(&keys, &expire_at);
         // Each board's key and expiry, worked out once per request.
         let mut boards: HashMap<BoardAt, (Arc<str>, i64)> = HashMap::new();
         // The (board, community) scopes this request scores in, added once.
@@ -134,6 +152,19 @@ impl RedisStore {
             };
             if let (true, Some(x)) = (revoked, &event.revokes) {
                 changed.push(x.clone());
+            }
+            if self.insights {
+                let home = insights::actor(&outcome)
+                    .and_then(|a| states.get(a))
+                    .and_then(|s| s.home.as_ref());
+                insights::observe(
+                    rules,
+                    event,
+                    &outcome,
+                    home,
+                    &mut questions.questions,
+                    &mut insight_writes,
+                );
             }
             for inc in outcome.increments(rules) {
                 let board = rules.leaderboards.iter().position(|b| *b.id == *inc.board);
@@ -194,6 +225,8 @@ impl RedisStore {
             let json = self.states.write(key.clone(), state)?;
             pipe.set(key, json).ignore();
         }
+        questions.write(&keys, &mut pipe)?;
+        insight_writes.write(&mut pipe);
         if let Some((board_keys, board_args)) = changes.script_input(keys.seq()) {
             pipe.cmd("EVAL")
                 .arg(BOARD_SCRIPT)
@@ -204,6 +237,29 @@ impl RedisStore {
         }
         let committed: Option<Value> = pipe.query_async(conn).await.map_err(unavailable)?;
         Ok(committed.map(|_| outcomes))
+    }
+
+    /// The questions whose records applying `events` reads, each once
+    /// (none when insights are not kept).
+    fn questions<'r>(
+        &self,
+        rules: &RuleSet,
+        events: &[Event],
+        revoked: impl Fn(&EventId) -> Option<&'r Effects>,
+    ) -> Vec<String> {
+        if !self.insights {
+            return Vec::new();
+        }
+        let mut out: Vec<String> = Vec::new();
+        for e in events {
+            let effects = e.revokes.as_ref().and_then(&revoked);
+            if let Some(q) = insights::question_touched(rules, e, effects)
+                && !out.iter().any(|o| o == q)
+            {
+                out.push(q.to_owned());
+            }
+        }
+        out
     }
 
     /// When a bucket's key may go (Unix seconds; 0: never).
