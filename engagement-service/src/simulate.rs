@@ -197,6 +197,24 @@ pub fn report(rules: &RuleSet, sim: &Simulation) -> Report {
     }
 }
 
+/// Participation Gini and top-10 % share of all-time points, before and after.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct ParticipationChange {
+    pub gini_before: f64,
+    pub gini_after: f64,
+    pub top_10pct_share_before: f64,
+    pub top_10pct_share_after: f64,
+}
+
+/// The §8 participation figures over every member's all-time points.
+fn participation(memory: &Memory) -> engagement_core::insights::Participation {
+    let parts = engagement_core::insights::Parts {
+        points: memory.members.values().map(|s| s.points).collect(),
+        ..Default::default()
+    };
+    engagement_core::Report::build(None, Bucket::ALL_TIME, parts, false).participation
+}
+
 /// What changes for one member.
 #[derive(Debug, Serialize, PartialEq)]
 pub struct MemberChange {
@@ -213,6 +231,9 @@ pub struct MemberChange {
 pub struct Diff {
     pub events: usize,
     pub members: usize,
+    /// How evenly all-time points are spread (§8 participation), before
+    /// and after.
+    pub participation: ParticipationChange,
     pub changed: usize,
     pub changes: Vec<MemberChange>,
 }
@@ -298,9 +319,16 @@ pub fn diff(old: &RuleSet, new: &RuleSet, before: &Simulation, after: &Simulatio
             c.member.clone(),
         )
     });
+    let (b, a) = (participation(before), participation(after));
     Diff {
         events,
         members: members.len(),
+        participation: ParticipationChange {
+            gini_before: b.gini,
+            gini_after: a.gini,
+            top_10pct_share_before: b.top_10pct_share,
+            top_10pct_share_after: a.top_10pct_share,
+        },
         changed: changes.len(),
         changes,
     }

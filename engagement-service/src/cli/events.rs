@@ -27,7 +27,7 @@ pub(super) fn print_generated(params: &GenerateParams) -> anyhow::Result<()> {
 }
 
 /// Opens the configured store from the command line.
-async fn open_store(settings: &Settings) -> anyhow::Result<(AnyStore, RuleSet)> {
+pub(super) async fn open_store(settings: &Settings) -> anyhow::Result<(AnyStore, RuleSet)> {
     let rules = crate::startup::load_rules(settings)?.rules;
     let store = AnyStore::open(settings, &rules, 4)?;
     Ok((store, rules))

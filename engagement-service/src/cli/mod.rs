@@ -1,9 +1,11 @@
 //! The `engagement` command line: serve; check, simulate, explain and diff
 //! rule files (`rules.rs`, over event files read by `files.rs`); generate,
-//! export and import events, and replay (`events.rs`).
+//! export and import events, and replay (`events.rs`); insights
+//! (`insights.rs`).
 
 mod events;
 mod files;
+mod insights;
 mod rules;
 
 use std::path::PathBuf;
@@ -45,6 +47,10 @@ enum Command {
     Events(EventsCommand),
     /// Rebuild all derived state from the log under the configured rules.
     Replay(Box<Settings>),
+    /// Whether knowledge flows: participation, the knowledge cycle,
+    /// questions, concentration and cross-community answers, for one
+    /// period bucket, from an event file or the configured store.
+    Insights(insights::InsightsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -165,6 +171,7 @@ pub fn run(cli: Cli) -> ExitCode {
             settings,
         })) => return import(&file, url, batch, *settings),
         Some(Command::Replay(settings)) => replay(*settings),
+        Some(Command::Insights(args)) => insights::insights(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -134,6 +134,15 @@ pub(super) fn diff(old: &Path, new: &Path, events: &Path, json: bool) -> anyhow:
         new.display(),
         old.display()
     );
+    let p = &d.participation;
+    println!(
+        "participation (all-time points): gini {:.3} → {:.3} ({:+.3}), top 10 % hold {:.1} % → {:.1} %",
+        p.gini_before,
+        p.gini_after,
+        p.gini_after - p.gini_before,
+        p.top_10pct_share_before * 100.0,
+        p.top_10pct_share_after * 100.0,
+    );
     if d.changes.is_empty() {
         return Ok(());
     }
