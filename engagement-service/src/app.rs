@@ -219,6 +219,9 @@ impl Store for AnyStore {
     ) -> Result<Option<Arc<Report>>, StoreError> {
         delegate!(self, s => s.insights(community, bucket, admin))
     }
+    async fn insight_communities(&self) -> Result<Vec<CommunityId>, StoreError> {
+        delegate!(self, s => s.insight_communities())
+    }
     async fn ping(&self) -> Result<(), StoreError> {
         delegate!(self, s => s.ping())
     }

@@ -37,6 +37,7 @@ mod explain;
 mod faults;
 mod hostile;
 mod insights;
+mod insights_page;
 mod pages;
 mod retention;
 mod support;

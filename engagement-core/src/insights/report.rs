@@ -39,7 +39,16 @@ pub struct Report {
     pub questions: QuestionCounts,
     pub concentration: Concentration,
     pub flow: Flow,
+    /// The Lorenz curve of the contributors' points, for charts: the share
+    /// of points (y) held by the poorest share of contributors (x), from
+    /// (0, 0) to (1, 1) in at most [`LORENZ_POINTS`] steps. Not part of
+    /// the API's answer.
+    #[serde(skip)]
+    pub lorenz: Vec<(f64, f64)>,
 }
+
+/// Steps of [`Report::lorenz`].
+pub const LORENZ_POINTS: usize = 50;
 
 /// First day, and the day after the last (`None` for all time).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,6 +182,7 @@ impl Report {
                 .then_with(|| a.0.cmp(&b.0))
                 .then_with(|| a.1.cmp(&b.1))
         });
+        let lorenz = lorenz(&points);
         let stage = |s: Stage| c(Counter::Stage(s));
         let answers = counts[Counter::Answers.index()];
         let credited: i64 = holders.iter().map(|h| h.1).sum();
@@ -233,8 +243,32 @@ impl Report {
                         .collect()
                 }),
             },
+            lorenz,
         }
     }
+}
+
+/// The Lorenz curve of `points` (most first, all above zero).
+fn lorenz(points: &[i64]) -> Vec<(f64, f64)> {
+    let n = points.len();
+    let total: i128 = points.iter().map(|&p| i128::from(p)).sum();
+    if n == 0 || total == 0 {
+        return Vec::new();
+    }
+    let steps = n.min(LORENZ_POINTS);
+    let mut out = vec![(0.0, 0.0)];
+    let (mut held, mut taken) = (0i128, 0usize);
+    // The poorest first: from the end of the list.
+    let mut poorest = points.iter().rev();
+    for step in 1..=steps {
+        let upto = n * step / steps;
+        for &p in poorest.by_ref().take(upto - taken) {
+            held += i128::from(p);
+        }
+        taken = upto;
+        out.push((taken as f64 / n as f64, held as f64 / total as f64));
+    }
+    out
 }
 
 /// Gini and top shares of `points`, sorted most first, all above zero.

@@ -1,4 +1,5 @@
-//! Members' web pages: leaderboards, an embeddable board and profiles,
+//! Members' web pages: leaderboards, an embeddable board and profiles, and
+//! the community managers' insights page,
 //! rendered on the server with maud (which escapes every value it prints).
 //!
 //! Templates here are pure functions of small view models; the handlers in
@@ -9,6 +10,7 @@
 mod board;
 mod embed;
 mod index;
+mod insights;
 pub mod live;
 mod profile;
 #[cfg(test)]
@@ -22,6 +24,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 pub use board::{BoardPage, Viewer, board_page, board_region};
 pub use embed::{embed_page, embed_region};
 pub use index::{BoardSummary, index_page};
+pub use insights::{InsightsPage, insights_page};
 pub use profile::{
     AwardLine, BadgeLine, LevelLine, ProfilePage, ProgressLine, StreakLine, profile_page,
     stage_chart,

@@ -29,8 +29,8 @@ pub struct Asked {
 }
 
 impl Asked {
-    /// Checks the credentials and the query: the read token or the admin
-    /// token; a known period (`month` when absent) and a date.
+    /// Checks the credentials (the read token or the admin token) and the
+    /// query.
     pub fn resolve(
         req: &HttpRequest,
         state: &AppState,
@@ -40,6 +40,12 @@ impl Asked {
         if !admin {
             authorize(req, state, Access::Read)?;
         }
+        Asked::parse(state, q, admin)
+    }
+
+    /// Checks the query alone: a known period (`month` when absent) and a
+    /// date.
+    pub fn parse(state: &AppState, q: &InsightsQuery, admin: bool) -> Result<Asked, ApiError> {
         let period = match &q.period {
             None => Period::Month,
             Some(p) => Period::parse(p).ok_or_else(|| {
@@ -69,12 +75,21 @@ impl Asked {
 
     /// The report, or 404 when insights are off or the community unknown.
     pub async fn report(&self, state: &AppState) -> Result<Arc<Report>, ApiError> {
+        self.report_of(state, self.bucket).await
+    }
+
+    /// [`Asked::report`] for another bucket of the same scope.
+    pub async fn report_of(
+        &self,
+        state: &AppState,
+        bucket: Bucket,
+    ) -> Result<Arc<Report>, ApiError> {
         if !state.insights {
             return Err(ApiError::InsightsDisabled);
         }
         let report = state
             .store
-            .insights(self.community.as_ref(), self.bucket, self.admin)
+            .insights(self.community.as_ref(), bucket, self.admin)
             .await?;
         report.ok_or_else(|| {
             let c = self.community.as_ref().map_or("", |c| c.as_str());

@@ -3,7 +3,7 @@
 mod adjust;
 mod admin;
 mod events;
-mod insights;
+pub(crate) mod insights;
 mod leaderboards;
 mod ledger;
 mod members;
@@ -51,6 +51,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/embed/boards/{board}/events",
         web::get().to(pages::embed_events),
     )
+    .route("/insights", web::get().to(pages::insights))
     .route("/members/{member}", web::get().to(pages::profile))
     .route(
         crate::pages::STYLESHEET_PATH,

@@ -16,8 +16,9 @@ use maud::Markup;
 use subtle::ConstantTimeEq;
 
 use self::models::{PageQuery, board_view, profile_page, summary};
+use super::insights::{Asked, InsightsQuery};
 use super::members::profile_view;
-use super::{Access, authorize, member_id};
+use super::{Access, authorize, member_id, still_kept};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::pages::live::{self, Update};
@@ -184,6 +185,72 @@ pub async fn profile(
     let ledger = state.store.ledger(&member, RECENT_AWARDS).await?;
     let page = profile_page(&rules.rules, view, ledger, visibility, q.token);
     Ok(html(pages::profile_page(&page)))
+}
+
+/// Buckets a figure's trend line covers, this one included.
+const TREND_BUCKETS: usize = 12;
+
+/// `GET /insights`: the community managers' page, the figures of
+/// `GET /v1/insights` (without who holds the answers: that needs the
+/// admin token, which pages never carry).
+pub async fn insights(
+    req: HttpRequest,
+    query: web::Query<PageQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let q = query.into_inner().normalized();
+    authorize_page(&req, &state, q.token.as_deref())?;
+    let asked = Asked::parse(
+        &state,
+        &InsightsQuery {
+            community: q.community.clone(),
+            period: q.period.clone(),
+            at: q.at.clone(),
+        },
+        false,
+    )?;
+    let report = asked.report(&state).await?;
+    // The buckets before, while they are kept.
+    let mut trend = vec![(asked.bucket, (*report).clone())];
+    let rules = state.rules();
+    let mut bucket = asked.bucket;
+    while trend.len() < TREND_BUCKETS {
+        let Some(day_before) = bucket.start.and_then(|d| d.yesterday().ok()) else {
+            break;
+        };
+        bucket =
+            engagement_core::Bucket::containing(bucket.period, day_before, rules.rules.week_starts);
+        if still_kept(&state, &bucket, "insights", day_before).is_err() {
+            break;
+        }
+        trend.push((bucket, (*asked.report_of(&state, bucket).await?).clone()));
+    }
+    trend.reverse();
+    let matrix = match &asked.community {
+        None => report.flow.matrix.clone().unwrap_or_default(),
+        Some(_) => {
+            let global = Asked {
+                community: None,
+                ..asked
+            };
+            let all = global.report(&state).await?;
+            all.flow.matrix.clone().unwrap_or_default()
+        }
+    };
+    let communities = (state.store.insight_communities().await?)
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    let page = pages::InsightsPage {
+        bucket: asked.bucket,
+        report: (*report).clone(),
+        communities,
+        at: q.at,
+        matrix,
+        trend,
+        token: q.token,
+    };
+    Ok(html(pages::insights_page(&page)))
 }
 
 pub async fn stylesheet() -> HttpResponse {

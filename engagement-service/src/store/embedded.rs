@@ -426,6 +426,13 @@ impl Store for EmbeddedStore {
         ))))
     }
 
+    async fn insight_communities(&self) -> Result<Vec<CommunityId>, StoreError> {
+        let inner = self.lock();
+        Ok((inner.derived.memory.insights.iter())
+            .flat_map(|i| i.communities().cloned())
+            .collect())
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }

@@ -237,6 +237,12 @@ pub trait Store: Send + Sync {
         admin: bool,
     ) -> impl Future<Output = Result<Option<Arc<Report>>, StoreError>> + Send;
 
+    /// Every community an applied event named, sorted: what insights can
+    /// be shown for.
+    fn insight_communities(
+        &self,
+    ) -> impl Future<Output = Result<Vec<CommunityId>, StoreError>> + Send;
+
     /// Whether the backend answers.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -308,6 +308,10 @@ impl Store for RedisStore {
         self.read_insights(community, bucket, admin).await
     }
 
+    async fn insight_communities(&self) -> Result<Vec<CommunityId>, StoreError> {
+        self.read_insight_communities().await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.timed(async {
             let mut conn = self.conn().await?;

@@ -258,6 +258,27 @@ impl ReportCache {
 }
 
 impl RedisStore {
+    pub(super) async fn read_insight_communities(&self) -> Result<Vec<CommunityId>, StoreError> {
+        if !self.insights {
+            return Ok(Vec::new());
+        }
+        self.timed(async {
+            let mut conn = self.reader().await?;
+            let keys = self.live_keys(&mut conn).await?;
+            let names: Vec<String> = redis::cmd("SMEMBERS")
+                .arg(keys.insight_communities())
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            let mut out = (names.into_iter())
+                .map(|c| CommunityId::parse(c).map_err(corrupt))
+                .collect::<Result<Vec<_>, _>>()?;
+            out.sort();
+            Ok(out)
+        })
+        .await
+    }
+
     pub(super) async fn read_insights(
         &self,
         community: Option<&CommunityId>,
