@@ -89,6 +89,15 @@ impl Outcome {
         (self.sign > 0).then_some(self.effects.as_deref()).flatten()
     }
 
+    /// The day of the event (at `occurred_at`) in the engine's calendar,
+    /// as the engine reckoned it when it can tell.
+    pub fn engine_date(&self, rules: &RuleSet, occurred_at: jiff::Timestamp) -> jiff::civil::Date {
+        match self.engine_day {
+            Some((fingerprint, day)) if fingerprint == rules.fingerprint => day.date(),
+            _ => rules.timezone.to_datetime(occurred_at).date(),
+        }
+    }
+
     /// Every leaderboard change this outcome makes, under `rules`.
     pub fn increments<'a>(&'a self, rules: &'a RuleSet) -> Vec<Increment<'a>> {
         let Some(effects) = &self.effects else {
@@ -108,10 +117,7 @@ impl Outcome {
             })
             .sum();
         let mut out = Vec::with_capacity(capacity);
-        let date = match self.engine_day {
-            Some((fingerprint, day)) if fingerprint == rules.fingerprint => day.date(),
-            _ => rules.timezone.to_datetime(effects.occurred_at).date(),
-        };
+        let date = self.engine_date(rules, effects.occurred_at);
         // Only the periods some board keeps.
         let buckets = Period::ALL.map(|p| {
             let used = rules.periods_kept[p as usize];

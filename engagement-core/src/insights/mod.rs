@@ -17,6 +17,7 @@ mod report;
 mod tally;
 
 use jiff::Timestamp;
+use jiff::civil::Date;
 
 use crate::calendar::{Bucket, Period};
 use crate::engine::{Effects, Outcome};
@@ -133,6 +134,13 @@ pub enum Change<'a> {
 pub trait Sink {
     /// `scope` is `None` for the whole deployment.
     fn change(&mut self, scope: Option<&CommunityId>, bucket: Bucket, change: Change<'_>);
+
+    /// Whether the buckets of `period` are kept at all: the others are not
+    /// worked out.
+    fn keeps(&self, period: Period) -> bool {
+        let _ = period;
+        true
+    }
 }
 
 /// The bucket of every period holding `at`, in the engine's calendar.
@@ -190,7 +198,8 @@ pub fn observe<Q: Questions, S: Sink>(
     }) else {
         return;
     };
-    let mut here = Place::new(rules, effects.occurred_at, effects.community.as_ref());
+    let date = outcome.engine_date(rules, effects.occurred_at);
+    let mut here = Place::on(rules, date, effects.community.as_ref(), sink);
     for award in &effects.awards {
         here.each(sink, Change::Points(&award.member, award.points * sign));
     }
@@ -268,50 +277,74 @@ fn relink<S: Sink>(
     if let (Some(b), Some(a)) = (&before, &after)
         && place(b) == place(a)
     {
-        let mut there = Place::new(rules, a.asked_at, a.community.as_ref());
+        let mut there = Place::new(rules, a.asked_at, a.community.as_ref(), sink);
         there.each(sink, Change::Wait(qid, Some(a.wait)));
         return;
     }
     if let Some(b) = &before {
-        let mut there = Place::new(rules, b.asked_at, b.community.as_ref());
+        let mut there = Place::new(rules, b.asked_at, b.community.as_ref(), sink);
         there.each(sink, Change::Count(Counter::Answered, -1));
         there.each(sink, Change::Wait(qid, None));
     }
     if let Some(a) = &after {
-        let mut there = Place::new(rules, a.asked_at, a.community.as_ref());
+        let mut there = Place::new(rules, a.asked_at, a.community.as_ref(), sink);
         there.each(sink, Change::Count(Counter::Answered, 1));
         there.each(sink, Change::Wait(qid, Some(a.wait)));
     }
 }
 
-/// The buckets and scopes an instant in a community falls in.
+/// The buckets (of the periods kept) and scopes an instant in a community
+/// falls in.
 struct Place<'c> {
-    buckets: [Bucket; Period::ALL.len()],
+    buckets: [Option<Bucket>; Period::ALL.len()],
     community: Option<&'c CommunityId>,
 }
 
 impl<'c> Place<'c> {
-    fn new(rules: &RuleSet, at: Timestamp, community: Option<&'c CommunityId>) -> Place<'c> {
+    fn new<S: Sink>(
+        rules: &RuleSet,
+        at: Timestamp,
+        community: Option<&'c CommunityId>,
+        sink: &S,
+    ) -> Place<'c> {
+        Place::on(
+            rules,
+            rules.timezone.to_datetime(at).date(),
+            community,
+            sink,
+        )
+    }
+
+    /// At `date` in the engine's calendar.
+    fn on<S: Sink>(
+        rules: &RuleSet,
+        date: Date,
+        community: Option<&'c CommunityId>,
+        sink: &S,
+    ) -> Place<'c> {
         Place {
-            buckets: buckets(rules, at),
+            buckets: Period::ALL.map(|p| {
+                sink.keeps(p)
+                    .then(|| Bucket::containing(p, date, rules.week_starts))
+            }),
             community,
         }
     }
 
     /// The change in every bucket, in the whole deployment and the community.
     fn each<S: Sink>(&mut self, sink: &mut S, change: Change<'_>) {
-        for bucket in self.buckets {
-            sink.change(None, bucket, change);
+        for bucket in self.buckets.iter().flatten() {
+            sink.change(None, *bucket, change);
             if let Some(c) = self.community {
-                sink.change(Some(c), bucket, change);
+                sink.change(Some(c), *bucket, change);
             }
         }
     }
 
     /// The change in every bucket of the whole deployment only.
     fn global<S: Sink>(&mut self, sink: &mut S, change: Change<'_>) {
-        for bucket in self.buckets {
-            sink.change(None, bucket, change);
+        for bucket in self.buckets.iter().flatten() {
+            sink.change(None, *bucket, change);
         }
     }
 }

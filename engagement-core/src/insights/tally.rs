@@ -27,7 +27,8 @@ impl Tally {
         fn add(map: &mut HashMap<MemberId, i64>, member: &MemberId, delta: i64) {
             let n = map.entry_ref(member).or_default();
             *n += delta;
-            if *n == 0 {
+            // Only a change taking back can leave nothing.
+            if delta < 0 && *n == 0 {
                 map.remove(member);
             }
         }
@@ -73,7 +74,7 @@ impl Tally {
 /// Every scope and bucket's tallies, and the questions that link them.
 #[derive(Debug, Clone, Default)]
 pub struct Insights {
-    tallies: HashMap<(Option<CommunityId>, Bucket), Tally>,
+    tallies: HashMap<Bucket, Scopes>,
     questions: HashMap<String, Question>,
     /// Every community an applied event named, sorted.
     communities: std::collections::BTreeSet<CommunityId>,
@@ -81,21 +82,32 @@ pub struct Insights {
     only: Option<Period>,
 }
 
+/// One bucket's tallies: the whole deployment's, and each community's.
+#[derive(Debug, Clone, Default)]
+struct Scopes {
+    global: Tally,
+    communities: HashMap<CommunityId, Tally>,
+}
+
 /// Changes for one step, to the buckets kept.
 struct Keeping<'a> {
-    tallies: &'a mut HashMap<(Option<CommunityId>, Bucket), Tally>,
+    tallies: &'a mut HashMap<Bucket, Scopes>,
     only: Option<Period>,
 }
 
 impl Sink for Keeping<'_> {
+    fn keeps(&self, period: Period) -> bool {
+        self.only.is_none_or(|p| p == period)
+    }
+
     fn change(&mut self, scope: Option<&CommunityId>, bucket: Bucket, change: Change<'_>) {
-        if self.only.is_some_and(|p| p != bucket.period) {
-            return;
+        // Found by bucket first: the whole deployment's tally, half of all
+        // changes, needs no community id hashed.
+        let scopes = self.tallies.entry(bucket).or_default();
+        match scope {
+            None => scopes.global.change(change),
+            Some(c) => scopes.communities.entry_ref(c).or_default().change(change),
         }
-        self.tallies
-            .entry((scope.cloned(), bucket))
-            .or_default()
-            .change(change);
     }
 }
 
@@ -131,7 +143,11 @@ impl Insights {
 
     /// The tallies of a scope and bucket, if anything happened there.
     pub fn tally(&self, community: Option<&CommunityId>, bucket: &Bucket) -> Option<&Tally> {
-        self.tallies.get(&(community.cloned(), *bucket))
+        let scopes = self.tallies.get(bucket)?;
+        match community {
+            None => Some(&scopes.global),
+            Some(c) => scopes.communities.get(c),
+        }
     }
 
     /// The report of a scope and bucket (empty when nothing happened there).
@@ -155,12 +171,15 @@ impl Insights {
 
     /// Drops the buckets `keep` no longer chooses.
     pub fn retain(&mut self, keep: impl Fn(&Bucket) -> bool) {
-        self.tallies.retain(|(_, b), _| keep(b));
+        self.tallies.retain(|b, _| keep(b));
     }
 
     /// Every scope and bucket's tallies, in no particular order.
     pub fn tallies(&self) -> impl Iterator<Item = (Option<&CommunityId>, &Bucket, &Tally)> {
-        (self.tallies.iter()).map(|((c, b), t)| (c.as_ref(), b, t))
+        self.tallies.iter().flat_map(|(b, s)| {
+            std::iter::once((None, b, &s.global))
+                .chain(s.communities.iter().map(move |(c, t)| (Some(c), b, t)))
+        })
     }
 
     /// Every question kept, by id, in no particular order.
