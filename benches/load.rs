@@ -10,93 +10,23 @@
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
 use engagement_service::generate::{GenerateParams, generate};
 use engagement_service::{Application, Settings};
 
+#[path = "support/drive.rs"]
+mod drive;
 #[path = "support/redis.rs"]
 mod redis;
 
+use drive::{CONCURRENT, drive};
 use redis::Redis;
 
 // The allocator the `engagement` binary uses.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const CLIENTS: usize = 32;
-
-struct Figure {
-    what: String,
-    per_second: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
-}
-
-/// Sends `requests` with `clients` concurrent clients; `make(i)` builds request i.
-async fn drive<F>(
-    what: &str,
-    requests: usize,
-    clients: usize,
-    units_per_request: usize,
-    make: F,
-) -> Figure
-where
-    F: Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
-{
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(clients)
-        .build()
-        .unwrap();
-    let make = Arc::new(make);
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..clients {
-        let (client, make, next) = (client.clone(), make.clone(), next.clone());
-        let what = what.to_owned();
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= requests {
-                    return latencies;
-                }
-                let t = Instant::now();
-                let res = make(&client, i).send().await.unwrap();
-                assert!(
-                    res.status().is_success(),
-                    "{what}: {} {}",
-                    res.status(),
-                    res.url()
-                );
-                let _ = res.bytes().await.unwrap();
-                latencies.push(t.elapsed());
-            }
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    all.sort();
-    Figure {
-        what: what.to_owned(),
-        per_second: (requests * units_per_request) as f64 / elapsed,
-        p50_ms: percentile(&all, 0.5),
-        p99_ms: percentile(&all, 0.99),
-    }
-}
+const CLIENTS: usize = CONCURRENT;
 
 fn redis_benchmark(port: u16, args: &[&str]) -> f64 {
     let out = Command::new("redis-benchmark")

@@ -80,6 +80,8 @@ fn main() {
             Some("e") => "idempotency records",
             Some("l") => "ledgers",
             Some("b") => "leaderboards",
+            Some("i") => "insights tallies",
+            Some("q") => "insights questions",
             Some("names") | Some("special") | Some("seq") | Some("communities") => {
                 "names, listing and communities"
             }

@@ -213,11 +213,12 @@ impl Store for AnyStore {
     }
     async fn insights(
         &self,
+        rules: &RuleSet,
         community: Option<&CommunityId>,
         bucket: Bucket,
         admin: bool,
     ) -> Result<Option<Arc<Report>>, StoreError> {
-        delegate!(self, s => s.insights(community, bucket, admin))
+        delegate!(self, s => s.insights(rules, community, bucket, admin))
     }
     async fn insight_communities(&self) -> Result<Vec<CommunityId>, StoreError> {
         delegate!(self, s => s.insight_communities())

@@ -236,3 +236,119 @@ async fn insights_turned_off_answer_404_and_keep_nothing() {
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["error"]["code"], "insights_disabled");
 }
+
+/// Every period's report, for the whole deployment and two communities, at
+/// a few dates: the figures a store gives for a generated community.
+async fn every_report(app: &TestApp) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for at in ["2026-01-20", "2026-02-03", "2026-03-01", "2026-03-31"] {
+        for period in ["day", "week", "month", "quarter", "year", "all_time"] {
+            for community in ["", "&community=customs", "&community=rules-of-origin"] {
+                let query = format!("period={period}&at={at}{community}");
+                let (status, body) = get(app, &format!("/v1/insights?{query}"), Some(ADMIN)).await;
+                assert_eq!(status, 200, "{query}: {body}");
+                out.push((query, body));
+            }
+        }
+    }
+    out
+}
+
+/// Both stores give the same figures for every period of a generated
+/// community, with revocations, under `rules` (the canonical file keeps a
+/// points board of every period; `only_all_time` leaves Redis to keep
+/// points of its own).
+async fn stores_agree(only_all_time: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let source = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/rules/knowledge-sharing.toml"
+    ))
+    .unwrap();
+    let source = if only_all_time {
+        let from = r#"periods = ["all_time", "year", "quarter", "month", "week", "day"]"#;
+        assert_eq!(source.matches(from).count(), 1);
+        source.replacen(from, r#"periods = ["all_time"]"#, 1)
+    } else {
+        source
+    };
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(&rules, source).unwrap();
+    let tweak = |s: &mut engagement_service::settings::Settings| {
+        tokens(s);
+        s.rules = rules.clone();
+        // Nothing expires: every day and week can be compared.
+        s.retention_days = 36_500;
+    };
+    let embedded = Fixture::embedded(tweak).await;
+    let redis = Fixture::redis(if only_all_time { "agree-own" } else { "agree" }, tweak).await;
+    let params = engagement_service::generate::GenerateParams {
+        members: 300,
+        communities: 5,
+        days: 90,
+        seed: 3,
+        start: "2026-01-05T00:00:00Z".parse().unwrap(),
+        events: Some(6_000),
+    };
+    let mut events: Vec<Value> = engagement_service::generate::generate(&params)
+        .iter()
+        .map(|e| serde_json::to_value(e).unwrap())
+        .collect();
+    // Every seventh event taken back, some before later events arrive.
+    let revocations: Vec<Value> = (events.iter().step_by(7))
+        .map(|e| {
+            json!({"id": format!("undo-{}", e["id"].as_str().unwrap()), "kind": "post.deleted",
+                   "actor": "admin", "occurred_at": e["occurred_at"], "revokes": e["id"]})
+        })
+        .collect();
+    let half = events.len() / 2;
+    events.splice(
+        half..half,
+        revocations[..revocations.len() / 2].iter().cloned(),
+    );
+    events.extend(revocations[revocations.len() / 2..].iter().cloned());
+    for app in [&embedded.app, &redis.app] {
+        for batch in events.chunks(500) {
+            app.ingest(&json!({ "events": batch })).await;
+        }
+    }
+    let (a, b) = (
+        every_report(&embedded.app).await,
+        every_report(&redis.app).await,
+    );
+    for ((query, x), (_, y)) in a.iter().zip(&b) {
+        assert_eq!(x, y, "{query}");
+    }
+    assert!(
+        a.iter()
+            .any(|(_, r)| r["questions"]["answered"].as_u64() > Some(5))
+    );
+    assert!(
+        a.iter()
+            .any(|(_, r)| r["flow"]["cross_community"].as_u64() > Some(5))
+    );
+    // A replay on Redis rebuilds the same.
+    let res = redis
+        .app
+        .client
+        .post(format!("{}/v1/admin/replay", redis.app.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let c = every_report(&redis.app).await;
+    for ((query, x), (_, y)) in a.iter().zip(&c) {
+        assert_eq!(x, y, "{query} after a replay");
+    }
+}
+
+#[tokio::test]
+async fn both_stores_give_the_same_figures_for_every_period() {
+    stores_agree(false).await;
+}
+
+#[tokio::test]
+async fn both_stores_agree_when_no_points_board_keeps_the_period() {
+    stores_agree(true).await;
+}

@@ -35,7 +35,15 @@ impl Tally {
         match change {
             Change::Count(counter, delta) => self.counts[counter.index()] += delta,
             Change::Actor(m, delta) => add(&mut self.actors, m, delta),
-            Change::Points(m, delta) => add(&mut self.points, m, delta),
+            // As on a points leaderboard: a member whose points fall to
+            // zero or below leaves it.
+            Change::Points(m, delta) => {
+                let n = self.points.entry_ref(m).or_default();
+                *n += delta;
+                if *n <= 0 {
+                    self.points.remove(m);
+                }
+            }
             Change::Holder(m, delta) => add(&mut self.holders, m, delta),
             Change::Wait(q, Some(seconds)) => {
                 self.waits.insert(q.into(), seconds);

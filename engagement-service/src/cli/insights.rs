@@ -111,7 +111,7 @@ fn from_store(
             .at
             .unwrap_or_else(|| rules.timezone.to_datetime(jiff::Timestamp::now()).date());
         let bucket = Bucket::containing(period, date, rules.week_starts);
-        let report = store.insights(community, bucket, true).await?;
+        let report = store.insights(&rules, community, bucket, true).await?;
         let report = match (report, community) {
             (Some(report), _) => (*report).clone(),
             (None, Some(c)) => return Err(unknown(c)),

@@ -87,9 +87,10 @@ impl Asked {
         if !state.insights {
             return Err(ApiError::InsightsDisabled);
         }
+        let rules = state.rules();
         let report = state
             .store
-            .insights(self.community.as_ref(), bucket, self.admin)
+            .insights(&rules.rules, self.community.as_ref(), bucket, self.admin)
             .await?;
         report.ok_or_else(|| {
             let c = self.community.as_ref().map_or("", |c| c.as_str());

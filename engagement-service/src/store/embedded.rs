@@ -403,6 +403,7 @@ impl Store for EmbeddedStore {
 
     async fn insights(
         &self,
+        _rules: &RuleSet,
         community: Option<&CommunityId>,
         bucket: Bucket,
         admin: bool,

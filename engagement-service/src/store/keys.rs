@@ -117,9 +117,8 @@ impl Keys {
         )
     }
 
-    /// The knowledge-flow tallies of one scope and bucket share this start:
-    /// `:n` counters (hash), `:a` actors, `:p` points, `:h` answer holders,
-    /// `:w` waits for a first answer and `:f` flow (sorted sets).
+    /// The knowledge-flow tallies of one scope and bucket share this start
+    /// (see `store/redis/insights.rs`).
     pub fn insights(&self, community: Option<&CommunityId>, bucket: &Bucket) -> String {
         let scope = match community {
             None => "g".to_owned(),
@@ -131,6 +130,11 @@ impl Keys {
     /// Every community an applied event named (set).
     pub fn insight_communities(&self) -> String {
         format!("{}:i:communities", self.scope)
+    }
+
+    /// The months with insights (set of first days): what all time is read from.
+    pub fn insight_months(&self) -> String {
+        format!("{}:i:months", self.scope)
     }
 
     /// A question and its live answers (JSON), by question id.

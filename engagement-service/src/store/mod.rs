@@ -232,6 +232,7 @@ pub trait Store: Send + Sync {
     /// It reflects every event acknowledged before it was asked for.
     fn insights(
         &self,
+        rules: &RuleSet,
         community: Option<&CommunityId>,
         bucket: Bucket,
         admin: bool,

@@ -83,6 +83,8 @@ pub struct RedisStore {
     insights: bool,
     /// The last insights report of each bucket read.
     reports: std::sync::Arc<insights::ReportCache>,
+    /// Communities and months already in the insight sets.
+    known: std::sync::Arc<insights::Known>,
     readers: std::sync::Arc<Vec<tokio::sync::OnceCell<ConnectionManager>>>,
 }
 
@@ -149,6 +151,7 @@ impl RedisStore {
             client: redis::Client::open(settings.url.as_str()).map_err(unavailable)?,
             insights: settings.insights,
             reports: std::sync::Arc::default(),
+            known: std::sync::Arc::default(),
             readers: std::sync::Arc::new((0..READERS).map(|_| Default::default()).collect()),
         })
     }
@@ -301,11 +304,12 @@ impl Store for RedisStore {
     // Knowledge-flow reports: see `insights.rs`.
     async fn insights(
         &self,
+        rules: &RuleSet,
         community: Option<&CommunityId>,
         bucket: Bucket,
         admin: bool,
     ) -> Result<Option<Arc<Report>>, StoreError> {
-        self.read_insights(community, bucket, admin).await
+        self.read_insights(rules, community, bucket, admin).await
     }
 
     async fn insight_communities(&self) -> Result<Vec<CommunityId>, StoreError> {

@@ -5,13 +5,14 @@
 use std::time::Duration;
 
 use deadpool_redis::redis::{self, AsyncCommands, Value};
-use engagement_core::insights::{Counter, Insights};
-use engagement_core::{MemberState, RuleSet};
+use engagement_core::insights::Insights;
+use engagement_core::{MemberState, Period, RuleSet};
 
 use super::super::derived::Derived;
 use super::super::keys::Keys;
+use super::super::retention::Retention;
 use super::super::{LogEntry, ReplaySummary};
-use super::insights::flow_member;
+use super::insights::{flow_member, keeps_points, stored_expiry};
 use super::pool::Connection;
 use super::{
     GENERATION_CACHE, MAX_ATTEMPTS, RedisStore, SHIFT, StoreError, Target, corrupt, unavailable,
@@ -56,7 +57,8 @@ impl RedisStore {
                 derived.apply(rules, &entry);
             })
             .await?;
-        self.write_generation(&mut conn, &next, &derived).await?;
+        self.write_generation(&mut conn, &next, rules, &derived)
+            .await?;
         let mut summary = ReplaySummary {
             events: derived.memory.events_seen(),
             members: derived.memory.members.len(),
@@ -198,6 +200,7 @@ impl RedisStore {
         &self,
         conn: &mut Connection,
         keys: &Keys,
+        rules: &RuleSet,
         derived: &Derived,
     ) -> Result<(), StoreError> {
         let mut pipe = Chunked::default();
@@ -255,61 +258,53 @@ impl RedisStore {
         }
         pipe.add().set(keys.seq(), seq).ignore();
         if let Some(insights) = &derived.memory.insights {
-            self.write_insights(&mut pipe, conn, keys, insights).await?;
+            self.write_insights(&mut pipe, conn, keys, rules, insights)
+                .await?;
         }
         pipe.flush(conn).await
     }
 
-    /// Writes insights built in memory into generation `keys`.
+    /// Writes insights built in memory into generation `keys`: the day and
+    /// month buckets, which the others are read from.
     async fn write_insights(
         &self,
         pipe: &mut Chunked,
         conn: &mut Connection,
         keys: &Keys,
+        rules: &RuleSet,
         insights: &Insights,
     ) -> Result<(), StoreError> {
+        let retention = Retention {
+            days: self.retention_days,
+        };
+        let own_points = keeps_points(rules);
         for (community, bucket, tally) in insights.tallies() {
-            let base = keys.insights(community, bucket);
-            let mut fields: Vec<(&str, i64)> = vec![("rev", 1)];
-            for counter in Counter::ALL {
-                let n = tally.counts[counter.index()];
-                if n != 0 {
-                    fields.push((counter.name(), n));
-                }
+            if !matches!(bucket.period, Period::Day | Period::Month) {
+                continue;
             }
-            pipe.add()
-                .hset_multiple(format!("{base}:n"), &fields)
-                .ignore();
-            let sets = [
+            let base = keys.insights(community, bucket);
+            // The counters as BITFIELD keeps them: `rev` 1, then each counter.
+            let mut counters: Vec<u8> = 1i64.to_be_bytes().to_vec();
+            for n in tally.counts {
+                counters.extend_from_slice(&n.to_be_bytes());
+            }
+            pipe.add().set(format!("{base}:n"), counters).ignore();
+            let mut hashes = vec![
                 (
                     ":a",
-                    tally
-                        .actors
-                        .iter()
+                    (tally.actors.iter())
                         .map(|(m, n)| (m.to_string(), *n))
                         .collect::<Vec<_>>(),
                 ),
                 (
-                    ":p",
-                    tally
-                        .points
-                        .iter()
-                        .map(|(m, n)| (m.to_string(), *n))
-                        .collect(),
-                ),
-                (
                     ":h",
-                    tally
-                        .holders
-                        .iter()
+                    (tally.holders.iter())
                         .map(|(m, n)| (m.to_string(), *n))
                         .collect(),
                 ),
                 (
                     ":w",
-                    tally
-                        .waits
-                        .iter()
+                    (tally.waits.iter())
                         .map(|(q, n)| (q.to_string(), *n))
                         .collect(),
                 ),
@@ -320,22 +315,38 @@ impl RedisStore {
                         .collect(),
                 ),
             ];
-            let expire_at = self.expire_at(bucket);
-            for (suffix, members) in sets {
+            if own_points {
+                hashes.push((
+                    ":p",
+                    (tally.points.iter())
+                        .map(|(m, n)| (m.to_string(), *n))
+                        .collect(),
+                ));
+            }
+            let expire_at = stored_expiry(retention, bucket, rules.week_starts);
+            let mut written = vec![format!("{base}:n")];
+            for (suffix, fields) in hashes {
                 let key = format!("{base}{suffix}");
-                for chunk in members.chunks(500) {
-                    let items: Vec<(i64, &str)> =
-                        chunk.iter().map(|(m, n)| (*n, m.as_str())).collect();
-                    pipe.add().zadd_multiple(&key, &items).ignore();
+                for chunk in fields.chunks(500) {
+                    if suffix == ":p" {
+                        let items: Vec<(i64, &str)> =
+                            chunk.iter().map(|(m, n)| (*n, m.as_str())).collect();
+                        pipe.add().zadd_multiple(&key, &items).ignore();
+                    } else {
+                        pipe.add().hset_multiple(&key, chunk).ignore();
+                    }
                     pipe.flush_if_full(conn).await?;
                 }
-                if expire_at > 0 {
-                    pipe.add().expire_at(&key, expire_at).ignore();
-                }
+                written.push(key);
             }
             if expire_at > 0 {
+                for key in written {
+                    pipe.add().expire_at(key, expire_at).ignore();
+                }
+            }
+            if let (Period::Month, Some(start), None) = (bucket.period, bucket.start, community) {
                 pipe.add()
-                    .expire_at(format!("{base}:n"), expire_at)
+                    .sadd(keys.insight_months(), start.to_string())
                     .ignore();
             }
             pipe.flush_if_full(conn).await?;

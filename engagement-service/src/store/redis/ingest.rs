@@ -17,7 +17,7 @@ use engagement_core::{
 
 use super::super::retention::Retention;
 use super::super::{LEDGER_KEEP, LogEntry, ledger_lines};
-use super::insights::{ReadQuestions, Writes};
+use super::insights::{ReadQuestions, Writes, keeps_points, stored_expiry};
 use super::pool::Connection;
 use super::{
     BOARD_SCRIPT, MAX_ATTEMPTS, RedisStore, STRIPES, StoreError, Target, WIDE, corrupt, unavailable,
@@ -137,8 +137,11 @@ impl RedisStore {
         let mut pipe = redis::pipe();
         pipe.atomic();
         let mut changes = ScoreChanges::default();
-        let expire_at = |bucket: &Bucket| self.expire_at(bucket);
-        let mut insight_writes = Writes::new(&keys, &expire_at);
+        let retention = Retention {
+            days: self.retention_days,
+        };
+        let expire_at = |bucket: &Bucket| stored_expiry(retention, bucket, rules.week_starts);
+        let mut insight_writes = Writes::new(&keys, &expire_at, keeps_points(rules), &self.known);
         // Each board's key and expiry, worked out once per request.
         let mut boards: HashMap<BoardAt, (Arc<str>, i64)> = HashMap::new();
         // The (board, community) scopes this request scores in, added once.
@@ -226,7 +229,7 @@ impl RedisStore {
             pipe.set(key, json).ignore();
         }
         questions.write(&keys, &mut pipe)?;
-        insight_writes.write(&mut pipe);
+        let added = insight_writes.write(&mut pipe);
         if let Some((board_keys, board_args)) = changes.script_input(keys.seq()) {
             pipe.cmd("EVAL")
                 .arg(BOARD_SCRIPT)
@@ -236,6 +239,9 @@ impl RedisStore {
                 .ignore();
         }
         let committed: Option<Value> = pipe.query_async(conn).await.map_err(unavailable)?;
+        if committed.is_some() {
+            self.known.note(&added);
+        }
         Ok(committed.map(|_| outcomes))
     }
 

@@ -1,50 +1,106 @@
-//! Knowledge-flow insights in Redis. Each scope and bucket has a hash of
-//! counters (`:n`, whose `rev` every transaction that changes the bucket
-//! bumps) and sorted sets of actors (`:a`), net points (`:p`), answer
-//! holders (`:h`), seconds to a first answer per question (`:w`) and, for
-//! the whole deployment, answers per home and answering community (`:f`).
+//! Knowledge-flow insights in Redis, kept at the smallest cost per event.
+//!
+//! Only day and month buckets are written; a week is read as its seven
+//! days, a quarter, a year and all time as their months (sums and unions,
+//! exact). Each scope and stored bucket has:
+//! - `:n` its counters in one string, moved by one `BITFIELD` per
+//!   transaction (`rev` first, then [`Counter::ALL`]);
+//! - `:a` events per actor, `:h` acceptances per answer author, `:w`
+//!   seconds to a first answer per question and, for the whole deployment,
+//!   `:f` answers per home and answering community (hashes; a field goes at
+//!   zero);
+//! - `:p` net points per member (sorted set), only when some period or
+//!   scope has no points leaderboard: the participation figures read the
+//!   points board itself, which already holds exactly that distribution.
+//!
 //! Questions and their live answers are JSON under `q:<id>`, read and
-//! watched by the transactions that touch them.
+//! watched by the transactions that touch them. A day bucket stays as long
+//! as the week holding it (at most six days past the day's own retention).
 //!
 //! A transaction sums its changes per key and field and hands them to
-//! `insights.lua` in one call. A report reads one bucket's keys in one
-//! atomic round trip; the last report of each bucket is kept with the `rev`
-//! it was read at, so asking again costs one `HGET` until the bucket changes.
+//! `insights.lua` in one call. A report reads the keys of its buckets in one
+//! atomic round trip; the last report of each bucket is kept with the sum of
+//! its buckets' `rev`, so asking again costs one round trip of small reads
+//! until something changes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use deadpool_redis::redis::{self, Pipeline};
-use engagement_core::insights::{Change, Counter, Parts, Question, Sink};
-use engagement_core::{Bucket, CommunityId, MemberId, Report};
+use deadpool_redis::redis::{self, Pipeline, Value};
+use engagement_core::insights::{Change, Counter, Counts, Parts, Question, Sink};
+use engagement_core::rules::Metric;
+use engagement_core::{BoardKey, Bucket, CommunityId, MemberId, Period, Report, RuleSet};
+use jiff::civil::Date;
 
 use super::super::keys::Keys;
-use super::{RedisStore, StoreError, corrupt, unavailable};
+use super::super::retention::Retention;
+use super::{RedisStore, SHIFT, StoreError, corrupt, unavailable};
 
 pub(super) const INSIGHTS_SCRIPT: &str = include_str!("insights.lua");
 
 /// Reports kept per instance before the cache starts again.
 const CACHED_REPORTS: usize = 512;
 
-/// The field of the counter hash that changes with every write to the bucket.
-const REV: &str = "rev";
-
-/// Sorted-set tallies of a bucket, by the suffix of their key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Set {
-    Actors,
-    Points,
-    Holders,
-    Flow,
+/// Whether Redis writes the buckets of `period` (the others are read from them).
+fn stored(period: Period) -> bool {
+    matches!(period, Period::Day | Period::Month)
 }
 
-impl Set {
+/// The points leaderboard holding the participation distribution of
+/// `period` in a scope, if the rules have one.
+fn points_board(rules: &RuleSet, period: Period, community: bool) -> Option<&str> {
+    rules
+        .leaderboards
+        .iter()
+        .find(|b| {
+            matches!(b.metric, Metric::Points)
+                && b.periods.contains(&period)
+                && if community { b.community } else { b.global }
+        })
+        .map(|b| &*b.id)
+}
+
+/// Whether insights keep points of their own: some period or scope has no
+/// points board to read them from.
+pub(super) fn keeps_points(rules: &RuleSet) -> bool {
+    Period::ALL.iter().any(|p| {
+        [false, true]
+            .iter()
+            .any(|c| points_board(rules, *p, *c).is_none())
+    })
+}
+
+/// When a stored bucket's keys go (Unix seconds; 0: never): a day with the
+/// week that holds it, so that the week can still be read from its days.
+pub(super) fn stored_expiry(
+    retention: Retention,
+    bucket: &Bucket,
+    week_starts: jiff::civil::Weekday,
+) -> i64 {
+    let bucket = match (bucket.period, bucket.start) {
+        (Period::Day, Some(day)) => Bucket::containing(Period::Week, day, week_starts),
+        _ => *bucket,
+    };
+    retention.expires_at(&bucket).map_or(0, |t| t.as_second())
+}
+
+/// Hash tallies of a bucket, by the suffix of their key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Tally {
+    Actors,
+    Holders,
+    Flow,
+    /// A sorted set: the points board's kind of distribution.
+    Points,
+}
+
+impl Tally {
     fn suffix(self) -> &'static str {
         match self {
-            Set::Actors => ":a",
-            Set::Points => ":p",
-            Set::Holders => ":h",
-            Set::Flow => ":f",
+            Tally::Actors => ":a",
+            Tally::Holders => ":h",
+            Tally::Flow => ":f",
+            Tally::Points => ":p",
         }
     }
 }
@@ -53,30 +109,67 @@ impl Set {
 pub(super) struct Writes<'k> {
     keys: &'k Keys,
     expire_at: &'k (dyn Fn(&Bucket) -> i64 + Sync),
-    /// Each scope and bucket touched: its key start and expiry.
+    own_points: bool,
+    /// Each scope and bucket touched: its index in `bases`.
     buckets: HashMap<(Option<CommunityId>, Bucket), usize>,
-    bases: Vec<(String, i64)>,
-    counters: HashMap<(usize, Counter), i64>,
-    sets: HashMap<(usize, Set, String), i64>,
+    /// Key start, expiry and summed counters of each scope and bucket.
+    bases: Vec<(String, i64, Counts)>,
+    tallies: HashMap<(usize, Tally, Arc<str>), i64>,
     /// The last wait set (or removed) per bucket and question.
     waits: HashMap<(usize, String), Option<i64>>,
     communities: Vec<CommunityId>,
+    months: Vec<Date>,
+    known: &'k Known,
+}
+
+/// The communities and months this instance saw in the insight sets of a
+/// generation after a write that added them committed: adding them again
+/// changes nothing, so it is not sent.
+#[derive(Debug, Default)]
+pub(super) struct Known(Mutex<(String, std::collections::HashSet<String>)>);
+
+impl Known {
+    fn entry(key: &str, member: &str) -> String {
+        format!("{key}\n{member}")
+    }
+
+    fn has(&self, key: &str, member: &str) -> bool {
+        let known = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        known.1.contains(&Known::entry(key, member))
+    }
+
+    /// Notes members a committed write added to sets.
+    pub(super) fn note(&self, added: &[(String, String)]) {
+        let mut known = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        for (key, member) in added {
+            // One generation at a time: a replay starts the sets again.
+            let generation = key.split(":i:").next().unwrap_or_default();
+            if known.0 != generation {
+                *known = (generation.to_owned(), Default::default());
+            }
+            known.1.insert(Known::entry(key, member));
+        }
+    }
 }
 
 impl<'k> Writes<'k> {
     pub(super) fn new(
         keys: &'k Keys,
         expire_at: &'k (dyn Fn(&Bucket) -> i64 + Sync),
+        own_points: bool,
+        known: &'k Known,
     ) -> Writes<'k> {
         Writes {
             keys,
             expire_at,
+            own_points,
+            known,
             buckets: HashMap::new(),
             bases: Vec::new(),
-            counters: HashMap::new(),
-            sets: HashMap::new(),
+            tallies: HashMap::new(),
             waits: HashMap::new(),
             communities: Vec::new(),
+            months: Vec::new(),
         }
     }
 
@@ -85,102 +178,180 @@ impl<'k> Writes<'k> {
             return i;
         }
         let i = self.bases.len();
-        self.bases.push((
-            self.keys.insights(scope, &bucket),
-            (self.expire_at)(&bucket),
-        ));
+        let key = self.keys.insights(scope, &bucket);
+        self.bases
+            .push((key, (self.expire_at)(&bucket), [0; Counter::ALL.len()]));
         self.buckets.insert((scope.cloned(), bucket), i);
         if let Some(c) = scope
             && !self.communities.contains(c)
         {
             self.communities.push(c.clone());
         }
+        if let (Period::Month, Some(start)) = (bucket.period, bucket.start)
+            && !self.months.contains(&start)
+        {
+            self.months.push(start);
+        }
         i
     }
 
-    /// Adds the script call writing every change to `pipe`.
-    pub(super) fn write(self, pipe: &mut Pipeline) {
+    /// Adds the script call writing every change to `pipe`; returns the
+    /// members it adds to sets, for [`Known::note`] once it commits.
+    pub(super) fn write(self, pipe: &mut Pipeline) -> Vec<(String, String)> {
+        let mut added = Vec::new();
         if self.bases.is_empty() {
-            return;
+            return added;
         }
-        let mut keys: Vec<String> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::new();
-        let mut args: Vec<String> = Vec::new();
-        let mut key = |name: String, keys: &mut Vec<String>| -> String {
-            let i = *index.entry(name.clone()).or_insert_with(|| {
-                keys.push(name);
-                keys.len()
-            });
-            i.to_string()
-        };
-        let op = |args: &mut Vec<String>, parts: [&str; 2], rest: &[&str]| {
-            args.extend(parts.iter().map(|s| (*s).to_owned()));
-            args.extend(rest.iter().map(|s| (*s).to_owned()));
-        };
-        for (base, expire_at) in &self.bases {
-            let k = key(format!("{base}:n"), &mut keys);
-            op(&mut args, ["h", &k], &[REV, "1"]);
+        let mut script = Script::default();
+        for (base, expire_at, counts) in &self.bases {
+            // `rev` first: every bucket touched moves, so cached reports of it go.
+            let mut fields = vec![(0usize, 1i64)];
+            fields.extend(
+                (counts.iter().enumerate())
+                    .filter(|(_, d)| **d != 0)
+                    .map(|(i, d)| (i + 1, *d)),
+            );
+            let k = script.key(format!("{base}:n"));
+            script.args.extend([
+                "b".to_owned(),
+                k,
+                expire_at.to_string(),
+                fields.len().to_string(),
+            ]);
+            for (slot, delta) in fields {
+                script.args.push(format!("#{slot}"));
+                script.args.push(delta.to_string());
+            }
+        }
+        let mut expiring: Vec<usize> = Vec::new();
+        for ((b, tally, field), delta) in &self.tallies {
+            if *delta == 0 {
+                continue;
+            }
+            let (base, expire_at, _) = &self.bases[*b];
+            let k = script.key(format!("{base}{}", tally.suffix()));
+            let code = if *tally == Tally::Points { "z" } else { "k" };
+            script.args.extend([
+                code.to_owned(),
+                k.clone(),
+                field.to_string(),
+                delta.to_string(),
+            ]);
             if *expire_at > 0 {
-                for suffix in [":n", ":a", ":p", ":h", ":w", ":f"] {
-                    let k = key(format!("{base}{suffix}"), &mut keys);
-                    op(&mut args, ["x", &k], &[&expire_at.to_string()]);
-                }
-            }
-        }
-        for ((b, counter), delta) in &self.counters {
-            if *delta != 0 {
-                let k = key(format!("{}:n", self.bases[*b].0), &mut keys);
-                op(&mut args, ["h", &k], &[counter.name(), &delta.to_string()]);
-            }
-        }
-        for ((b, set, member), delta) in &self.sets {
-            if *delta != 0 {
-                let k = key(format!("{}{}", self.bases[*b].0, set.suffix()), &mut keys);
-                op(&mut args, ["z", &k], &[member, &delta.to_string()]);
+                expiring.push(*b);
+                script.expire(k, *expire_at);
             }
         }
         for ((b, question), wait) in &self.waits {
-            let k = key(format!("{}:w", self.bases[*b].0), &mut keys);
+            let (base, expire_at, _) = &self.bases[*b];
+            let k = script.key(format!("{base}:w"));
             match wait {
-                Some(seconds) => op(&mut args, ["s", &k], &[question, &seconds.to_string()]),
-                None => op(&mut args, ["r", &k], &[question]),
+                Some(seconds) => {
+                    script.args.extend([
+                        "s".to_owned(),
+                        k.clone(),
+                        question.clone(),
+                        seconds.to_string(),
+                    ]);
+                }
+                None => script
+                    .args
+                    .extend(["r".to_owned(), k.clone(), question.clone()]),
+            }
+            if *expire_at > 0 {
+                script.expire(k, *expire_at);
             }
         }
-        for c in &self.communities {
-            let k = key(self.keys.insight_communities(), &mut keys);
-            op(&mut args, ["a", &k], &[c.as_str()]);
+        let sets = [
+            (
+                self.keys.insight_communities(),
+                (self.communities.iter())
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>(),
+            ),
+            (
+                self.keys.insight_months(),
+                self.months.iter().map(|m| m.to_string()).collect(),
+            ),
+        ];
+        for (set, members) in sets {
+            for member in members {
+                if !self.known.has(&set, &member) {
+                    let k = script.key(set.clone());
+                    script.args.extend(["a".to_owned(), k, member.clone()]);
+                    added.push((set.clone(), member));
+                }
+            }
+        }
+        for (k, at) in script.expiries.drain() {
+            script.args.extend(["x".to_owned(), k, at.to_string()]);
         }
         pipe.cmd("EVAL")
             .arg(INSIGHTS_SCRIPT)
-            .arg(keys.len())
-            .arg(&keys)
-            .arg(&args)
+            .arg(script.keys.len())
+            .arg(&script.keys)
+            .arg(&script.args)
             .ignore();
+        added
     }
 }
 
-/// A flow pair as one sorted-set member: both ids percent-encoded, so the
+/// KEYS and ARGV of one `insights.lua` call.
+#[derive(Default)]
+struct Script {
+    keys: Vec<String>,
+    index: HashMap<String, usize>,
+    args: Vec<String>,
+    expiries: HashMap<String, i64>,
+}
+
+impl Script {
+    /// The KEYS index of `name`, as an argument.
+    fn key(&mut self, name: String) -> String {
+        let n = self.keys.len() + 1;
+        let i = *self.index.entry(name.clone()).or_insert_with(|| {
+            self.keys.push(name);
+            n
+        });
+        i.to_string()
+    }
+
+    /// `EXPIREAT` once per key touched.
+    fn expire(&mut self, key: String, at: i64) {
+        self.expiries.insert(key, at);
+    }
+}
+
+/// A flow pair as one hash field: both ids percent-encoded, so the
 /// separator cannot occur inside either.
 pub(super) fn flow_member(keys: &Keys, from: &CommunityId, to: &CommunityId) -> String {
     format!("{}:{}", keys.community(from), keys.community(to))
 }
 
 impl Sink for Writes<'_> {
+    fn keeps(&self, period: Period) -> bool {
+        stored(period)
+    }
+
     fn change(&mut self, scope: Option<&CommunityId>, bucket: Bucket, change: Change<'_>) {
         let b = self.base(scope, bucket);
-        let mut set = |set: Set, member: String, delta: i64| {
-            *self.sets.entry((b, set, member)).or_default() += delta;
+        let mut tally = |tally: Tally, field: Arc<str>, delta: i64| {
+            *self.tallies.entry((b, tally, field)).or_default() += delta;
         };
         match change {
-            Change::Count(counter, delta) => {
-                *self.counters.entry((b, counter)).or_default() += delta
+            Change::Count(counter, delta) => self.bases[b].2[counter.index()] += delta,
+            // Member ids are shared strings: the field costs no copy.
+            Change::Actor(m, delta) => tally(Tally::Actors, m.shared(), delta),
+            // The points board holds these, unless some period has none.
+            Change::Points(m, delta) => {
+                if self.own_points {
+                    tally(Tally::Points, m.shared(), delta);
+                }
             }
-            Change::Actor(m, delta) => set(Set::Actors, m.to_string(), delta),
-            Change::Points(m, delta) => set(Set::Points, m.to_string(), delta),
-            Change::Holder(m, delta) => set(Set::Holders, m.to_string(), delta),
+            Change::Holder(m, delta) => tally(Tally::Holders, m.shared(), delta),
             Change::Flow(from, to, delta) => {
-                let member = flow_member(self.keys, from, to);
-                *self.sets.entry((b, Set::Flow, member)).or_default() += delta;
+                let field = flow_member(self.keys, from, to);
+                tally(Tally::Flow, field.into(), delta);
             }
             Change::Wait(question, wait) => {
                 self.waits.insert((b, question.to_owned()), wait);
@@ -232,13 +403,55 @@ impl ReadQuestions {
     }
 }
 
-/// The last reports read, by generation, scope and bucket, with their `rev`.
+/// The stored buckets a bucket is read from; `months` lists every month
+/// with insights (for all time).
+fn parts_of(bucket: &Bucket, months: &[Date], week_starts: jiff::civil::Weekday) -> Vec<Bucket> {
+    let month = |d: Date| Bucket::containing(Period::Month, d, week_starts);
+    let Some(start) = bucket.start else {
+        return months.iter().map(|m| month(*m)).collect();
+    };
+    let (period, count) = match bucket.period {
+        Period::Day | Period::Month => return vec![*bucket],
+        Period::Week => (Period::Day, 7),
+        Period::Quarter => (Period::Month, 3),
+        Period::Year => (Period::Month, 12),
+        Period::AllTime => return months.iter().map(|m| month(*m)).collect(),
+    };
+    let mut out = Vec::with_capacity(count);
+    let mut at = start;
+    for _ in 0..count {
+        let b = Bucket::containing(period, at, week_starts);
+        out.push(b);
+        match b.end().and_then(|e| e.tomorrow().ok()) {
+            Some(next) => at = next,
+            None => break,
+        }
+    }
+    out
+}
+
+/// A bucket's counters as `BITFIELD` keeps them: big-endian signed 64-bit
+/// integers, `rev` first.
+fn counters(raw: &[u8]) -> (i64, Counts) {
+    let slot = |i: usize| -> i64 {
+        raw.get(i * 8..i * 8 + 8)
+            .map_or(0, |b| i64::from_be_bytes(b.try_into().unwrap_or([0; 8])))
+    };
+    let mut counts = [0; Counter::ALL.len()];
+    for (i, c) in counts.iter_mut().enumerate() {
+        *c = slot(i + 1);
+    }
+    (slot(0), counts)
+}
+
+/// The last reports read, by generation, scope and bucket, with the revision
+/// they were read at.
 #[derive(Debug, Default)]
 pub(super) struct ReportCache(Mutex<HashMap<CacheKey, Cached>>);
 
 type CacheKey = (u64, Option<CommunityId>, Bucket);
 
-/// A report as read at `rev`: in full, and without who holds the answers.
+/// A report as read at a revision: in full, and without who holds the answers.
 type Cached = (i64, Arc<Report>, Arc<Report>);
 
 impl ReportCache {
@@ -254,6 +467,13 @@ impl ReportCache {
             cache.clear();
         }
         cache.insert(key, (rev, full, public));
+    }
+}
+
+/// Sums hash tallies read from several buckets.
+fn merge(into: &mut HashMap<String, i64>, read: HashMap<String, i64>) {
+    for (k, v) in read {
+        *into.entry(k).or_default() += v;
     }
 }
 
@@ -281,6 +501,7 @@ impl RedisStore {
 
     pub(super) async fn read_insights(
         &self,
+        rules: &RuleSet,
         community: Option<&CommunityId>,
         bucket: Bucket,
         admin: bool,
@@ -292,59 +513,126 @@ impl RedisStore {
             let mut conn = self.reader().await?;
             let generation = self.live_generation(&mut conn).await?;
             let keys = self.keys.at(generation);
-            let base = keys.insights(community, &bucket);
-            let counters = format!("{base}:n");
-            let (known, rev): (bool, Option<i64>) = redis::pipe()
+            // First the small reads: whether the community is known, the
+            // months kept and the counters (with their revisions).
+            let (known, months): (bool, Vec<String>) = redis::pipe()
                 .sismember(
                     keys.insight_communities(),
                     community.map_or("", |c| c.as_str()),
                 )
-                .hget(&counters, REV)
+                .smembers(keys.insight_months())
                 .query_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
             if community.is_some() && !known {
                 return Ok(None);
             }
+            let mut months: Vec<Date> = (months.iter()).filter_map(|m| m.parse().ok()).collect();
+            months.sort();
+            let parts = parts_of(&bucket, &months, rules.week_starts);
+            let bases: Vec<String> = parts.iter().map(|b| keys.insights(community, b)).collect();
+            let revs: Vec<Option<Vec<u8>>> = if bases.is_empty() {
+                Vec::new()
+            } else {
+                redis::cmd("MGET")
+                    .arg(bases.iter().map(|b| format!("{b}:n")).collect::<Vec<_>>())
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(unavailable)?
+            };
+            let rev: i64 = revs.iter().flatten().map(|raw| counters(raw).0).sum();
             let cache_key = (generation, community.cloned(), bucket);
-            let rev = rev.unwrap_or(0);
             if let Some(report) = self.reports.get(&cache_key, rev, admin) {
                 return Ok(Some(report));
             }
+            // Then everything, at once and atomically.
             let mut pipe = redis::pipe();
-            pipe.atomic()
-                .hgetall(&counters)
-                .zcard(format!("{base}:a"))
-                .cmd("ZRANGE")
-                .arg(format!("{base}:p"))
-                .arg("(0")
-                .arg("+inf")
-                .arg("BYSCORE")
-                .arg("WITHSCORES")
-                .zrange_withscores(format!("{base}:h"), 0, -1)
-                .zrange_withscores(format!("{base}:w"), 0, -1)
-                .zrange_withscores(format!("{base}:f"), 0, -1);
-            type Read = (
-                HashMap<String, i64>,
-                u64,
-                Vec<(String, i64)>,
-                Vec<(String, i64)>,
-                Vec<(String, i64)>,
-                Vec<(String, i64)>,
-            );
-            let (counts, active, points, holders, waits, flow): Read =
-                pipe.query_async(&mut conn).await.map_err(unavailable)?;
-            let mut parts = Parts {
-                active,
-                points: points.into_iter().map(|(_, p)| p).collect(),
-                waits: waits.into_iter().map(|(_, w)| w).collect(),
-                ..Parts::default()
-            };
-            for (name, n) in &counts {
-                if let Some(counter) = Counter::parse(name) {
-                    parts.counts[counter.index()] = *n;
+            pipe.atomic();
+            for base in &bases {
+                pipe.get(format!("{base}:n"))
+                    .hgetall(format!("{base}:a"))
+                    .hgetall(format!("{base}:h"))
+                    .hgetall(format!("{base}:w"))
+                    .hgetall(format!("{base}:f"));
+            }
+            let board = points_board(rules, bucket.period, community.is_some());
+            match board {
+                Some(board) => {
+                    let key = keys.board(&BoardKey {
+                        board: board.into(),
+                        community: community.cloned(),
+                        bucket,
+                    });
+                    pipe.cmd("ZRANGE")
+                        .arg(key)
+                        .arg(SHIFT)
+                        .arg("+inf")
+                        .arg("BYSCORE")
+                        .arg("WITHSCORES");
+                }
+                None => {
+                    for base in &bases {
+                        pipe.zrange_withscores(format!("{base}:p"), 0, -1);
+                    }
                 }
             }
+            let read: Vec<Value> = pipe.query_async(&mut conn).await.map_err(unavailable)?;
+            let mut read = read.into_iter();
+            let mut next = || read.next().unwrap_or(Value::Nil);
+            let mut counts = [0; Counter::ALL.len()];
+            let mut rev = 0;
+            let (mut actors, mut holders, mut waits, mut flow) = (
+                HashMap::new(),
+                HashMap::new(),
+                HashMap::new(),
+                HashMap::new(),
+            );
+            for _ in &bases {
+                let raw: Option<Vec<u8>> = redis::from_redis_value(next()).map_err(corrupt)?;
+                let (r, c) = counters(raw.as_deref().unwrap_or_default());
+                rev += r;
+                for (sum, n) in counts.iter_mut().zip(c) {
+                    *sum += n;
+                }
+                merge(
+                    &mut actors,
+                    redis::from_redis_value(next()).map_err(corrupt)?,
+                );
+                merge(
+                    &mut holders,
+                    redis::from_redis_value(next()).map_err(corrupt)?,
+                );
+                merge(
+                    &mut waits,
+                    redis::from_redis_value(next()).map_err(corrupt)?,
+                );
+                merge(&mut flow, redis::from_redis_value(next()).map_err(corrupt)?);
+            }
+            let mut points: HashMap<String, i64> = HashMap::new();
+            match board {
+                Some(_) => {
+                    let rows: Vec<(String, f64)> =
+                        redis::from_redis_value(next()).map_err(corrupt)?;
+                    points.extend(
+                        rows.into_iter()
+                            .map(|(m, s)| (m, (s / SHIFT).floor() as i64)),
+                    );
+                }
+                None => {
+                    for _ in &bases {
+                        let rows: Vec<(String, i64)> =
+                            redis::from_redis_value(next()).map_err(corrupt)?;
+                        merge(&mut points, rows.into_iter().collect());
+                    }
+                }
+            }
+            let mut parts = Parts {
+                counts,
+                active: actors.values().filter(|n| **n > 0).count() as u64,
+                points: points.into_values().filter(|p| *p > 0).collect(),
+                waits: waits.into_values().collect(),
+                ..Parts::default()
+            };
             for (member, n) in holders {
                 parts
                     .holders
@@ -353,7 +641,7 @@ impl RedisStore {
             for (pair, n) in flow {
                 let (from, to) = pair
                     .split_once(':')
-                    .ok_or_else(|| corrupt(format!("flow member {pair}")))?;
+                    .ok_or_else(|| corrupt(format!("flow field {pair}")))?;
                 let decode = |s: &str| {
                     percent_encoding::percent_decode_str(s)
                         .decode_utf8()
@@ -362,7 +650,6 @@ impl RedisStore {
                 };
                 parts.flow.push((decode(from)?, decode(to)?, n));
             }
-            let rev = counts.get(REV).copied().unwrap_or(0);
             let full = Report::build(community, bucket, parts, true);
             let mut public = full.clone();
             public.concentration.holders = None;
@@ -372,5 +659,48 @@ impl RedisStore {
             Ok(Some(if admin { full } else { public }))
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::{Weekday, date};
+
+    #[test]
+    fn weeks_are_read_from_days_and_longer_periods_from_months() {
+        let months = [date(2025, 12, 1), date(2026, 1, 1), date(2026, 2, 1)];
+        let week = Bucket::containing(Period::Week, date(2026, 3, 4), Weekday::Monday);
+        let days = parts_of(&week, &months, Weekday::Monday);
+        assert_eq!(days.len(), 7);
+        assert_eq!(days[0].start, Some(date(2026, 3, 2)));
+        assert_eq!(days[6].start, Some(date(2026, 3, 8)));
+        let quarter = Bucket::containing(Period::Quarter, date(2026, 5, 20), Weekday::Monday);
+        let starts: Vec<_> = (parts_of(&quarter, &months, Weekday::Monday).iter())
+            .map(|b| (b.period, b.start))
+            .collect();
+        assert_eq!(
+            starts,
+            [4, 5, 6].map(|m| (Period::Month, Some(date(2026, m, 1))))
+        );
+        assert_eq!(
+            parts_of(&Bucket::ALL_TIME, &months, Weekday::Monday).len(),
+            3
+        );
+        let year = Bucket::containing(Period::Year, date(2026, 5, 20), Weekday::Monday);
+        assert_eq!(parts_of(&year, &months, Weekday::Monday).len(), 12);
+    }
+
+    #[test]
+    fn counters_read_back_as_bitfield_writes_them() {
+        let mut raw = Vec::new();
+        for v in [3i64, 7, -2] {
+            raw.extend_from_slice(&v.to_be_bytes());
+        }
+        let (rev, counts) = counters(&raw);
+        assert_eq!(rev, 3);
+        assert_eq!(counts[0], 7);
+        assert_eq!(counts[1], -2);
+        assert_eq!(counts[2], 0, "past the end reads zero");
     }
 }

@@ -1,0 +1,294 @@
+//! Knowledge-flow insights on Redis, at the size of a large community of
+//! practice:
+//!
+//! 1. ingest with insights on and off, in one run: two services on one
+//!    Redis (key prefixes of their own) take the same batches of 100 and the
+//!    same single events in alternating rounds, so drift on a shared machine
+//!    falls on both alike;
+//! 2. 1,000,000 generated events (20,000 members, 14 communities, a year)
+//!    written to the log and replayed, then `GET /v1/insights` for a
+//!    community-month and for the whole deployment's month, first reads
+//!    (nothing cached) and steady state.
+//!
+//! `cargo bench --bench insights` (`INSIGHTS_EVENTS=200000` for a quicker
+//! run; the comparison of step 1 uses a fifth of that).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use engagement_core::{Event, RuleSet};
+use engagement_service::generate::{GenerateParams, generate};
+use engagement_service::store::{LogEntry, RedisSettings, RedisStore, Store};
+use engagement_service::{Application, Settings};
+
+#[path = "support/drive.rs"]
+mod drive;
+#[path = "support/redis.rs"]
+mod redis;
+
+use drive::{CONCURRENT, Figure, drive, percentile};
+use redis::Redis;
+
+// The allocator the `engagement` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const ROUNDS: usize = 6;
+
+fn rules() -> RuleSet {
+    RuleSet::from_toml(include_str!("../rules/knowledge-sharing.toml")).unwrap()
+}
+
+/// A service on the bench's Redis under `prefix`; its base URL.
+async fn service(port: u16, prefix: &str, insights: bool) -> String {
+    let mut settings = Settings::for_tests(PathBuf::from("unused"));
+    settings.redis_url = Some(format!("redis://127.0.0.1:{port}"));
+    settings.key_prefix = prefix.into();
+    settings.rules = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/rules/knowledge-sharing.toml"
+    ));
+    settings.workers = Some(2);
+    settings.insights = insights;
+    let app = Application::build(settings).unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    base
+}
+
+fn post(c: &reqwest::Client, url: &str, body: &str) -> reqwest::RequestBuilder {
+    c.post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body.to_owned())
+}
+
+/// Ingest with insights on and off: the same requests to both services,
+/// in alternating rounds. Returns (on, off) per kind of request.
+async fn compare(port: u16, events: &[Event]) -> Vec<(String, f64, f64, f64, f64)> {
+    let on = service(port, "on", true).await;
+    let off = service(port, "off", false).await;
+    let (singles, batched) = events.split_at(events.len() / 10);
+    let singles: Vec<String> = singles
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap())
+        .collect();
+    let batches: Vec<String> = batched
+        .chunks(100)
+        .map(|b| serde_json::to_string(&serde_json::json!({ "events": b })).unwrap())
+        .collect();
+    let mut out = Vec::new();
+    for (what, bodies, per) in [
+        ("ingest, batches of 100", batches, 100),
+        ("ingest, single events", singles, 1),
+    ] {
+        let bodies = Arc::new(bodies);
+        let round = bodies.len().div_ceil(ROUNDS);
+        // (seconds, latencies) per service.
+        let mut spent = [(0.0, Vec::new()), (0.0, Vec::new())];
+        for r in 0..ROUNDS {
+            let range = (r * round).min(bodies.len())..((r + 1) * round).min(bodies.len());
+            let order = if r % 2 == 0 { [0, 1] } else { [1, 0] };
+            for which in order {
+                let url = format!("{}/v1/events", if which == 0 { &on } else { &off });
+                let (b, start) = (bodies.clone(), range.start);
+                let f = drive(what, range.len(), CONCURRENT, per, move |c, i| {
+                    post(c, &url, &b[start + i])
+                })
+                .await;
+                spent[which].0 += f.seconds;
+                spent[which].1.push(f);
+            }
+        }
+        let units = (bodies.len() * per) as f64;
+        let p99 = |figures: &[Figure]| figures.iter().map(|f| f.p99_ms).fold(0.0, f64::max);
+        out.push((
+            what.to_owned(),
+            units / spent[0].0,
+            units / spent[1].0,
+            p99(&spent[0].1),
+            p99(&spent[1].1),
+        ));
+    }
+    out
+}
+
+/// Writes `events` to the log of deployment `prefix` with `redis-cli --pipe`.
+fn write_log(port: u16, prefix: &str, events: &[Event]) {
+    let key = format!("{{{prefix}}}:log");
+    let mut child = Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "--pipe"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = std::io::BufWriter::new(child.stdin.take().unwrap());
+    let bulk = |out: &mut dyn Write, s: &str| write!(out, "${}\r\n{s}\r\n", s.len()).unwrap();
+    for event in events {
+        let entry = serde_json::to_string(&LogEntry::Event {
+            event: event.clone(),
+        })
+        .unwrap();
+        write!(stdin, "*5\r\n").unwrap();
+        for part in ["XADD", &key, "*", "entry", &entry] {
+            bulk(&mut stdin, part);
+        }
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}
+
+fn main() {
+    let total: usize = std::env::var("INSIGHTS_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let redis = Redis::start();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let params = GenerateParams {
+        members: 20_000,
+        communities: 14,
+        days: 365,
+        seed: 21,
+        start: "2026-01-05T00:00:00Z".parse().unwrap(),
+        events: Some(total),
+    };
+    let events = generate(&params);
+    let communities: Vec<String> = {
+        let mut c: Vec<String> = events
+            .iter()
+            .filter_map(|e| e.community.as_ref().map(|c| c.to_string()))
+            .collect();
+        c.sort();
+        c.dedup();
+        c
+    };
+    rt.block_on(async {
+        // 1. Insights on and off.
+        let compared = compare(redis.port, &events[..total / 5]).await;
+
+        // 2. The whole year through the log and a replay.
+        write_log(redis.port, "big", &events);
+        let store = RedisStore::connect(&RedisSettings {
+            url: format!("redis://127.0.0.1:{}", redis.port),
+            prefix: "big".into(),
+            retention_days: 90,
+            pool_size: 8,
+            insights: true,
+        })
+        .unwrap();
+        let started = Instant::now();
+        let summary = store.replay(&rules()).await.unwrap();
+        let replayed = started.elapsed();
+        let base = service(redis.port, "big", true).await;
+
+        // Months of the year, and each community's.
+        let months: Vec<String> = (1..=12).map(|m| format!("2026-{m:02}-15")).collect();
+        let community_months: Vec<String> = months
+            .iter()
+            .flat_map(|at| {
+                communities
+                    .iter()
+                    .map(move |c| format!("community={c}&period=month&at={at}"))
+            })
+            .collect();
+        let whole_months: Vec<String> = months
+            .iter()
+            .map(|at| format!("period=month&at={at}"))
+            .collect();
+        let client = reqwest::Client::new();
+        // First reads: every bucket once, one at a time, nothing cached.
+        let mut first = Vec::new();
+        for q in community_months.iter().chain(&whole_months) {
+            let t = Instant::now();
+            let res = client
+                .get(format!("{base}/v1/insights?{q}"))
+                .send()
+                .await
+                .unwrap();
+            assert!(res.status().is_success(), "{q}: {}", res.status());
+            let _ = res.bytes().await.unwrap();
+            first.push(t.elapsed());
+        }
+        first.sort();
+        let reads = (total / 20).max(1000);
+        let (b, q) = (base.clone(), Arc::new(community_months.clone()));
+        let community = drive("community-month reads", reads, CONCURRENT, 1, move |c, i| {
+            c.get(format!("{b}/v1/insights?{}", q[i % q.len()]))
+        })
+        .await;
+        let (b, q) = (base.clone(), Arc::new(whole_months.clone()));
+        let whole = drive("whole-deployment month reads", reads, CONCURRENT, 1, move |c, i| {
+            c.get(format!("{b}/v1/insights?{}", q[i % q.len()]))
+        })
+        .await;
+
+        println!();
+        println!(
+            "insights on and off, one run, {} events each ({} rounds alternating), {CONCURRENT} clients",
+            total / 5,
+            ROUNDS
+        );
+        println!(
+            "{:<26} {:>12} {:>12} {:>8} {:>12} {:>12}",
+            "measure", "on per s", "off per s", "on/off", "on p99 ms", "off p99 ms"
+        );
+        for (what, on, off, p99_on, p99_off) in &compared {
+            println!(
+                "{what:<26} {on:>12.0} {off:>12.0} {:>8.3} {p99_on:>12.2} {p99_off:>12.2}",
+                on / off
+            );
+        }
+        println!();
+        println!(
+            "{} events ({} members, {} communities, a year) replayed on Redis in {:.1} s",
+            summary.events,
+            params.members,
+            communities.len(),
+            replayed.as_secs_f64()
+        );
+        println!(
+            "first read of each of {} buckets, one at a time: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            first.len(),
+            percentile(&first, 0.5),
+            percentile(&first, 0.99),
+            first.last().copied().unwrap_or(Duration::ZERO).as_secs_f64() * 1000.0
+        );
+        println!(
+            "{:<32} {:>12} {:>9} {:>9}",
+            "reads", "per second", "p50 ms", "p99 ms"
+        );
+        for f in [&community, &whole] {
+            println!(
+                "{:<32} {:>12.0} {:>9.2} {:>9.2}",
+                f.what, f.per_second, f.p50_ms, f.p99_ms
+            );
+        }
+        let info = redis.cli(&["INFO", "memory"]);
+        if let Some(line) = info.lines().find(|l| l.starts_with("used_memory_human")) {
+            println!("redis {line} (three deployments)");
+        }
+        // Where Redis spent its time over the whole run.
+        let stats = redis.cli(&["INFO", "commandstats"]);
+        let mut spent: Vec<(u64, &str)> = stats
+            .lines()
+            .filter_map(|l| {
+                let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+                let usec = rest.split(',').find_map(|f| f.strip_prefix("usec="))?;
+                Some((usec.parse().ok()?, name))
+            })
+            .collect();
+        spent.sort_unstable_by(|a, b| b.cmp(a));
+        let top: Vec<String> = (spent.iter().take(6))
+            .map(|(usec, name)| format!("{name} {:.1} s", *usec as f64 / 1e6))
+            .collect();
+        println!("redis time by command: {}", top.join(", "));
+    });
+}
