@@ -4,7 +4,8 @@
 //! days, a quarter, a year and all time as their months (sums and unions,
 //! exact). Each scope and stored bucket has:
 //! - `:n` its counters in one string, moved by one `BITFIELD` per
-//!   transaction (`rev` first, then [`Counter::ALL`]);
+//!   transaction (`rev` first, then [`Counter::ALL`]; a new key gets its
+//!   expiry with `EXPIREAT … NX`, Redis 7);
 //! - `:a` events per actor, `:h` acceptances per answer author, `:w`
 //!   seconds to a first answer per question and, for the whole deployment,
 //!   `:f` answers per home and answering community (hashes; a field goes at
@@ -17,8 +18,9 @@
 //! watched by the transactions that touch them. A day bucket stays as long
 //! as the week holding it (at most six days past the day's own retention).
 //!
-//! A transaction sums its changes per key and field and hands them to
-//! `insights.lua` in one call. A report reads the keys of its buckets in one
+//! A transaction sums its changes per key and field and writes them as
+//! plain commands in its MULTI/EXEC (`insights.lua` takes back what a
+//! revocation undoes, removing the fields it leaves at zero). A report reads the keys of its buckets in one
 //! atomic round trip; the last report of each bucket is kept with the sum of
 //! its buckets' `rev`, so asking again costs one round trip of small reads
 //! until something changes.
@@ -202,65 +204,61 @@ impl<'k> Writes<'k> {
         if self.bases.is_empty() {
             return added;
         }
-        let mut script = Script::default();
+        // Plain commands inside the transaction: a script call costs more
+        // than the few commands an event needs. Only a change that takes
+        // back, which may leave a field at zero to remove, goes through
+        // `insights.lua`.
+        let mut takes_back = Script::default();
+        let expire = |pipe: &mut Pipeline, key: &str, at: i64| {
+            if at > 0 {
+                // Set once, when the key is new.
+                pipe.cmd("EXPIREAT").arg(key).arg(at).arg("NX").ignore();
+            }
+        };
         for (base, expire_at, counts) in &self.bases {
+            let key = format!("{base}:n");
+            let mut cmd = redis::cmd("BITFIELD");
+            cmd.arg(&key).arg("OVERFLOW").arg("WRAP");
             // `rev` first: every bucket touched moves, so cached reports of it go.
-            let mut fields = vec![(0usize, 1i64)];
-            fields.extend(
-                (counts.iter().enumerate())
-                    .filter(|(_, d)| **d != 0)
-                    .map(|(i, d)| (i + 1, *d)),
-            );
-            let k = script.key(format!("{base}:n"));
-            script.args.extend([
-                "b".to_owned(),
-                k,
-                expire_at.to_string(),
-                fields.len().to_string(),
-            ]);
-            for (slot, delta) in fields {
-                script.args.push(format!("#{slot}"));
-                script.args.push(delta.to_string());
+            cmd.arg("INCRBY").arg("i64").arg("#0").arg(1);
+            for (i, delta) in counts.iter().enumerate().filter(|(_, d)| **d != 0) {
+                cmd.arg("INCRBY")
+                    .arg("i64")
+                    .arg(format!("#{}", i + 1))
+                    .arg(*delta);
             }
+            pipe.add_command(cmd).ignore();
+            expire(pipe, &key, *expire_at);
         }
-        let mut expiring: Vec<usize> = Vec::new();
         for ((b, tally, field), delta) in &self.tallies {
-            if *delta == 0 {
-                continue;
-            }
             let (base, expire_at, _) = &self.bases[*b];
-            let k = script.key(format!("{base}{}", tally.suffix()));
-            let code = if *tally == Tally::Points { "z" } else { "k" };
-            script.args.extend([
-                code.to_owned(),
-                k.clone(),
-                field.to_string(),
-                delta.to_string(),
-            ]);
-            if *expire_at > 0 {
-                expiring.push(*b);
-                script.expire(k, *expire_at);
+            let key = format!("{base}{}", tally.suffix());
+            match (*delta, tally) {
+                (0, _) => continue,
+                (d, Tally::Points) if d > 0 => {
+                    pipe.zincr(&key, &**field, d).ignore();
+                }
+                (d, _) if d > 0 => {
+                    pipe.hincr(&key, &**field, d).ignore();
+                }
+                (d, _) => {
+                    let code = if *tally == Tally::Points { "z" } else { "k" };
+                    let k = takes_back.key(key.clone());
+                    takes_back
+                        .args
+                        .extend([code.to_owned(), k, field.to_string(), d.to_string()]);
+                }
             }
+            expire(pipe, &key, *expire_at);
         }
         for ((b, question), wait) in &self.waits {
             let (base, expire_at, _) = &self.bases[*b];
-            let k = script.key(format!("{base}:w"));
+            let key = format!("{base}:w");
             match wait {
-                Some(seconds) => {
-                    script.args.extend([
-                        "s".to_owned(),
-                        k.clone(),
-                        question.clone(),
-                        seconds.to_string(),
-                    ]);
-                }
-                None => script
-                    .args
-                    .extend(["r".to_owned(), k.clone(), question.clone()]),
-            }
-            if *expire_at > 0 {
-                script.expire(k, *expire_at);
-            }
+                Some(seconds) => pipe.hset(&key, question, *seconds).ignore(),
+                None => pipe.hdel(&key, question).ignore(),
+            };
+            expire(pipe, &key, *expire_at);
         }
         let sets = [
             (
@@ -277,21 +275,19 @@ impl<'k> Writes<'k> {
         for (set, members) in sets {
             for member in members {
                 if !self.known.has(&set, &member) {
-                    let k = script.key(set.clone());
-                    script.args.extend(["a".to_owned(), k, member.clone()]);
+                    pipe.sadd(&set, &member).ignore();
                     added.push((set.clone(), member));
                 }
             }
         }
-        for (k, at) in script.expiries.drain() {
-            script.args.extend(["x".to_owned(), k, at.to_string()]);
+        if !takes_back.args.is_empty() {
+            pipe.cmd("EVAL")
+                .arg(INSIGHTS_SCRIPT)
+                .arg(takes_back.keys.len())
+                .arg(&takes_back.keys)
+                .arg(&takes_back.args)
+                .ignore();
         }
-        pipe.cmd("EVAL")
-            .arg(INSIGHTS_SCRIPT)
-            .arg(script.keys.len())
-            .arg(&script.keys)
-            .arg(&script.args)
-            .ignore();
         added
     }
 }
@@ -302,7 +298,6 @@ struct Script {
     keys: Vec<String>,
     index: HashMap<String, usize>,
     args: Vec<String>,
-    expiries: HashMap<String, i64>,
 }
 
 impl Script {
@@ -314,11 +309,6 @@ impl Script {
             n
         });
         i.to_string()
-    }
-
-    /// `EXPIREAT` once per key touched.
-    fn expire(&mut self, key: String, at: i64) {
-        self.expiries.insert(key, at);
     }
 }
 
