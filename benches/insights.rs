@@ -39,6 +39,7 @@ use redis::Redis;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const ROUNDS: usize = 6;
+const READ: &str = "read";
 
 fn rules() -> RuleSet {
     RuleSet::from_toml(include_str!("../rules/knowledge-sharing.toml")).unwrap()
@@ -55,6 +56,10 @@ async fn service(port: u16, prefix: &str, insights: bool) -> String {
     ));
     settings.workers = Some(2);
     settings.insights = insights;
+    // As deployed: members' reads with the read token (no holders named),
+    // the admin's with its own.
+    settings.read_token = Some(READ.into());
+    settings.admin_token = Some("admin".into());
     let app = Application::build(settings).unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
@@ -210,6 +215,7 @@ fn main() {
             let t = Instant::now();
             let res = client
                 .get(format!("{base}/v1/insights?{q}"))
+                .bearer_auth(READ)
                 .send()
                 .await
                 .unwrap();
@@ -222,11 +228,13 @@ fn main() {
         let (b, q) = (base.clone(), Arc::new(community_months.clone()));
         let community = drive("community-month reads", reads, CONCURRENT, 1, move |c, i| {
             c.get(format!("{b}/v1/insights?{}", q[i % q.len()]))
+                .bearer_auth(READ)
         })
         .await;
         let (b, q) = (base.clone(), Arc::new(whole_months.clone()));
         let whole = drive("whole-deployment month reads", reads, CONCURRENT, 1, move |c, i| {
             c.get(format!("{b}/v1/insights?{}", q[i % q.len()]))
+                .bearer_auth(READ)
         })
         .await;
 

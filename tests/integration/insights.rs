@@ -177,12 +177,22 @@ async fn holders_need_the_admin_token_and_reads_need_a_token(app: &TestApp) {
 async fn bad_queries_get_clear_answers(app: &TestApp) {
     let fixture: Value = serde_json::from_str(FIXTURES[0].1).unwrap();
     app.ingest(&json!({ "events": fixture["events"] })).await;
+    let long = "x".repeat(300);
+    let hostile = format!("community={long}&period=month");
     let cases = [
         (
             "community=nowhere&period=month&at=2026-03-15",
             404,
             "not_found",
         ),
+        (hostile.as_str(), 422, "invalid_query"),
+        // A community named like a key stays a name.
+        (
+            "community=%7Bengagement%7D%3Ai%3Amonths&period=month",
+            404,
+            "not_found",
+        ),
+        ("period=month&at=2026-13-01", 422, "invalid_query"),
         ("period=fortnight&at=2026-03-15", 422, "invalid_query"),
         ("period=month&at=2026-02-30", 422, "invalid_query"),
         ("period=month&at=20260315", 422, "invalid_query"),
