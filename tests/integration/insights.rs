@@ -305,12 +305,11 @@ async fn stores_agree(only_all_time: bool) {
         .map(|e| serde_json::to_value(e).unwrap())
         .collect();
     // Every seventh event taken back, some before later events arrive.
-    let revocations: Vec<Value> = (events.iter().step_by(7))
-        .map(|e| {
-            json!({"id": format!("undo-{}", e["id"].as_str().unwrap()), "kind": "post.deleted",
-                   "actor": "admin", "occurred_at": e["occurred_at"], "revokes": e["id"]})
-        })
-        .collect();
+    let taken_back: Vec<Value> = events.iter().step_by(7).cloned().collect();
+    let revocations = undo(&json!(taken_back), "")["events"]
+        .as_array()
+        .unwrap()
+        .clone();
     let half = events.len() / 2;
     events.splice(
         half..half,
