@@ -127,6 +127,16 @@ impl Keys {
         format!("{}:i:{}:{}", self.scope, bucket.label(), scope)
     }
 
+    /// The insight counters of every day and month of `year` in a scope
+    /// (a string of 64-bit integers, see `store/redis/insights.rs`).
+    pub fn insight_counters(&self, community: Option<&CommunityId>, year: i16) -> String {
+        let scope = match community {
+            None => "g".to_owned(),
+            Some(c) => format!("c:{}", enc(c.as_str())),
+        };
+        format!("{}:i:c{year}:{scope}", self.scope)
+    }
+
     /// Every community an applied event named (set).
     pub fn insight_communities(&self) -> String {
         format!("{}:i:communities", self.scope)

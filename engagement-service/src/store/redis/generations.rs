@@ -12,7 +12,7 @@ use super::super::derived::Derived;
 use super::super::keys::Keys;
 use super::super::retention::Retention;
 use super::super::{LogEntry, ReplaySummary};
-use super::insights::{flow_member, keeps_points, stored_expiry};
+use super::insights::{SLOTS, flow_member, keeps_points, slot, stored_expiry};
 use super::pool::Connection;
 use super::{
     GENERATION_CACHE, MAX_ATTEMPTS, RedisStore, SHIFT, StoreError, Target, corrupt, unavailable,
@@ -283,12 +283,21 @@ impl RedisStore {
                 continue;
             }
             let base = keys.insights(community, bucket);
-            // The counters as BITFIELD keeps them: `rev` 1, then each counter.
-            let mut counters: Vec<u8> = 1i64.to_be_bytes().to_vec();
-            for n in tally.counts {
-                counters.extend_from_slice(&n.to_be_bytes());
+            // The counters as BITFIELD keeps them, in their year's string:
+            // `rev` 1, then each counter.
+            if let Some((year, place)) = slot(bucket) {
+                let mut counters: Vec<u8> = 1i64.to_be_bytes().to_vec();
+                for n in tally.counts {
+                    counters.extend_from_slice(&n.to_be_bytes());
+                }
+                pipe.add()
+                    .setrange(
+                        keys.insight_counters(community, year),
+                        (place * SLOTS * 8) as isize,
+                        counters,
+                    )
+                    .ignore();
             }
-            pipe.add().set(format!("{base}:n"), counters).ignore();
             let mut hashes = vec![
                 (
                     ":a",
@@ -324,7 +333,7 @@ impl RedisStore {
                 ));
             }
             let expire_at = stored_expiry(retention, bucket, rules.week_starts);
-            let mut written = vec![format!("{base}:n")];
+            let mut written = Vec::new();
             for (suffix, fields) in hashes {
                 let key = format!("{base}{suffix}");
                 for chunk in fields.chunks(500) {

@@ -3,9 +3,11 @@
 //! Only day and month buckets are written; a week is read as its seven
 //! days, a quarter, a year and all time as their months (sums and unions,
 //! exact). Each scope and stored bucket has:
-//! - `:n` its counters in one string, moved by one `BITFIELD` per
-//!   transaction (`rev` first, then [`Counter::ALL`]; a new key gets its
-//!   expiry with `EXPIREAT … NX`, Redis 7);
+//! - its counters (`rev` first, then [`Counter::ALL`]) in the counter
+//!   string of its scope and year (`i:c<year>:…`), which holds every day's
+//!   and month's of that year: an event moves its day's and its month's
+//!   with one `BITFIELD`, and these strings stay (about 42 KB per scope and
+//!   year);
 //! - `:a` events per actor, `:h` acceptances per answer author, `:w`
 //!   seconds to a first answer per question and, for the whole deployment,
 //!   `:f` answers per home and answering community (hashes; a field goes at
@@ -215,20 +217,36 @@ impl<'k> Writes<'k> {
                 pipe.cmd("EXPIREAT").arg(key).arg(at).arg("NX").ignore();
             }
         };
-        for (base, expire_at, counts) in &self.bases {
-            let key = format!("{base}:n");
-            let mut cmd = redis::cmd("BITFIELD");
-            cmd.arg(&key).arg("OVERFLOW").arg("WRAP");
+        // One BITFIELD per scope and year, over every bucket touched in it.
+        let mut strings: Vec<(String, redis::Cmd)> = Vec::new();
+        for ((scope, bucket), b) in &self.buckets {
+            let Some((year, place)) = slot(bucket) else {
+                continue;
+            };
+            let key = self.keys.insight_counters(scope.as_ref(), year);
+            let at = match strings.iter().position(|(k, _)| *k == key) {
+                Some(at) => at,
+                None => {
+                    let mut cmd = redis::cmd("BITFIELD");
+                    cmd.arg(&key).arg("OVERFLOW").arg("WRAP");
+                    strings.push((key, cmd));
+                    strings.len() - 1
+                }
+            };
+            let cmd = &mut strings[at].1;
+            let first = place * SLOTS;
             // `rev` first: every bucket touched moves, so cached reports of it go.
-            cmd.arg("INCRBY").arg("i64").arg("#0").arg(1);
+            cmd.arg("INCRBY").arg("i64").arg(format!("#{first}")).arg(1);
+            let counts = &self.bases[*b].2;
             for (i, delta) in counts.iter().enumerate().filter(|(_, d)| **d != 0) {
                 cmd.arg("INCRBY")
                     .arg("i64")
-                    .arg(format!("#{}", i + 1))
+                    .arg(format!("#{}", first + 1 + i))
                     .arg(*delta);
             }
+        }
+        for (_, cmd) in strings {
             pipe.add_command(cmd).ignore();
-            expire(pipe, &key, *expire_at);
         }
         for ((b, tally, field), delta) in &self.tallies {
             let (base, expire_at, _) = &self.bases[*b];
@@ -420,6 +438,23 @@ fn parts_of(bucket: &Bucket, months: &[Date], week_starts: jiff::civil::Weekday)
     out
 }
 
+/// Counters per stored bucket: `rev`, then [`Counter::ALL`].
+pub(super) const SLOTS: usize = Counter::ALL.len() + 1;
+
+/// Where a stored bucket's counters sit in its year's counter string: the
+/// year, and the bucket's place (days of the year first, then the months).
+/// One string per scope and year keeps the day's and the month's counters,
+/// so an event moves both with one `BITFIELD`.
+pub(super) fn slot(bucket: &Bucket) -> Option<(i16, usize)> {
+    let start = bucket.start?;
+    let place = match bucket.period {
+        Period::Day => usize::try_from(start.day_of_year()).ok()? - 1,
+        Period::Month => 366 + usize::try_from(start.month()).ok()? - 1,
+        _ => return None,
+    };
+    Some((start.year(), place))
+}
+
 /// A bucket's counters as `BITFIELD` keeps them: big-endian signed 64-bit
 /// integers, `rev` first.
 fn counters(raw: &[u8]) -> (i64, Counts) {
@@ -521,16 +556,24 @@ impl RedisStore {
             months.sort();
             let parts = parts_of(&bucket, &months, rules.week_starts);
             let bases: Vec<String> = parts.iter().map(|b| keys.insights(community, b)).collect();
-            let revs: Vec<Option<Vec<u8>>> = if bases.is_empty() {
+            let ranges: Vec<(String, usize)> = (parts.iter())
+                .filter_map(slot)
+                .map(|(year, place)| (keys.insight_counters(community, year), place))
+                .collect();
+            let counters_of = |pipe: &mut Pipeline| {
+                for (key, place) in &ranges {
+                    let from = place * SLOTS * 8;
+                    pipe.getrange(key, from as isize, (from + SLOTS * 8 - 1) as isize);
+                }
+            };
+            let mut small = redis::pipe();
+            counters_of(&mut small);
+            let revs: Vec<Vec<u8>> = if ranges.is_empty() {
                 Vec::new()
             } else {
-                redis::cmd("MGET")
-                    .arg(bases.iter().map(|b| format!("{b}:n")).collect::<Vec<_>>())
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(unavailable)?
+                small.query_async(&mut conn).await.map_err(unavailable)?
             };
-            let rev: i64 = revs.iter().flatten().map(|raw| counters(raw).0).sum();
+            let rev: i64 = revs.iter().map(|raw| counters(raw).0).sum();
             let cache_key = (generation, community.cloned(), bucket);
             if let Some(report) = self.reports.get(&cache_key, rev, admin) {
                 return Ok(Some(report));
@@ -538,9 +581,9 @@ impl RedisStore {
             // Then everything, at once and atomically.
             let mut pipe = redis::pipe();
             pipe.atomic();
+            counters_of(&mut pipe);
             for base in &bases {
-                pipe.get(format!("{base}:n"))
-                    .hgetall(format!("{base}:a"))
+                pipe.hgetall(format!("{base}:a"))
                     .hgetall(format!("{base}:h"))
                     .hgetall(format!("{base}:w"))
                     .hgetall(format!("{base}:f"));
@@ -577,13 +620,15 @@ impl RedisStore {
                 HashMap::new(),
                 HashMap::new(),
             );
-            for _ in &bases {
-                let raw: Option<Vec<u8>> = redis::from_redis_value(next()).map_err(corrupt)?;
-                let (r, c) = counters(raw.as_deref().unwrap_or_default());
+            for _ in &ranges {
+                let raw: Vec<u8> = redis::from_redis_value(next()).map_err(corrupt)?;
+                let (r, c) = counters(&raw);
                 rev += r;
                 for (sum, n) in counts.iter_mut().zip(c) {
                     *sum += n;
                 }
+            }
+            for _ in &bases {
                 merge(
                     &mut actors,
                     redis::from_redis_value(next()).map_err(corrupt)?,
@@ -679,6 +724,20 @@ mod tests {
         );
         let year = Bucket::containing(Period::Year, date(2026, 5, 20), Weekday::Monday);
         assert_eq!(parts_of(&year, &months, Weekday::Monday).len(), 12);
+    }
+
+    #[test]
+    fn every_day_and_month_of_a_year_has_its_own_place() {
+        let day = |d| Bucket::containing(Period::Day, d, Weekday::Monday);
+        let month = |d| Bucket::containing(Period::Month, d, Weekday::Monday);
+        assert_eq!(slot(&day(date(2028, 1, 1))), Some((2028, 0)));
+        // A leap year's last day, then the months after every day.
+        assert_eq!(slot(&day(date(2028, 12, 31))), Some((2028, 365)));
+        assert_eq!(slot(&month(date(2028, 1, 9))), Some((2028, 366)));
+        assert_eq!(slot(&month(date(2028, 12, 9))), Some((2028, 377)));
+        let week = Bucket::containing(Period::Week, date(2028, 1, 9), Weekday::Monday);
+        assert_eq!(slot(&week), None);
+        assert_eq!(slot(&Bucket::ALL_TIME), None);
     }
 
     #[test]
