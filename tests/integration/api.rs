@@ -1640,6 +1640,7 @@ async fn health_readiness_metrics_and_the_api_description_answer() {
         "/v1/members/{member}",
         "/v1/members/{member}/ledger",
         "/v1/admin/rules",
+        "/v1/insights",
     ] {
         assert!(paths.contains_key(path), "{path}");
     }

@@ -99,6 +99,14 @@ impl Asked {
     }
 }
 
+/// The §8 report (its JSON shape is in the README and SPEC §8); with the
+/// admin token it also lists who holds the accepted answers.
+#[utoipa::path(get, path = "/v1/insights", tag = "read",
+    params(("community" = Option<String>, Query), ("period" = Option<String>, Query),
+        ("at" = Option<String>, Query)),
+    responses((status = 200, description = "whether knowledge flows in the scope and bucket"),
+        (status = 404, description = "unknown community, bucket_expired or insights_disabled"),
+        (status = 422, description = "bad period, date or query")))]
 pub async fn report(
     req: HttpRequest,
     state: web::Data<AppState>,

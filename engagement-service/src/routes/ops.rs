@@ -18,6 +18,7 @@ use crate::store::Store;
         super::events::ingest,
         super::webhooks::discourse,
         super::webhooks::github,
+        super::insights::report,
         super::leaderboards::list,
         super::leaderboards::page,
         super::leaderboards::standing,
