@@ -84,29 +84,6 @@ impl Counter {
             Counter::Cross => 12,
         }
     }
-
-    /// A stable name, for stores that keep counters by name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Counter::Events => "events",
-            Counter::Stage(Stage::Create) => "create",
-            Counter::Stage(Stage::Discover) => "discover",
-            Counter::Stage(Stage::Capture) => "capture",
-            Counter::Stage(Stage::Organize) => "organize",
-            Counter::Stage(Stage::Disseminate) => "disseminate",
-            Counter::Stage(Stage::Use) => "use",
-            Counter::Asked => "asked",
-            Counter::Answered => "answered",
-            Counter::Accepted => "accepted",
-            Counter::Credited => "credited",
-            Counter::Answers => "answers",
-            Counter::Cross => "cross",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Counter> {
-        Counter::ALL.into_iter().find(|c| c.name() == name)
-    }
 }
 
 /// One bucket's counters, by [`Counter::index`].

@@ -17,6 +17,14 @@ fn enc(s: &str) -> String {
     utf8_percent_encode(s, ID).to_string()
 }
 
+/// A scope in a key: `g` for the whole deployment, `c:<community>` for one.
+fn scope(community: Option<&CommunityId>) -> String {
+    match community {
+        None => "g".to_owned(),
+        Some(c) => format!("c:{}", enc(c.as_str())),
+    }
+}
+
 /// Builds the keys of one deployment, in one generation of derived state.
 #[derive(Debug, Clone)]
 pub struct Keys {
@@ -104,10 +112,7 @@ impl Keys {
 
     /// One leaderboard: board, scope and bucket.
     pub fn board(&self, key: &BoardKey) -> String {
-        let scope = match &key.community {
-            None => "g".to_owned(),
-            Some(c) => format!("c:{}", enc(c.as_str())),
-        };
+        let scope = scope(key.community.as_ref());
         format!(
             "{}:b:{}:{}:{}",
             self.scope,
@@ -120,20 +125,14 @@ impl Keys {
     /// The knowledge-flow tallies of one scope and bucket share this start
     /// (see `store/redis/insights.rs`).
     pub fn insights(&self, community: Option<&CommunityId>, bucket: &Bucket) -> String {
-        let scope = match community {
-            None => "g".to_owned(),
-            Some(c) => format!("c:{}", enc(c.as_str())),
-        };
+        let scope = scope(community);
         format!("{}:i:{}:{}", self.scope, bucket.label(), scope)
     }
 
     /// The insight counters of every day and month of `year` in a scope
     /// (a string of 64-bit integers, see `store/redis/insights.rs`).
     pub fn insight_counters(&self, community: Option<&CommunityId>, year: i16) -> String {
-        let scope = match community {
-            None => "g".to_owned(),
-            Some(c) => format!("c:{}", enc(c.as_str())),
-        };
+        let scope = scope(community);
         format!("{}:i:c{year}:{scope}", self.scope)
     }
 
