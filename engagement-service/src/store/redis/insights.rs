@@ -24,8 +24,8 @@
 //! plain commands in its MULTI/EXEC (`insights.lua` takes back what a
 //! revocation undoes, removing the fields it leaves at zero). A report reads the keys of its buckets in one
 //! atomic round trip; the last report of each bucket is kept with the sum of
-//! its buckets' `rev`, so asking again costs one round trip of small reads
-//! until something changes.
+//! its buckets' `rev`, so asking again costs one round trip of small reads (two
+//! for all time, whose months are read first) until something changes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -538,41 +538,61 @@ impl RedisStore {
             let mut conn = self.reader().await?;
             let generation = self.live_generation(&mut conn).await?;
             let keys = self.keys.at(generation);
-            // First the small reads: whether the community is known, the
-            // months kept and the counters (with their revisions).
-            let (known, months): (bool, Vec<String>) = redis::pipe()
-                .sismember(
-                    keys.insight_communities(),
-                    community.map_or("", |c| c.as_str()),
-                )
-                .smembers(keys.insight_months())
-                .query_async(&mut conn)
-                .await
-                .map_err(unavailable)?;
-            if community.is_some() && !known {
-                return Ok(None);
-            }
-            let mut months: Vec<Date> = (months.iter()).filter_map(|m| m.parse().ok()).collect();
-            months.sort();
-            let parts = parts_of(&bucket, &months, rules.week_starts);
-            let bases: Vec<String> = parts.iter().map(|b| keys.insights(community, b)).collect();
-            let ranges: Vec<(String, usize)> = (parts.iter())
-                .filter_map(slot)
-                .map(|(year, place)| (keys.insight_counters(community, year), place))
-                .collect();
-            let counters_of = |pipe: &mut Pipeline| {
-                for (key, place) in &ranges {
+            // First the small reads, in one round trip: whether the community
+            // is known and the counters with their revisions (all time first
+            // needs the months kept, which say which counters to read).
+            let all_time = bucket.start.is_none();
+            let counters_of = |pipe: &mut Pipeline, ranges: &[(String, usize)]| {
+                for (key, place) in ranges {
                     let from = place * SLOTS * 8;
                     pipe.getrange(key, from as isize, (from + SLOTS * 8 - 1) as isize);
                 }
             };
-            let mut small = redis::pipe();
-            counters_of(&mut small);
-            let revs: Vec<Vec<u8>> = if ranges.is_empty() {
-                Vec::new()
-            } else {
-                small.query_async(&mut conn).await.map_err(unavailable)?
+            let ranges_of = |parts: &[Bucket]| -> Vec<(String, usize)> {
+                (parts.iter())
+                    .filter_map(slot)
+                    .map(|(year, place)| (keys.insight_counters(community, year), place))
+                    .collect()
             };
+            let mut parts = parts_of(&bucket, &[], rules.week_starts);
+            let mut ranges = ranges_of(&parts);
+            let mut small = redis::pipe();
+            if let Some(c) = community {
+                small.sismember(keys.insight_communities(), c.as_str());
+            }
+            if all_time {
+                small.smembers(keys.insight_months());
+            }
+            counters_of(&mut small, &ranges);
+            let read: Vec<Value> = small.query_async(&mut conn).await.map_err(unavailable)?;
+            let mut read = read.into_iter();
+            if community.is_some() {
+                let known: bool =
+                    redis::from_redis_value(read.next().unwrap_or(Value::Nil)).map_err(corrupt)?;
+                if !known {
+                    return Ok(None);
+                }
+            }
+            let mut revs: Vec<Vec<u8>> = Vec::new();
+            if all_time {
+                let months: Vec<String> =
+                    redis::from_redis_value(read.next().unwrap_or(Value::Nil)).map_err(corrupt)?;
+                let mut months: Vec<Date> =
+                    (months.iter()).filter_map(|m| m.parse().ok()).collect();
+                months.sort();
+                parts = parts_of(&bucket, &months, rules.week_starts);
+                ranges = ranges_of(&parts);
+                if !ranges.is_empty() {
+                    let mut pipe = redis::pipe();
+                    counters_of(&mut pipe, &ranges);
+                    revs = pipe.query_async(&mut conn).await.map_err(unavailable)?;
+                }
+            } else {
+                revs = (read.map(redis::from_redis_value))
+                    .collect::<Result<_, _>>()
+                    .map_err(corrupt)?;
+            }
+            let bases: Vec<String> = parts.iter().map(|b| keys.insights(community, b)).collect();
             let rev: i64 = revs.iter().map(|raw| counters(raw).0).sum();
             let cache_key = (generation, community.cloned(), bucket);
             if let Some(report) = self.reports.get(&cache_key, rev, admin) {
@@ -581,7 +601,7 @@ impl RedisStore {
             // Then everything, at once and atomically.
             let mut pipe = redis::pipe();
             pipe.atomic();
-            counters_of(&mut pipe);
+            counters_of(&mut pipe, &ranges);
             for base in &bases {
                 pipe.hgetall(format!("{base}:a"))
                     .hgetall(format!("{base}:h"))
