@@ -22,10 +22,12 @@
 //!
 //! A transaction sums its changes per key and field and writes them as
 //! plain commands in its MULTI/EXEC (`insights.lua` takes back what a
-//! revocation undoes, removing the fields it leaves at zero). A report reads the keys of its buckets in one
-//! atomic round trip; the last report of each bucket is kept with the sum of
-//! its buckets' `rev`, so asking again costs one round trip of small reads (two
-//! for all time, whose months are read first) until something changes.
+//! revocation undoes, removing the fields it leaves at zero).
+//!
+//! A report reads the keys of its buckets in one atomic round trip; the last
+//! report of each bucket is kept with the sum of its buckets' `rev`, so
+//! asking again costs one round trip of small reads (two for all time, whose
+//! months are read first) until something changes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
