@@ -13,7 +13,7 @@ use jiff::tz::TimeZone;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::calendar::Day;
-use crate::ids::CommunityId;
+use crate::ids::{CommunityId, MemberId};
 use crate::name::Name;
 use crate::rules::{Stage, StreakRule};
 
@@ -69,12 +69,48 @@ pub struct HeldBadge {
     pub reason: Option<String>,
 }
 
-/// Points a capped rule gave a member on one local day.
+/// Points a capped rule gave a member on one local day, or, for the pair
+/// cap of `[fair_play]`, points the member earned through one other
+/// member's actions that day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CapUse {
+    /// The capped rule; for the pair cap, the member whose actions paid.
     pub rule: Name,
     pub day: Day,
     pub used: i64,
+    /// Whether this is pair-cap room (and `rule` the paying member).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pair: bool,
+}
+
+/// Whose room a [`CapUse`] counts: a capped rule's, or the pair cap's
+/// between the member and the one whose actions paid them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum CapKey<'a> {
+    Rule(&'a Name),
+    Pair(&'a MemberId),
+}
+
+impl CapKey<'_> {
+    fn matches(self, c: &CapUse) -> bool {
+        match self {
+            CapKey::Rule(rule) => !c.pair && c.rule == *rule,
+            CapKey::Pair(from) => c.pair && c.rule == *from.name(),
+        }
+    }
+
+    fn entry(self, day: Day, used: i64) -> CapUse {
+        let (rule, pair) = match self {
+            CapKey::Rule(rule) => (rule.clone(), false),
+            CapKey::Pair(from) => (from.name().clone(), true),
+        };
+        CapUse {
+            rule,
+            day,
+            used,
+            pair,
+        }
+    }
 }
 
 /// A daily streak.
@@ -218,10 +254,10 @@ impl MemberState {
     // usual lookup (today) stops after the last few entries, and a new day
     // is a push, whatever the window holds.
 
-    pub(crate) fn cap_used(&self, rule: &Name, day: Day) -> i64 {
+    pub(crate) fn cap_used(&self, key: CapKey<'_>, day: Day) -> i64 {
         (self.caps.iter().rev())
             .take_while(|c| c.day >= day)
-            .find(|c| c.day == day && c.rule == *rule)
+            .find(|c| c.day == day && key.matches(c))
             .map_or(0, |c| c.used)
     }
 
@@ -235,12 +271,12 @@ impl MemberState {
                 .is_some_and(|before| day < before)
     }
 
-    pub(crate) fn use_cap(&mut self, rule: &Name, day: Day, points: i64, window: i64) {
-        // The first entry, from the newest, on `day` for `rule` or older than `day`.
+    pub(crate) fn use_cap(&mut self, key: CapKey<'_>, day: Day, points: i64, window: i64) {
+        // The first entry, from the newest, on `day` for `key` or older than `day`.
         let at = (self
             .caps
             .iter()
-            .rposition(|c| c.day < day || (c.day == day && c.rule == *rule)))
+            .rposition(|c| c.day < day || (c.day == day && key.matches(c))))
         .filter(|&i| self.caps[i].day == day);
         match at {
             Some(i) => {
@@ -253,12 +289,7 @@ impl MemberState {
             None => {
                 let newest = self.caps.last().is_none_or(|c| c.day < day);
                 let i = (self.caps.iter().rposition(|c| c.day <= day)).map_or(0, |i| i + 1);
-                let used = CapUse {
-                    rule: rule.clone(),
-                    day,
-                    used: points,
-                };
-                self.caps.insert(i, used);
+                self.caps.insert(i, key.entry(day, points));
                 if newest {
                     // A new newest day: forget days that fell out of the window.
                     // Oldest first: nothing to forget unless the oldest goes.
@@ -553,8 +584,13 @@ mod tests {
     fn cap_usage_older_than_the_window_is_forgotten() {
         let mut m = MemberState::default();
         let r = Name::new("r");
-        m.use_cap(&r, Day(0), 5, CAP_WINDOW_DAYS);
-        m.use_cap(&r, Day(CAP_WINDOW_DAYS as i32), 5, CAP_WINDOW_DAYS);
+        m.use_cap(CapKey::Rule(&r), Day(0), 5, CAP_WINDOW_DAYS);
+        m.use_cap(
+            CapKey::Rule(&r),
+            Day(CAP_WINDOW_DAYS as i32),
+            5,
+            CAP_WINDOW_DAYS,
+        );
         assert_eq!(m.caps.len(), 1);
         assert!(m.cap_forgotten(Day(0), CAP_WINDOW_DAYS));
         assert!(!m.cap_forgotten(Day(1), CAP_WINDOW_DAYS));

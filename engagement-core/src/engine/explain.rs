@@ -22,6 +22,9 @@ pub enum Reason {
     Partial,
     /// The recipient had used the rule's daily cap that day.
     DailyCapReached,
+    /// The recipient had earned `[fair_play] pair_daily_cap` points through
+    /// the actor's actions that day.
+    PairCapReached,
     /// The actor had already been paid by this rule for this target.
     OncePerUsed,
     /// The actor would have paid themselves.
@@ -47,6 +50,7 @@ impl Reason {
             Reason::Awarded => "awarded",
             Reason::Partial => "partial",
             Reason::DailyCapReached => "daily_cap_reached",
+            Reason::PairCapReached => "pair_cap_reached",
             Reason::OncePerUsed => "once_per_used",
             Reason::NotSelf => "not_self",
             Reason::Community => "community",

@@ -14,7 +14,7 @@ use crate::event::{Adjustment, Event, Target};
 use crate::ids::{CommunityId, MemberId};
 use crate::name::Name;
 use crate::rules::{ActionIdx, PointsRule, Role, RuleSet, Stage};
-use crate::state::{MemberState, Table};
+use crate::state::{CapKey, MemberState, Table};
 
 mod badges;
 mod explain;
@@ -64,6 +64,10 @@ pub struct Award {
     pub points: i64,
     /// The recipient's local day, whose cap room the award used.
     pub day: Day,
+    /// Whether the award used pair-cap room (`[fair_play] pair_daily_cap`)
+    /// between the recipient and the event's actor.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pair: bool,
 }
 
 /// The counts an event added.
@@ -352,7 +356,13 @@ impl RuleSet {
             return missed(Reason::OncePerUsed);
         }
         let day = state.local_day(event.occurred_at, &self.timezone, today);
-        let points = match within_cap(rule, state, day, self.cap_window_days) {
+        // The pair cap holds between two members: the actor paying the
+        // target's author, never a member paying themselves.
+        let pair = match self.fair_play.pair_daily_cap {
+            Some(cap) if rule.to == Role::Received && !own => Some((&event.actor, cap)),
+            _ => None,
+        };
+        let points = match within_caps(rule, pair, state, day, self.cap_window_days) {
             Ok(points) => points,
             Err(reason) => {
                 if let Some(key) = slot {
@@ -375,6 +385,7 @@ impl RuleSet {
             rule: rule.id.clone(),
             points,
             day,
+            pair: pair.is_some(),
         });
         if let Some(key) = slot {
             effects.slots.reserve_exact(1);
@@ -409,6 +420,7 @@ impl RuleSet {
                 rule: rule.clone(),
                 points,
                 day,
+                pair: false,
             });
         }
         if points != adjustment.points {
@@ -435,7 +447,17 @@ impl RuleSet {
             state.earn(&award.rule, -award.points);
             // Only positive awards used cap room (a negative adjustment used none).
             if award.points > 0 {
-                state.use_cap(&award.rule, award.day, -award.points, self.cap_window_days);
+                let window = self.cap_window_days;
+                state.use_cap(CapKey::Rule(&award.rule), award.day, -award.points, window);
+                if let (
+                    true,
+                    Some(Counted {
+                        actor: Some(from), ..
+                    }),
+                ) = (award.pair, &effects.counted)
+                {
+                    state.use_cap(CapKey::Pair(from), award.day, -award.points, window);
+                }
             }
         }
         for slot in &effects.slots {
@@ -526,24 +548,39 @@ pub fn fires(event_id: &str, rule_id: &str, chance: f64) -> bool {
 }
 
 /// The points a rule gives on `day`, cut to the room left under its daily
-/// cap (whose use it records); why it gives nothing when there is no room.
-fn within_cap(
+/// cap and under the pair cap between the recipient and `pair`'s member
+/// (whose use it records); why it gives nothing when there is no room.
+/// Both caps apply: the smaller room wins.
+fn within_caps(
     rule: &PointsRule,
+    pair: Option<(&MemberId, i64)>,
     state: &mut MemberState,
     day: Day,
     window: i64,
 ) -> Result<i64, Reason> {
-    let Some(cap) = rule.daily_cap else {
+    if rule.daily_cap.is_none() && pair.is_none() {
         return Ok(rule.points);
-    };
+    }
     if state.cap_forgotten(day, window) {
         return Err(Reason::CapWindowPassed);
     }
-    let points = rule.points.min(cap - state.cap_used(&rule.id, day));
-    if points <= 0 {
-        return Err(Reason::DailyCapReached);
+    let mut points = rule.points;
+    if let Some(cap) = rule.daily_cap {
+        points = points.min(cap - state.cap_used(CapKey::Rule(&rule.id), day));
+        if points <= 0 {
+            return Err(Reason::DailyCapReached);
+        }
     }
-    state.use_cap(&rule.id, day, points, window);
+    if let Some((from, cap)) = pair {
+        points = points.min(cap - state.cap_used(CapKey::Pair(from), day));
+        if points <= 0 {
+            return Err(Reason::PairCapReached);
+        }
+        state.use_cap(CapKey::Pair(from), day, points, window);
+    }
+    if rule.daily_cap.is_some() {
+        state.use_cap(CapKey::Rule(&rule.id), day, points, window);
+    }
     Ok(points)
 }
 

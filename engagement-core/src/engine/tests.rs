@@ -8,6 +8,7 @@ use crate::rules::Stage;
 use crate::state::Profile;
 
 mod explain;
+mod fair_play;
 
 const CANONICAL: &str = include_str!("../../../rules/knowledge-sharing.toml");
 

@@ -80,6 +80,7 @@ impl Checker<'_> {
         let sources = self.sources(raw.sources.as_ref(), &kinds);
         let identities = self.identities(raw.identities.as_ref());
         let insights = self.insights(raw.insights.as_ref(), &kinds);
+        let fair_play = self.fair_play(raw.fair_play.as_ref());
 
         let mut rules_by_action = vec![Vec::new(); actions.len()];
         for (i, rule) in points.iter().enumerate() {
@@ -110,6 +111,7 @@ impl Checker<'_> {
             sources,
             identities,
             insights,
+            fair_play,
             action_index,
             rules_by_action,
             periods_kept,

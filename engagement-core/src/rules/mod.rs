@@ -210,6 +210,34 @@ impl InsightRoles {
     }
 }
 
+/// `[fair_play]`: points between two members kept in proportion.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FairPlay {
+    /// Points one member can earn through one other member's actions per
+    /// local day, across all rules; `None`: no pair cap.
+    pub pair_daily_cap: Option<i64>,
+    /// Events in a bucket at which a pair is strong enough to be listed.
+    pub ring_min_events: u32,
+    /// The least share of the giver's point-giving events in a bucket a
+    /// listed pair has.
+    pub ring_min_share: f64,
+}
+
+impl FairPlay {
+    pub const DEFAULT_RING_MIN_EVENTS: u32 = 10;
+    pub const DEFAULT_RING_MIN_SHARE: f64 = 0.5;
+}
+
+impl Default for FairPlay {
+    fn default() -> Self {
+        FairPlay {
+            pair_daily_cap: None,
+            ring_min_events: FairPlay::DEFAULT_RING_MIN_EVENTS,
+            ring_min_share: FairPlay::DEFAULT_RING_MIN_SHARE,
+        }
+    }
+}
+
 /// A checked, compiled rule file.
 #[derive(Debug, Clone)]
 pub struct RuleSet {
@@ -234,6 +262,8 @@ pub struct RuleSet {
     pub identities: Identities,
     /// Which actions ask, answer and accept questions (`[insights]`).
     pub insights: InsightRoles,
+    /// The pair cap and what makes a pair suspicious (`[fair_play]`).
+    pub fair_play: FairPlay,
     pub(crate) action_index: HashMap<Arc<str>, ActionIdx, foldhash::fast::FixedState>,
     /// Points rules of each action, in file order.
     pub(crate) rules_by_action: Vec<Vec<usize>>,

@@ -26,6 +26,15 @@ pub(super) struct RawFile {
     pub(super) sources: Option<RawSources>,
     pub(super) identities: Option<RawIdentities>,
     pub(super) insights: Option<RawInsights>,
+    pub(super) fair_play: Option<RawFairPlay>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFairPlay {
+    pub(super) pair_daily_cap: Option<S<i64>>,
+    pub(super) ring_min_events: Option<S<i64>>,
+    pub(super) ring_min_share: Option<S<f64>>,
 }
 
 #[derive(Deserialize)]

@@ -390,3 +390,59 @@ fn several_errors_are_all_reported_in_file_order() {
     assert_eq!(shown.lines().count(), 5);
     assert!(shown.starts_with("7:11: unsupported version"), "{shown}");
 }
+
+fn with_fair_play(body: &str) -> String {
+    format!("{CANONICAL}\n[fair_play]\n{body}")
+}
+
+#[test]
+fn fair_play_settings_are_read_and_default_when_absent() {
+    let rules = RuleSet::from_toml(&with_fair_play(
+        "pair_daily_cap = 10\nring_min_events = 12\nring_min_share = 0.4\n",
+    ))
+    .unwrap();
+    assert_eq!(
+        rules.fair_play,
+        FairPlay {
+            pair_daily_cap: Some(10),
+            ring_min_events: 12,
+            ring_min_share: 0.4,
+        }
+    );
+    let defaults = RuleSet::from_toml(&with_fair_play("pair_daily_cap = 5\n")).unwrap();
+    assert_eq!(
+        (
+            defaults.fair_play.ring_min_events,
+            defaults.fair_play.ring_min_share
+        ),
+        (10, 0.5)
+    );
+}
+
+#[test]
+fn bad_fair_play_settings_point_at_their_values() {
+    let src = with_fair_play("pair_daily_cap = 0\n");
+    assert_only_error(
+        &src,
+        at(&src, "pair_daily_cap = ^0"),
+        &["pair_daily_cap must be at least 1"],
+    );
+    let src = with_fair_play("ring_min_events = -3\n");
+    assert_only_error(
+        &src,
+        at(&src, "ring_min_events = ^-3"),
+        &["ring_min_events"],
+    );
+    let src = with_fair_play("ring_min_share = 1.5\n");
+    assert_only_error(
+        &src,
+        at(&src, "ring_min_share = ^1.5"),
+        &["ring_min_share", "at most 1"],
+    );
+    let src = with_fair_play("pair_cap = 10\n");
+    assert_only_error(
+        &src,
+        at(&src, "pair_cap"),
+        &["unknown field `pair_cap`", "`pair_daily_cap`"],
+    );
+}

@@ -38,7 +38,7 @@ pub struct ExplainLine {
     /// Whom the rule paid or would have paid; null when nobody.
     pub member: Option<String>,
     pub points: i64,
-    /// `awarded`, `partial`, `daily_cap_reached`, `once_per_used`,
+    /// `awarded`, `partial`, `daily_cap_reached`, `pair_cap_reached`, `once_per_used`,
     /// `not_self`, `community`, `chance`, `cap_window_passed`,
     /// `no_recipient`, `no_target` or `revoked_event`.
     pub reason: String,

@@ -15,7 +15,7 @@ fn explained(
         .collect()
 }
 
-fn line(
+pub(super) fn line(
     rule: &str,
     member: Option<&str>,
     points: i64,

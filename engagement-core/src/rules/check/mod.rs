@@ -4,6 +4,7 @@
 mod badges;
 mod boards;
 mod engine;
+mod fair_play;
 mod insights;
 mod levels;
 mod points;
