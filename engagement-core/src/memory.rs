@@ -9,6 +9,7 @@ type HashMap<K, V> = hashbrown::HashMap<K, V, foldhash::fast::FixedState>;
 use crate::board::Boards;
 use crate::engine::{Increment, Outcome, Status};
 use crate::event::Event;
+use crate::fair_play::Pairs;
 use crate::ids::{EventId, MemberId};
 use crate::insights::{self, Insights};
 use crate::rules::RuleSet;
@@ -24,6 +25,8 @@ pub struct Memory {
     outcomes: HashMap<EventId, Box<Outcome>>,
     /// Knowledge-flow insights, when kept.
     pub insights: Option<Box<Insights>>,
+    /// Fair-play tallies, when kept.
+    pub fair_play: Option<Box<Pairs>>,
 }
 
 impl Memory {
@@ -92,6 +95,9 @@ impl Memory {
                     .and_then(|a| self.members.get(a))
                     .and_then(|m| m.home.as_ref());
                 tally.observe(rules, event, outcome, home);
+            }
+            if let Some(pairs) = &mut self.fair_play {
+                pairs.observe(rules, outcome);
             }
         }
         stepped

@@ -57,6 +57,16 @@ pub struct BucketSpan {
     pub end: Option<String>,
 }
 
+impl BucketSpan {
+    pub fn of(bucket: &Bucket) -> BucketSpan {
+        BucketSpan {
+            start: bucket.start.map(|d| d.to_string()),
+            // The day after the last, as §8 gives it.
+            end: (bucket.end()).map(|d| d.saturating_add(jiff::Span::new().days(1)).to_string()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberCounts {
     pub active: u64,
@@ -189,12 +199,7 @@ impl Report {
         Report {
             community: community.map(|c| c.to_string()),
             period: bucket.period,
-            bucket: BucketSpan {
-                start: bucket.start.map(|d| d.to_string()),
-                // The day after the last, as §8 gives it.
-                end: (bucket.end())
-                    .map(|d| d.saturating_add(jiff::Span::new().days(1)).to_string()),
-            },
+            bucket: BucketSpan::of(&bucket),
             events: c(Counter::Events),
             members: MemberCounts {
                 active,

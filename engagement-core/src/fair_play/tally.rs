@@ -1,0 +1,97 @@
+//! Fair-play tallies kept in memory, for the embedded store and the
+//! command line.
+
+use std::collections::HashMap;
+
+use super::{Change, Report, Sink, Strong, kept, observe};
+use crate::calendar::{Bucket, Period};
+use crate::engine::Outcome;
+use crate::ids::MemberId;
+use crate::rules::RuleSet;
+
+/// One bucket's tallies.
+#[derive(Debug, Clone, Default)]
+struct Tally {
+    /// Events and points per (giver, recipient).
+    pairs: HashMap<(MemberId, MemberId), (i64, i64)>,
+    /// Events per giver that earned anyone else points.
+    gave: HashMap<MemberId, i64>,
+}
+
+/// The fair-play tallies of every kept bucket.
+#[derive(Debug, Clone, Default)]
+pub struct Pairs {
+    buckets: HashMap<Bucket, Tally>,
+    /// Only this period's buckets, when set.
+    only: Option<Period>,
+}
+
+impl Sink for Pairs {
+    fn keeps(&self, period: Period) -> bool {
+        kept(period) && self.only.is_none_or(|p| p == period)
+    }
+
+    fn change(&mut self, bucket: Bucket, change: Change<'_>) {
+        let tally = self.buckets.entry(bucket).or_default();
+        match change {
+            Change::Pair {
+                from,
+                to,
+                events,
+                points,
+            } => {
+                let key = (from.clone(), to.clone());
+                let entry = tally.pairs.entry(key.clone()).or_default();
+                entry.0 += events;
+                entry.1 += points;
+                if entry.0 <= 0 {
+                    tally.pairs.remove(&key);
+                }
+            }
+            Change::Gave { from, events } => {
+                let n = tally.gave.entry(from.clone()).or_default();
+                *n += events;
+                if *n <= 0 {
+                    tally.gave.remove(from);
+                }
+            }
+        }
+    }
+}
+
+impl Pairs {
+    /// Keeping only `period`'s buckets: what a one-off report needs.
+    pub fn only(period: Period) -> Pairs {
+        Pairs {
+            only: Some(period),
+            ..Pairs::default()
+        }
+    }
+
+    /// Takes in what one recorded step changed.
+    pub fn observe(&mut self, rules: &RuleSet, outcome: &Outcome) {
+        observe(rules, outcome, self);
+    }
+
+    /// The report of `bucket` under `rules`' thresholds.
+    pub fn report(&self, rules: &RuleSet, bucket: &Bucket) -> Report {
+        let min = i64::from(rules.fair_play.ring_min_events);
+        let tally = self.buckets.get(bucket);
+        let strong = (tally.iter().flat_map(|t| &t.pairs))
+            .filter(|(_, (events, _))| *events >= min)
+            .map(|((from, to), &(events, points))| Strong {
+                from: from.clone(),
+                to: to.clone(),
+                events,
+                points,
+            })
+            .collect();
+        let gave = |m: &MemberId| tally.and_then(|t| t.gave.get(m)).copied().unwrap_or(0);
+        Report::build(&rules.fair_play, bucket, strong, gave)
+    }
+
+    /// Keeps only the buckets `keep` says.
+    pub fn retain(&mut self, keep: impl Fn(&Bucket) -> bool) {
+        self.buckets.retain(|b, _| keep(b));
+    }
+}
