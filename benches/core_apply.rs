@@ -25,6 +25,7 @@ fn stream() -> Vec<Event> {
         seed: 7,
         start: "2026-01-05T05:00:00Z".parse().unwrap(),
         events: None,
+        rings: Vec::new(),
     })
 }
 

@@ -164,6 +164,7 @@ fn main() {
         seed: 21,
         start: "2026-01-05T00:00:00Z".parse().unwrap(),
         events: Some(total),
+        rings: Vec::new(),
     };
     let events = generate(&params);
     let communities: Vec<String> = {

@@ -83,6 +83,7 @@ fn main() {
             seed: 11,
             start: "2026-09-01T00:00:00Z".parse().unwrap(),
             events: Some(n(30_000) + n(300_000)),
+            rings: Vec::new(),
         }));
         // Request bodies are written before the clock starts, as a load
         // generator replaying recorded requests would have them.

@@ -43,6 +43,7 @@ fn main() {
         seed: 3,
         start: "2026-08-01T00:00:00Z".parse().unwrap(),
         events: Some(members * 10),
+        rings: Vec::new(),
     });
     let baseline = used_memory(&redis);
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -223,6 +223,21 @@ impl Store for AnyStore {
     async fn insight_communities(&self) -> Result<Vec<CommunityId>, StoreError> {
         delegate!(self, s => s.insight_communities())
     }
+    async fn fair_play(
+        &self,
+        rules: &RuleSet,
+        bucket: Bucket,
+    ) -> Result<engagement_core::fair_play::Report, StoreError> {
+        delegate!(self, s => s.fair_play(rules, bucket))
+    }
+    async fn pair_events(
+        &self,
+        rules: &RuleSet,
+        bucket: Bucket,
+        pairs: &[(MemberId, MemberId)],
+    ) -> Result<Vec<Vec<EventId>>, StoreError> {
+        delegate!(self, s => s.pair_events(rules, bucket, pairs))
+    }
     async fn ping(&self) -> Result<(), StoreError> {
         delegate!(self, s => s.ping())
     }

@@ -58,6 +58,8 @@ pub enum Invalid {
     Adjustment,
     /// A take-back larger than the member's points.
     BelowZero,
+    /// A fair-play revocation naming bad pairs or buckets.
+    FairPlay,
 }
 
 impl Invalid {
@@ -73,6 +75,7 @@ impl Invalid {
             Invalid::AliasTaken => "alias_taken",
             Invalid::Adjustment => "invalid_adjustment",
             Invalid::BelowZero => "below_zero",
+            Invalid::FairPlay => "invalid_fair_play",
         }
     }
 }

@@ -16,7 +16,7 @@
 mod activity;
 mod population;
 
-use engagement_core::{Event, IdError};
+use engagement_core::{Event, EventId, IdError, MemberId, Target};
 use jiff::{SignedDuration, Timestamp};
 use rand::rngs::Xoshiro256PlusPlus as Rng;
 use rand::{RngExt, SeedableRng};
@@ -36,6 +36,9 @@ pub struct GenerateParams {
     pub start: Timestamp,
     /// How many events; `None` for one per member every four days.
     pub events: Option<usize>,
+    /// Like rings to hide in the activity, by their number of members (2 is
+    /// a mutual pair): see [`rings`].
+    pub rings: Vec<usize>,
 }
 
 impl GenerateParams {
@@ -56,14 +59,87 @@ pub fn generate(params: &GenerateParams) -> Vec<Event> {
     if total == 0 {
         return Vec::new();
     }
+    let ring_events = rings(params);
+    let ordinary = total.saturating_sub(ring_events.len());
     let mut rng = Rng::seed_from_u64(params.seed);
     let people = Population::new(params, &mut rng);
-    let slots = slots(&mut rng, params, total);
-    let mut generator = Generator::new(rng, params.seed, people, total);
+    let slots = slots(&mut rng, params, ordinary);
+    let mut generator = Generator::new(rng, params.seed, people, ordinary);
     for at in slots {
         generator.step(at);
     }
-    generator.into_events()
+    let events = generator.into_events();
+    if ring_events.is_empty() {
+        return events;
+    }
+    weave(events, ring_events, total)
+}
+
+/// The likes of [`GenerateParams::rings`]: ring `r` of `n` members
+/// (`ring<r>-<i>`, new to the community) has each member like a fresh post
+/// of the next one in the ring, the last the first's, once a day in the
+/// evening, every day: points that go round in a circle. Ids are
+/// `ring<r>-like-<day>-<i>`.
+pub fn rings(params: &GenerateParams) -> Vec<Event> {
+    let mut out = Vec::new();
+    for (r, &n) in params.rings.iter().enumerate() {
+        let member = |i: usize| valid(MemberId::parse(format!("ring{}-{}", r + 1, i % n + 1)));
+        for day in 0..i64::from(params.days) {
+            for i in 0..n {
+                // 19:00 plus a few minutes per ring and member, on each day.
+                let offset = day * DAY_MS + 19 * HOUR_MS + (r * 7 + i) as i64 * MINUTE_MS;
+                let Ok(at) = params
+                    .start
+                    .checked_add(SignedDuration::from_millis(offset))
+                else {
+                    return out;
+                };
+                out.push(Event {
+                    id: valid(EventId::parse(format!(
+                        "ring{}-like-{day}-{}",
+                        r + 1,
+                        i + 1
+                    ))),
+                    kind: "post.liked".to_owned(),
+                    actor: member(i),
+                    actor_name: None,
+                    occurred_at: at,
+                    community: None,
+                    target: Some(Target {
+                        id: format!("ring{}-post-{day}-{}", r + 1, i % n + 2),
+                        author: Some(member(i + 1)),
+                    }),
+                    revokes: None,
+                    actor_unknown: false,
+                    adjustment: None,
+                });
+            }
+        }
+    }
+    out.sort_by_key(|e| e.occurred_at);
+    out
+}
+
+/// Merges ring likes into the ordinary events by time, keeping every
+/// timestamp later than the one before, and `total` events in all.
+fn weave(ordinary: Vec<Event>, ring: Vec<Event>, total: usize) -> Vec<Event> {
+    let mut out: Vec<Event> = Vec::with_capacity(total);
+    let mut ring = ring.into_iter().peekable();
+    for event in ordinary {
+        while let Some(r) = ring.next_if(|r| r.occurred_at <= event.occurred_at) {
+            out.push(r);
+        }
+        out.push(event);
+    }
+    out.extend(ring);
+    out.truncate(total);
+    for i in 1..out.len() {
+        let floor = out[i - 1].occurred_at + SignedDuration::from_millis(1);
+        if out[i].occurred_at < floor {
+            out[i].occurred_at = floor;
+        }
+    }
+    out
 }
 
 /// Relative activity per hour of the day, counted from `start`.

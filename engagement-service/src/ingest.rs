@@ -11,6 +11,7 @@
 //! passes exactly once.
 
 use engagement_core::event::MAX_REASON_BYTES;
+use engagement_core::fair_play::REVOCATION_PREFIX;
 use engagement_core::{Event, EventId, MemberId, Outcome, RuleSet, Status};
 
 use crate::app::AnyStore;
@@ -101,6 +102,13 @@ impl Ingest<'_> {
             if admins(&event.id) || event.revokes.as_ref().is_some_and(admins) {
                 return Err(invalid(format!(
                     "ids starting with \"{ADJUSTMENT_ID_PREFIX}\" or \"{ADJUSTMENT_UNDO_PREFIX}\" are an admin's adjustments"
+                )));
+            }
+            // Nor can anyone but an admin take an id fair play's revocations
+            // use: a revocation already sent under it would stop the admin's.
+            if event.id.as_str().starts_with(REVOCATION_PREFIX) {
+                return Err(invalid(format!(
+                    "ids starting with \"{REVOCATION_PREFIX}\" are an admin's fair-play revocations"
                 )));
             }
         }

@@ -536,6 +536,7 @@ async fn a_replay_under_new_rules_matches_a_fresh_deployment_fed_the_log<S: Stor
             seed: 9,
             start: "2026-11-01T00:00:00Z".parse().unwrap(),
             events: Some(600),
+            rings: Vec::new(),
         });
     let (first, rest) = events.split_at(300);
     for chunk in first.chunks(50) {

@@ -299,6 +299,7 @@ async fn stores_agree(only_all_time: bool) {
         seed: 3,
         start: "2026-01-05T00:00:00Z".parse().unwrap(),
         events: Some(6_000),
+        rings: Vec::new(),
     };
     let mut events: Vec<Value> = engagement_service::generate::generate(&params)
         .iter()

@@ -25,6 +25,7 @@ async fn seed(app: &TestApp) {
         seed: 7,
         start: "2026-01-05T00:00:00Z".parse().unwrap(),
         events: Some(12_000),
+        rings: Vec::new(),
     };
     let events: Vec<Value> = generate(&params)
         .iter()

@@ -40,6 +40,7 @@ async fn simulate_matches_the_service(app: &TestApp) {
         seed: 21,
         start: "2026-10-01T00:00:00Z".parse().unwrap(),
         events: Some(1500),
+        rings: Vec::new(),
     });
     for chunk in events.chunks(100) {
         app.ingest(&json!({ "events": chunk })).await;

@@ -18,6 +18,11 @@ struct Tally {
     gave: HashMap<MemberId, i64>,
 }
 
+/// A bucket's pairs: giver, recipient, events, points.
+pub type PairRows<'a> = Vec<(&'a MemberId, &'a MemberId, i64, i64)>;
+/// A bucket's givers and their events that earned anyone else points.
+pub type GaveRows<'a> = Vec<(&'a MemberId, i64)>;
+
 /// The fair-play tallies of every kept bucket.
 #[derive(Debug, Clone, Default)]
 pub struct Pairs {
@@ -88,6 +93,18 @@ impl Pairs {
             .collect();
         let gave = |m: &MemberId| tally.and_then(|t| t.gave.get(m)).copied().unwrap_or(0);
         Report::build(&rules.fair_play, bucket, strong, gave)
+    }
+
+    /// Every bucket kept, with its pairs (giver, recipient, events, points)
+    /// and its givers' events, in no particular order.
+    pub fn tallies(&self) -> impl Iterator<Item = (&Bucket, PairRows<'_>, GaveRows<'_>)> {
+        self.buckets.iter().map(|(bucket, tally)| {
+            let pairs = (tally.pairs.iter())
+                .map(|((from, to), &(events, points))| (from, to, events, points))
+                .collect();
+            let gave = tally.gave.iter().map(|(m, &n)| (m, n)).collect();
+            (bucket, pairs, gave)
+        })
     }
 
     /// Keeps only the buckets `keep` says.

@@ -107,6 +107,11 @@ enum EventsCommand {
         /// First day, RFC 3339 (default 2026-01-05T00:00:00Z).
         #[arg(long, default_value = "2026-01-05T00:00:00Z")]
         start: jiff::Timestamp,
+        /// Hides a like ring of N members (2 to 50; 2 is a mutual pair) in
+        /// the activity: each likes the next one's posts every day, within
+        /// the same number of events. Repeat for several rings.
+        #[arg(long = "ring", value_name = "N", value_parser = clap::value_parser!(u16).range(2..=50))]
+        rings: Vec<u16>,
     },
     /// The event log of the configured store as JSON lines on stdout.
     Export(Box<Settings>),
@@ -155,6 +160,7 @@ pub fn run(cli: Cli) -> ExitCode {
             seed,
             count,
             start,
+            rings,
         })) => print_generated(&GenerateParams {
             members,
             communities,
@@ -162,6 +168,7 @@ pub fn run(cli: Cli) -> ExitCode {
             seed,
             start,
             events: count,
+            rings: rings.into_iter().map(usize::from).collect(),
         }),
         Some(Command::Events(EventsCommand::Export(settings))) => export(*settings),
         Some(Command::Events(EventsCommand::Import {

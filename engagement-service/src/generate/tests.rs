@@ -12,6 +12,7 @@ fn params(seed: u64) -> GenerateParams {
         seed,
         start: "2026-01-05T00:00:00Z".parse().unwrap(),
         events: None,
+        rings: Vec::new(),
     }
 }
 
@@ -200,4 +201,84 @@ fn the_stream_applies_cleanly_under_the_canonical_rules() {
     for e in generate(&params(9)) {
         assert_eq!(memory.ingest(&rules, &e).status, Status::Applied, "{e:?}");
     }
+}
+
+#[test]
+fn rings_hide_in_the_same_number_of_events_and_the_report_finds_exactly_them() {
+    let p = GenerateParams {
+        rings: vec![3, 2],
+        ..params(5)
+    };
+    let events = generate(&p);
+    assert_eq!(events.len(), p.event_count());
+    assert!(
+        events
+            .windows(2)
+            .all(|w| w[0].occurred_at < w[1].occurred_at),
+        "in time order"
+    );
+    let ring_likes = events
+        .iter()
+        .filter(|e| e.id.as_str().starts_with("ring"))
+        .count();
+    assert_eq!(ring_likes, 60 * 5, "one like per ring member and day");
+
+    // Ordinary traffic has fans: readers who like mostly one prolific
+    // author, a dozen times a month. With the default thresholds (10
+    // events, half the giver's) they are listed as pairs, but only the
+    // planted rings form rings; a manager who sets `ring_min_events` above
+    // what fans reach sees the rings' pairs alone.
+    let report = |fair_play: &str| {
+        let source = format!(
+            "{}\n[fair_play]\n{fair_play}",
+            include_str!("../../../rules/knowledge-sharing.toml")
+        );
+        let rules = RuleSet::from_toml(&source).unwrap();
+        let mut memory = Memory::default();
+        memory.fair_play = Some(Box::default());
+        for e in &events {
+            memory.apply(&rules, e);
+        }
+        let bucket = engagement_core::Bucket::containing(
+            engagement_core::Period::Month,
+            jiff::civil::date(2026, 2, 1),
+            rules.week_starts,
+        );
+        memory.fair_play.as_ref().unwrap().report(&rules, &bucket)
+    };
+    let rings = |report: &engagement_core::fair_play::Report| -> Vec<(Vec<String>, u64)> {
+        (report.rings.iter())
+            .map(|r| (r.members.iter().map(|m| m.to_string()).collect(), r.events))
+            .collect()
+    };
+    let planted = vec![
+        (
+            vec!["ring1-1".to_owned(), "ring1-2".into(), "ring1-3".into()],
+            84,
+        ),
+        (vec!["ring2-1".to_owned(), "ring2-2".into()], 56),
+    ];
+    let defaults = report("");
+    assert!(
+        defaults.pairs.len() > 5,
+        "fans are listed too: {:?}",
+        defaults.pairs
+    );
+    assert_eq!(rings(&defaults), planted);
+
+    let tuned = report("ring_min_events = 20\n");
+    let pairs: Vec<(&str, &str, u64, f64)> = (tuned.pairs.iter())
+        .map(|p| (p.from.as_str(), p.to.as_str(), p.events, p.share))
+        .collect();
+    assert_eq!(
+        pairs,
+        vec![
+            ("ring1-1", "ring1-2", 28, 1.0),
+            ("ring1-2", "ring1-3", 28, 1.0),
+            ("ring1-3", "ring1-1", 28, 1.0),
+            ("ring2-1", "ring2-2", 28, 1.0),
+            ("ring2-2", "ring2-1", 28, 1.0),
+        ]
+    );
+    assert_eq!(rings(&tuned), planted);
 }

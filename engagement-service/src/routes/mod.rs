@@ -3,6 +3,7 @@
 mod adjust;
 mod admin;
 mod events;
+pub(crate) mod fair_play;
 pub(crate) mod insights;
 mod leaderboards;
 mod ledger;
@@ -81,6 +82,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/admin/rules", web::put().to(admin::replace_rules))
             .route("/admin/rules/check", web::post().to(admin::check_rules))
             .route("/admin/replay", web::post().to(admin::replay))
+            .route("/admin/fair-play", web::get().to(fair_play::report))
+            .route("/admin/fair-play/revoke", web::post().to(fair_play::revoke))
             .route(
                 "/admin/members/{member}/badges",
                 web::post().to(admin::grant_badge),

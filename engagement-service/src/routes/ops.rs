@@ -33,6 +33,8 @@ use crate::store::Store;
         super::adjust::adjust,
         super::adjust::revoke,
         super::admin::replay,
+        super::fair_play::report,
+        super::fair_play::revoke,
     )
 )]
 pub struct ApiDoc;

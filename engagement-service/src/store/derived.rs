@@ -25,10 +25,11 @@ pub struct Derived {
 
 impl Derived {
     /// For rebuilding from the log: boards sorted once at the end;
-    /// knowledge-flow insights kept when `insights`.
+    /// knowledge-flow insights kept when `insights`, fair play always.
     pub fn deferred(insights: bool) -> Derived {
         let mut memory = Memory::deferred();
         memory.insights = insights.then(Box::default);
+        memory.fair_play = Some(Box::default());
         Derived {
             memory,
             ..Derived::default()
@@ -42,6 +43,9 @@ impl Derived {
         let expiry = self.expiry();
         if let (Some(insights), Some(expiry)) = (&mut self.memory.insights, expiry) {
             insights.retain(|b| !expiry.expired(b));
+        }
+        if let (Some(pairs), Some(expiry)) = (&mut self.memory.fair_play, expiry) {
+            pairs.retain(|b| !expiry.expired(b));
         }
     }
 

@@ -13,6 +13,7 @@ use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use engagement_core::fair_play::{self, Pairs};
 use engagement_core::insights::Tally;
 use engagement_core::{
     BoardKey, Bucket, CommunityId, Event, EventId, MemberId, MemberState, Outcome, Profile, Report,
@@ -431,6 +432,43 @@ impl Store for EmbeddedStore {
         let inner = self.lock();
         Ok((inner.derived.memory.insights.iter())
             .flat_map(|i| i.communities().cloned())
+            .collect())
+    }
+
+    async fn fair_play(
+        &self,
+        rules: &RuleSet,
+        bucket: Bucket,
+    ) -> Result<engagement_core::fair_play::Report, StoreError> {
+        let inner = self.lock();
+        Ok((inner.derived.memory.fair_play.as_deref())
+            .map(|pairs| pairs.report(rules, &bucket))
+            .unwrap_or_else(|| Pairs::default().report(rules, &bucket)))
+    }
+
+    async fn pair_events(
+        &self,
+        rules: &RuleSet,
+        bucket: Bucket,
+        pairs: &[(MemberId, MemberId)],
+    ) -> Result<Vec<Vec<EventId>>, StoreError> {
+        let inner = self.lock();
+        let mut found: Vec<Vec<(jiff::Timestamp, EventId)>> = vec![Vec::new(); pairs.len()];
+        for (id, outcome) in inner.derived.memory.outcomes() {
+            for (i, (from, to)) in pairs.iter().enumerate() {
+                if fair_play::pair_event(rules, outcome, from, to, &bucket)
+                    && let Some(effects) = &outcome.effects
+                {
+                    found[i].push((effects.occurred_at, id.clone()));
+                }
+            }
+        }
+        Ok(found
+            .into_iter()
+            .map(|mut events| {
+                events.sort();
+                events.into_iter().map(|(_, id)| id).collect()
+            })
             .collect())
     }
 

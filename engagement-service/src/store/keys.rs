@@ -154,6 +154,27 @@ impl Keys {
     pub fn community(&self, c: &CommunityId) -> String {
         enc(c.as_str())
     }
+
+    /// The fair-play tallies of one bucket share this start (see
+    /// `store/redis/fair_play.rs`).
+    pub fn fair_play(&self, bucket: &Bucket) -> String {
+        format!("{}:fp:{}", self.scope, bucket.label())
+    }
+
+    /// A (giver, recipient) pair as a member of a fair-play sorted set.
+    pub fn pair(&self, from: &MemberId, to: &MemberId) -> String {
+        format!("{}:{}", enc(from.as_str()), enc(to.as_str()))
+    }
+
+    /// The pair [`Keys::pair`] wrote.
+    pub fn unpair(&self, member: &str) -> Option<(MemberId, MemberId)> {
+        let (from, to) = member.split_once(':')?;
+        let dec = |s: &str| {
+            let text = percent_encoding::percent_decode_str(s).decode_utf8().ok()?;
+            MemberId::parse(text.into_owned()).ok()
+        };
+        Some((dec(from)?, dec(to)?))
+    }
 }
 
 #[cfg(test)]

@@ -244,6 +244,26 @@ pub trait Store: Send + Sync {
         &self,
     ) -> impl Future<Output = Result<Vec<CommunityId>, StoreError>> + Send;
 
+    /// The fair-play report of `bucket`, a day, week or month (see
+    /// [`engagement_core::fair_play`]), under `rules`' thresholds. It
+    /// reflects every event acknowledged before it was asked for.
+    fn fair_play(
+        &self,
+        rules: &RuleSet,
+        bucket: Bucket,
+    ) -> impl Future<Output = Result<engagement_core::fair_play::Report, StoreError>> + Send;
+
+    /// For each (giver, recipient) pair, the applied events in `bucket`
+    /// through which the giver earned the recipient points and that have
+    /// not been revoked, oldest first: what revoking the pair takes back.
+    /// Read from the log, not from tallies: an admin's action, not a page.
+    fn pair_events(
+        &self,
+        rules: &RuleSet,
+        bucket: Bucket,
+        pairs: &[(MemberId, MemberId)],
+    ) -> impl Future<Output = Result<Vec<Vec<EventId>>, StoreError>> + Send;
+
     /// Whether the backend answers.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

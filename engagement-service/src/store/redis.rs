@@ -109,6 +109,7 @@ impl std::fmt::Debug for RedisStore {
 mod transaction;
 
 mod boards;
+mod fair_play;
 mod generations;
 mod ingest;
 mod insights;
@@ -314,6 +315,24 @@ impl Store for RedisStore {
 
     async fn insight_communities(&self) -> Result<Vec<CommunityId>, StoreError> {
         self.read_insight_communities().await
+    }
+
+    // Fair play: see `fair_play.rs`.
+    async fn fair_play(
+        &self,
+        rules: &RuleSet,
+        bucket: Bucket,
+    ) -> Result<engagement_core::fair_play::Report, StoreError> {
+        self.read_fair_play(rules, bucket).await
+    }
+
+    async fn pair_events(
+        &self,
+        rules: &RuleSet,
+        bucket: Bucket,
+        pairs: &[(MemberId, MemberId)],
+    ) -> Result<Vec<Vec<EventId>>, StoreError> {
+        self.read_pair_events(rules, bucket, pairs).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use deadpool_redis::redis::{self, AsyncCommands, Value};
+use engagement_core::fair_play::Pairs;
 use engagement_core::insights::Insights;
 use engagement_core::{MemberState, Period, RuleSet};
 
@@ -12,6 +13,7 @@ use super::super::derived::Derived;
 use super::super::keys::Keys;
 use super::super::retention::Retention;
 use super::super::{LogEntry, ReplaySummary};
+use super::fair_play::PACK;
 use super::insights::{SLOTS, flow_member, keeps_points, slot, stored_expiry};
 use super::pool::Connection;
 use super::{
@@ -261,7 +263,45 @@ impl RedisStore {
             self.write_insights(&mut pipe, conn, keys, rules, insights)
                 .await?;
         }
+        if let Some(pairs) = &derived.memory.fair_play {
+            self.write_fair_play(&mut pipe, conn, keys, pairs).await?;
+        }
         pipe.flush(conn).await
+    }
+
+    /// Writes fair-play tallies built in memory into generation `keys`, as
+    /// `fair_play.rs` lays them out.
+    async fn write_fair_play(
+        &self,
+        pipe: &mut Chunked,
+        conn: &mut Connection,
+        keys: &Keys,
+        pairs: &Pairs,
+    ) -> Result<(), StoreError> {
+        for (bucket, rows, gave) in pairs.tallies() {
+            let base = keys.fair_play(bucket);
+            let (e, g) = (format!("{base}:e"), format!("{base}:g"));
+            let rows: Vec<(f64, String)> = (rows.into_iter())
+                .map(|(from, to, events, points)| {
+                    (events as f64 * PACK + points as f64, keys.pair(from, to))
+                })
+                .collect();
+            for chunk in rows.chunks(500) {
+                pipe.add().zadd_multiple(&e, chunk).ignore();
+                pipe.flush_if_full(conn).await?;
+            }
+            let gave: Vec<(i64, &str)> = gave.iter().map(|(m, n)| (*n, m.as_str())).collect();
+            for chunk in gave.chunks(500) {
+                pipe.add().zadd_multiple(&g, chunk).ignore();
+                pipe.flush_if_full(conn).await?;
+            }
+            let at = self.expire_at(bucket);
+            if at > 0 {
+                pipe.add().expire_at(&e, at).ignore();
+                pipe.add().expire_at(&g, at).ignore();
+            }
+        }
+        Ok(())
     }
 
     /// Writes insights built in memory into generation `keys`: the day and

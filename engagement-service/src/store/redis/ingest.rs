@@ -17,6 +17,7 @@ use engagement_core::{
 
 use super::super::retention::Retention;
 use super::super::{LEDGER_KEEP, LogEntry, ledger_lines};
+use super::fair_play::FairWrites;
 use super::insights::{ReadQuestions, Writes, keeps_points, stored_expiry};
 use super::pool::Connection;
 use super::{
@@ -142,6 +143,8 @@ impl RedisStore {
         };
         let expire_at = |bucket: &Bucket| stored_expiry(retention, bucket, rules.week_starts);
         let mut insight_writes = Writes::new(&keys, &expire_at, keeps_points(rules), &self.known);
+        let board_expiry = |bucket: &Bucket| self.expire_at(bucket);
+        let mut fair_writes = FairWrites::new(&keys, &board_expiry);
         // Each board's key and expiry, worked out once per request.
         let mut boards: HashMap<BoardAt, (Arc<str>, i64)> = HashMap::new();
         // The (board, community) scopes this request scores in, added once.
@@ -169,6 +172,7 @@ impl RedisStore {
                     &mut insight_writes,
                 );
             }
+            engagement_core::fair_play::observe(rules, &outcome, &mut fair_writes);
             for inc in outcome.increments(rules) {
                 let board = rules.leaderboards.iter().position(|b| *b.id == *inc.board);
                 if let Some(c) = inc.community
@@ -230,6 +234,7 @@ impl RedisStore {
         }
         questions.write(&keys, &mut pipe)?;
         let added = insight_writes.write(&mut pipe);
+        fair_writes.write(&mut pipe);
         if let Some((board_keys, board_args)) = changes.script_input(keys.seq()) {
             pipe.cmd("EVAL")
                 .arg(BOARD_SCRIPT)
