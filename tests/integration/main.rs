@@ -34,6 +34,7 @@ mod api;
 mod chromium;
 mod conformance;
 mod explain;
+mod fair_play;
 mod faults;
 mod hostile;
 mod insights;

@@ -1,0 +1,425 @@
+//! Fair play (SPEC §9) over HTTP on both stores: the pair cap, the report
+//! of strong pairs and rings, and revoking a pair's events through the log.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use serde_json::{Value, json};
+
+use super::support::{Fixture, TestApp, event, event_on};
+use engagement_service::generate::{GenerateParams, generate};
+use engagement_service::settings::Settings;
+
+const ADMIN: &str = "fair-admin";
+/// Friday 2026-11-20, noon in Bogota.
+const NOON: &str = "2026-11-20T17:00:00Z";
+const NEXT_NOON: &str = "2026-11-21T17:00:00Z";
+
+/// The bundled rules with a pair cap of 10, and pairs strong from 20
+/// events (above the fans of prolific authors that generated activity
+/// holds), written once for every test of the module.
+fn rules_file() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let source = format!(
+            "{}\n[fair_play]\npair_daily_cap = 10\nring_min_events = 20\nring_min_share = 0.5\n",
+            include_str!("../../rules/knowledge-sharing.toml")
+        );
+        let path =
+            std::env::temp_dir().join(format!("fair-play-rules-{}.toml", std::process::id()));
+        std::fs::write(&path, source).unwrap();
+        path
+    })
+    .clone()
+}
+
+fn settings(s: &mut Settings) {
+    s.rules = rules_file();
+    s.admin_token = Some(ADMIN.to_owned());
+    // Nothing expires: the generated months stay readable.
+    s.retention_days = 36_500;
+}
+
+async fn embedded() -> Fixture {
+    Fixture::embedded(settings).await
+}
+
+async fn redis(test: &str) -> Fixture {
+    Fixture::redis(test, settings).await
+}
+
+async fn admin_get(app: &TestApp, path: &str) -> (u16, Value) {
+    let res = (app.client.get(format!("{}{path}", app.base)))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn admin_post(app: &TestApp, path: &str, body: &Value) -> (u16, Value) {
+    let res = (app.client.post(format!("{}{path}", app.base)))
+        .bearer_auth(ADMIN)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// Each result's awards as (member, rule, points), and its explanation.
+async fn take(app: &TestApp, e: Value) -> (Vec<(String, String, i64)>, Value) {
+    let res = (app
+        .client
+        .post(format!("{}/v1/events?explain=true", app.base)))
+    .json(&e)
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    let result = &body["results"][0];
+    let awards = (result["awards"].as_array().unwrap().iter())
+        .map(|a| {
+            (
+                a["member"].as_str().unwrap().to_owned(),
+                a["rule"].as_str().unwrap().to_owned(),
+                a["points"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    (awards, result["explain"].clone())
+}
+
+fn award(member: &str, rule: &str, points: i64) -> Vec<(String, String, i64)> {
+    vec![(member.to_owned(), rule.to_owned(), points)]
+}
+
+fn line(rule: &str, member: &str, points: i64, reason: &str) -> Value {
+    json!([{"rule": rule, "member": member, "points": points, "reason": reason}])
+}
+
+async fn points(app: &TestApp, member: &str) -> i64 {
+    let (status, profile) = app.get(&format!("/v1/members/{member}")).await;
+    assert_eq!(status, 200, "{profile}");
+    profile["points"].as_i64().unwrap()
+}
+
+async fn the_pair_cap_cuts_per_giver_and_day_and_revocation_gives_room_back(app: &TestApp) {
+    // An accepted answer pays 15: the pair cap of 10 cuts it.
+    let (got, why) = take(
+        app,
+        event_on("acc-1", "answer.accepted", "bo", NOON, "a1", "ana"),
+    )
+    .await;
+    assert_eq!(got, award("ana", "accepted", 10));
+    assert_eq!(why, line("accepted", "ana", 10, "partial"));
+    // Nothing more from bo today, whatever the rule...
+    let (got, why) = take(
+        app,
+        event_on("like-1", "post.liked", "bo", NOON, "p1", "ana"),
+    )
+    .await;
+    assert!(got.is_empty());
+    assert_eq!(why, line("liked", "ana", 0, "pair_cap_reached"));
+    // ...but cy is another pair.
+    let (got, _) = take(
+        app,
+        event_on("like-2", "post.liked", "cy", NOON, "p1", "ana"),
+    )
+    .await;
+    assert_eq!(got, award("ana", "liked", 2));
+    // The next day bo's room is back.
+    let (got, _) = take(
+        app,
+        event_on("like-3", "post.liked", "bo", NEXT_NOON, "p3", "ana"),
+    )
+    .await;
+    assert_eq!(got, award("ana", "liked", 2));
+    // Taking the acceptance back gives its 10 points of room back that day.
+    let undo = json!({"id": "unaccept-1", "kind": "answer.unaccepted", "actor": "bo",
+                      "occurred_at": NOON, "revokes": "acc-1"});
+    let (got, _) = take(app, undo).await;
+    assert_eq!(got, award("ana", "accepted", -10));
+    let (got, _) = take(
+        app,
+        event_on("like-4", "post.liked", "bo", NOON, "p4", "ana"),
+    )
+    .await;
+    assert_eq!(got, award("ana", "liked", 2));
+    assert_eq!(points(app, "ana").await, 6);
+}
+
+async fn the_pair_cap_day_is_the_recipients_own(app: &TestApp) {
+    // 23:30 and 00:30 in Bogota (the engine's zone) are one day in UTC.
+    let (status, _) = app
+        .put_json("/v1/members/ana", &json!({"timezone": "UTC"}))
+        .await;
+    assert_eq!(status, 200);
+    let late = "2026-11-21T04:30:00Z";
+    let later = "2026-11-21T05:30:00Z";
+    let (got, _) = take(
+        app,
+        event_on("a1", "answer.accepted", "bo", late, "x1", "ana"),
+    )
+    .await;
+    assert_eq!(got, award("ana", "accepted", 10));
+    let (got, why) = take(
+        app,
+        event_on("a2", "answer.accepted", "bo", later, "x2", "ana"),
+    )
+    .await;
+    assert!(got.is_empty());
+    assert_eq!(why, line("accepted", "ana", 0, "pair_cap_reached"));
+    // Without a time zone of her own, cy's two acceptances fall on two
+    // engine days.
+    take(
+        app,
+        event_on("a3", "answer.accepted", "bo", late, "x3", "cy"),
+    )
+    .await;
+    let (got, _) = take(
+        app,
+        event_on("a4", "answer.accepted", "bo", later, "x4", "cy"),
+    )
+    .await;
+    assert_eq!(got, award("cy", "accepted", 10));
+}
+
+async fn the_rule_cap_and_the_pair_cap_both_apply(app: &TestApp) {
+    // Likes pay 2, up to 20 a day by their rule; the pair cap of 10 comes
+    // first for one giver: 2, 2, 2, 2, 2, then nothing.
+    let mut paid = Vec::new();
+    for i in 0..6 {
+        let e = event_on(
+            &format!("l{i}"),
+            "post.liked",
+            "bo",
+            NOON,
+            &format!("p{i}"),
+            "ana",
+        );
+        paid.push(take(app, e).await.0.iter().map(|a| a.2).sum::<i64>());
+    }
+    assert_eq!(paid, vec![2, 2, 2, 2, 2, 0]);
+    // Two more givers reach the rule's cap of 20 before their pair caps.
+    for giver in ["cy", "di"] {
+        for i in 0..4 {
+            let id = format!("{giver}{i}");
+            take(app, event_on(&id, "post.liked", giver, NOON, &id, "ana")).await;
+        }
+    }
+    let (got, why) = take(app, event_on("ed1", "post.liked", "ed", NOON, "ed1", "ana")).await;
+    assert!(got.is_empty());
+    assert_eq!(why, line("liked", "ana", 0, "daily_cap_reached"));
+    assert_eq!(points(app, "ana").await, 20);
+}
+
+/// A community of 200 members over 45 days from 20 January, with a ring of
+/// three and a mutual pair liking each other every day.
+fn community() -> Vec<Value> {
+    let params = GenerateParams {
+        members: 200,
+        communities: 4,
+        days: 45,
+        seed: 11,
+        start: "2026-01-20T00:00:00Z".parse().unwrap(),
+        events: Some(5_000),
+        rings: vec![3, 2],
+    };
+    (generate(&params).iter())
+        .map(|e| serde_json::to_value(e).unwrap())
+        .collect()
+}
+
+const FEBRUARY: &str = "/v1/admin/fair-play?period=month&at=2026-02-10";
+
+fn ring_pairs() -> Value {
+    json!([
+        {"from": "ring1-1", "to": "ring1-2"}, {"from": "ring1-2", "to": "ring1-3"},
+        {"from": "ring1-3", "to": "ring1-1"}, {"from": "ring2-1", "to": "ring2-2"},
+        {"from": "ring2-2", "to": "ring2-1"},
+    ])
+}
+
+/// Where each listed member stands: (rank, score) by member, so that the
+/// order of members sharing a rank does not matter.
+async fn standings(app: &TestApp) -> BTreeMap<String, (i64, i64)> {
+    let mut out = BTreeMap::new();
+    for query in [
+        "period=all_time",
+        "period=month&at=2026-02-10",
+        "period=month&at=2026-01-25",
+    ] {
+        let (status, page) = app
+            .get(&format!("/v1/leaderboards/contributors?{query}&limit=100"))
+            .await;
+        assert_eq!(status, 200, "{page}");
+        for e in page["entries"].as_array().unwrap() {
+            let member = e["member"].as_str().unwrap_or("anonymous");
+            out.insert(
+                format!("{query} {member}"),
+                (e["rank"].as_i64().unwrap(), e["score"].as_i64().unwrap()),
+            );
+        }
+    }
+    out
+}
+
+async fn a_planted_ring_and_pair_are_reported_and_revoking_them_equals_the_cleaned_log(
+    app: &TestApp,
+) {
+    let events = community();
+    for batch in events.chunks(500) {
+        app.ingest(&json!({ "events": batch })).await;
+    }
+    let (status, report) = admin_get(app, FEBRUARY).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["period"], "month");
+    assert_eq!(
+        report["bucket"],
+        json!({"start": "2026-02-01", "end": "2026-03-01"})
+    );
+    let listed: Vec<(&str, &str, i64, i64, f64)> = (report["pairs"].as_array().unwrap().iter())
+        .map(|p| {
+            (
+                p["from"].as_str().unwrap(),
+                p["to"].as_str().unwrap(),
+                p["events"].as_i64().unwrap(),
+                p["points"].as_i64().unwrap(),
+                p["share"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            ("ring1-1", "ring1-2", 28, 56, 1.0),
+            ("ring1-2", "ring1-3", 28, 56, 1.0),
+            ("ring1-3", "ring1-1", 28, 56, 1.0),
+            ("ring2-1", "ring2-2", 28, 56, 1.0),
+            ("ring2-2", "ring2-1", 28, 56, 1.0),
+        ]
+    );
+    assert_eq!(
+        report["rings"],
+        json!([
+            {"members": ["ring1-1", "ring1-2", "ring1-3"], "events": 84},
+            {"members": ["ring2-1", "ring2-2"], "events": 56},
+        ])
+    );
+
+    let revoke = json!({"pairs": ring_pairs(), "period": "month", "at": "2026-02-10"});
+    let (status, done) = admin_post(app, "/v1/admin/fair-play/revoke", &revoke).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["revoked"], 5 * 28);
+    assert!(
+        (done["pairs"].as_array().unwrap().iter()).all(|p| p["events"] == 28 && p["revoked"] == 28),
+        "{done}"
+    );
+    // Asked twice, nothing more is taken back.
+    let (status, again) = admin_post(app, "/v1/admin/fair-play/revoke", &revoke).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["revoked"], 0);
+    let (_, after) = admin_get(app, FEBRUARY).await;
+    assert_eq!(
+        (after["pairs"].clone(), after["rings"].clone()),
+        (json!([]), json!([]))
+    );
+
+    // The same standings as a service fed the log without those events.
+    let revoked_here = standings(app).await;
+    let clean = Fixture::embedded(settings).await;
+    let february = |e: &Value| {
+        let id = e["id"].as_str().unwrap();
+        let at = e["occurred_at"].as_str().unwrap();
+        id.starts_with("ring") && at.starts_with("2026-02")
+    };
+    let cleaned: Vec<Value> = events.iter().filter(|e| !february(e)).cloned().collect();
+    assert_eq!(cleaned.len(), events.len() - 5 * 28);
+    for batch in cleaned.chunks(500) {
+        clean.app.ingest(&json!({ "events": batch })).await;
+    }
+    assert_eq!(revoked_here, standings(&clean.app).await);
+    assert!(
+        revoked_here.keys().any(|k| k.contains("ring1-1")),
+        "the ring's January likes still count"
+    );
+
+    // The log holds the revocations: a replay gives the same again.
+    let (status, _) = admin_post(app, "/v1/admin/replay", &json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(revoked_here, standings(app).await);
+    let (_, replayed) = admin_get(app, FEBRUARY).await;
+    assert_eq!(replayed["pairs"], json!([]));
+}
+
+async fn bad_fair_play_requests_get_clear_refusals(app: &TestApp) {
+    let (status, _) = app.get("/v1/admin/fair-play").await;
+    assert_eq!(status, 401);
+    let (status, body) = admin_get(app, "/v1/admin/fair-play?period=all_time").await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("day, week, month")
+    );
+    let (status, _) = admin_get(app, "/v1/admin/fair-play?at=20261120").await;
+    assert_eq!(status, 422);
+    let (status, body) = admin_get(app, "/v1/admin/fair-play?period=week&at=2026-11-20").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["bucket"],
+        json!({"start": "2026-11-16", "end": "2026-11-23"})
+    );
+
+    let revoke =
+        |body: Value| async move { admin_post(app, "/v1/admin/fair-play/revoke", &body).await };
+    for (body, fragment) in [
+        (json!({"pairs": []}), "pairs: 1 to 100"),
+        (
+            json!({"pairs": [{"from": "", "to": "ana"}]}),
+            "pairs[0].from",
+        ),
+        (
+            json!({"pairs": [{"from": "ana", "to": "ana"}]}),
+            "one member",
+        ),
+        (
+            json!({"pairs": [{"from": "bo", "to": "ana"}], "period": "year"}),
+            "period",
+        ),
+        (
+            json!({"pairs": [{"from": "bo", "to": "ana"}], "extra": 1}),
+            "extra",
+        ),
+    ] {
+        let (status, answer) = revoke(body).await;
+        assert_eq!(status, 422, "{answer}");
+        assert_eq!(answer["error"]["code"], "invalid_fair_play");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(fragment),
+            "{fragment}: {answer}"
+        );
+    }
+    // Fair play's revocation ids are an admin's alone.
+    let mut taken = event("fair-play:acc-1", "answer.unaccepted", "bo", NOON);
+    taken["revokes"] = json!("acc-1");
+    let res = app.post_events(&taken).await;
+    assert_eq!(res.status(), 422);
+}
+
+on_both_stores!(
+    the_pair_cap_cuts_per_giver_and_day_and_revocation_gives_room_back,
+    the_pair_cap_day_is_the_recipients_own,
+    the_rule_cap_and_the_pair_cap_both_apply,
+    a_planted_ring_and_pair_are_reported_and_revoking_them_equals_the_cleaned_log,
+    bad_fair_play_requests_get_clear_refusals,
+);
