@@ -4,6 +4,7 @@
 //! (`insights.rs`).
 
 mod events;
+mod fair_play;
 mod files;
 mod insights;
 mod rules;
@@ -51,6 +52,10 @@ enum Command {
     /// questions, concentration and cross-community answers, for one
     /// period bucket, from an event file or the configured store.
     Insights(insights::InsightsArgs),
+    /// Whether points are gamed: pairs of members where one earns the
+    /// other points suspiciously often, and the rings they form, for one
+    /// day, week or month, from an event file or the configured store.
+    FairPlay(fair_play::FairPlayArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -179,6 +184,7 @@ pub fn run(cli: Cli) -> ExitCode {
         })) => return import(&file, url, batch, *settings),
         Some(Command::Replay(settings)) => replay(*settings),
         Some(Command::Insights(args)) => insights::insights(args),
+        Some(Command::FairPlay(args)) => fair_play::fair_play(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
