@@ -416,7 +416,91 @@ async fn bad_fair_play_requests_get_clear_refusals(app: &TestApp) {
     assert_eq!(res.status(), 422);
 }
 
+async fn form(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
+    let body: Vec<String> = (fields.iter())
+        .map(|(k, v)| {
+            let enc = |s: &str| {
+                percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string()
+            };
+            format!("{}={}", enc(k), enc(v))
+        })
+        .collect();
+    let res = (app.client.post(format!("{}{path}", app.base)))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.join("&"))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.text().await.unwrap())
+}
+
+async fn the_managers_page_lists_rings_and_takes_points_back_after_a_confirmation(app: &TestApp) {
+    let events = community();
+    for batch in events.chunks(500) {
+        app.ingest(&json!({ "events": batch })).await;
+    }
+    let (status, insights) = app.get_text("/insights?at=2026-02-10").await;
+    assert_eq!(status, 200);
+    assert!(
+        insights.contains(r#"action="/fair-play""#),
+        "the insights page leads there"
+    );
+    assert!(
+        !insights.contains("ring1-1"),
+        "no member is named without the admin token"
+    );
+
+    let month = [("period", "month"), ("at", "2026-02-10")];
+    let with = |extra: &[(&'static str, &'static str)]| [&month[..], extra].concat();
+    let (status, _) = form(app, "/fair-play", &with(&[("admin_token", "wrong")])).await;
+    assert_eq!(status, 401);
+    let (status, page) = form(app, "/fair-play", &with(&[("admin_token", ADMIN)])).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("ring1-1 → ring1-2 → ring1-3 → ring1-1 · 84 events"),
+        "{page}"
+    );
+    assert!(
+        page.contains("ring2-1 → ring2-2 → ring2-1 · 56 events"),
+        "{page}"
+    );
+
+    let pairs = r#"[{"from":"ring2-1","to":"ring2-2"},{"from":"ring2-2","to":"ring2-1"}]"#;
+    let ask = with(&[("admin_token", ADMIN), ("pairs", pairs)]);
+    let (status, confirm) = form(app, "/fair-play/revoke", &ask).await;
+    assert_eq!(status, 200, "{confirm}");
+    assert!(confirm.contains("Take back 56 events"), "{confirm}");
+    // Nothing is taken back before the confirmation.
+    assert!(points(app, "ring2-1").await > 0);
+    let before = points(app, "ring2-1").await;
+
+    let (status, done) = form(
+        app,
+        "/fair-play/revoke",
+        &with(&[("admin_token", ADMIN), ("pairs", pairs), ("confirm", "yes")]),
+    )
+    .await;
+    assert_eq!(status, 200, "{done}");
+    assert!(done.contains("56 events were revoked"), "{done}");
+    assert_eq!(points(app, "ring2-1").await, before - 28 * 2);
+    let (_, report) = admin_get(app, FEBRUARY).await;
+    assert_eq!(
+        report["rings"],
+        json!([{"members": ["ring1-1", "ring1-2", "ring1-3"], "events": 84}])
+    );
+    let (status, _) = form(
+        app,
+        "/fair-play/revoke",
+        &with(&[("admin_token", ADMIN), ("pairs", "nonsense")]),
+    )
+    .await;
+    assert_eq!(status, 422);
+}
+
 on_both_stores!(
+    the_managers_page_lists_rings_and_takes_points_back_after_a_confirmation,
     the_pair_cap_cuts_per_giver_and_day_and_revocation_gives_room_back,
     the_pair_cap_day_is_the_recipients_own,
     the_rule_cap_and_the_pair_cap_both_apply,

@@ -198,6 +198,17 @@ impl TestApp {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let res = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("the service answers");
+        let status = res.status().as_u16();
+        (status, res.text().await.unwrap_or_default())
+    }
+
     pub async fn put_json(&self, path: &str, body: &Value) -> (u16, Value) {
         let res = self
             .client

@@ -10,7 +10,7 @@ use engagement_core::{Bucket, Period, Report};
 use maud::{Markup, html};
 
 use super::board::{bucket_label, community_select, period_name};
-use super::{Href, layout, stage_chart};
+use super::{FairPlayContext, Href, fair_play_card, layout, stage_chart};
 
 /// Everything the page shows.
 #[derive(Debug, Clone)]
@@ -148,6 +148,11 @@ pub fn insights_page(p: &InsightsPage) -> Markup {
                 (trend(p, &CROSS))
                 (heat_map(&p.matrix, r.community.as_deref()))
             }
+            (fair_play_card(&FairPlayContext {
+                period: None,
+                at: p.at.clone(),
+                token: p.token.clone(),
+            }))
         }
     };
     layout(&title, false, p.token.as_deref(), content)

@@ -9,6 +9,7 @@
 
 mod board;
 mod embed;
+mod fair_play;
 mod index;
 mod insights;
 pub mod live;
@@ -23,6 +24,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 pub use board::{BoardPage, Viewer, board_page, board_region};
 pub use embed::{embed_page, embed_region};
+pub use fair_play::{FairPlayContext, confirm_page, fair_play_card, fair_play_page, revoked_page};
 pub use index::{BoardSummary, index_page};
 pub use insights::{InsightsPage, insights_page};
 pub use profile::{

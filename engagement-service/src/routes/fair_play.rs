@@ -134,33 +134,25 @@ pub async fn revoke(
     authorize(&req, &state, Access::Admin)?;
     let invalid = |message: String| ApiError::invalid(Invalid::FairPlay, message);
     let body: RevokeRequest = from_json(json_body(&req, payload).await?).map_err(invalid)?;
-    if body.pairs.is_empty() || body.pairs.len() > MAX_PAIRS {
-        return Err(invalid(format!("pairs: 1 to {MAX_PAIRS} pairs")));
-    }
-    let mut pairs: Vec<(MemberId, MemberId)> = Vec::with_capacity(body.pairs.len());
-    for (i, p) in body.pairs.iter().enumerate() {
-        let id = |raw: &str, field: &str| {
-            MemberId::parse(raw).map_err(|e| invalid(format!("pairs[{i}].{field}: {e}")))
-        };
-        let pair = (id(&p.from, "from")?, id(&p.to, "to")?);
-        if pair.0 == pair.1 {
-            return Err(invalid(format!("pairs[{i}]: from and to are one member")));
-        }
-        if !pairs.contains(&pair) {
-            pairs.push(pair);
-        }
-    }
+    let pairs = checked_pairs(&body.pairs)?;
     let bucket = bucket_of(
         &state,
         body.period.as_deref(),
         body.at.as_deref(),
         Invalid::FairPlay,
     )?;
+    Ok(HttpResponse::Ok().json(take_back(&state, bucket, &pairs).await?))
+}
+
+/// Appends a revocation of each of the pairs' events in `bucket` through
+/// the one ingest path, and says what was taken back.
+pub async fn take_back(
+    state: &AppState,
+    bucket: Bucket,
+    pairs: &[(MemberId, MemberId)],
+) -> Result<RevokeResponse, ApiError> {
     let rules = state.rules();
-    let found = state
-        .store
-        .pair_events(&rules.rules, bucket, &pairs)
-        .await?;
+    let found = state.store.pair_events(&rules.rules, bucket, pairs).await?;
     let now = jiff::Timestamp::now();
     let mut events = Vec::new();
     for ((from, _), ids) in pairs.iter().zip(&found) {
@@ -173,7 +165,9 @@ pub async fn revoke(
             .run(Origin::Admin, chunk.to_vec())
             .await
             .map_err(|e| match e {
-                IngestError::Invalid { message, .. } => invalid(message),
+                IngestError::Invalid { message, .. } => {
+                    ApiError::invalid(Invalid::FairPlay, message)
+                }
                 other => other.into(),
             })?;
         for (event, outcome) in taken {
@@ -194,12 +188,35 @@ pub async fn revoke(
             revoked: ids.iter().filter(|id| applied.contains(*id)).count(),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(RevokeResponse {
+    Ok(RevokeResponse {
         period: bucket.period.as_str().to_owned(),
         bucket: engagement_core::insights::BucketSpan::of(&bucket),
         revoked: pairs.iter().map(|p| p.revoked).sum(),
         pairs,
-    }))
+    })
+}
+
+/// The pairs named, checked: 1 to [`MAX_PAIRS`] of two distinct members,
+/// each once.
+pub fn checked_pairs(named: &[PairName]) -> Result<Vec<(MemberId, MemberId)>, ApiError> {
+    let invalid = |message: String| ApiError::invalid(Invalid::FairPlay, message);
+    if named.is_empty() || named.len() > MAX_PAIRS {
+        return Err(invalid(format!("pairs: 1 to {MAX_PAIRS} pairs")));
+    }
+    let mut pairs: Vec<(MemberId, MemberId)> = Vec::with_capacity(named.len());
+    for (i, p) in named.iter().enumerate() {
+        let id = |raw: &str, field: &str| {
+            MemberId::parse(raw).map_err(|e| invalid(format!("pairs[{i}].{field}: {e}")))
+        };
+        let pair = (id(&p.from, "from")?, id(&p.to, "to")?);
+        if pair.0 == pair.1 {
+            return Err(invalid(format!("pairs[{i}]: from and to are one member")));
+        }
+        if !pairs.contains(&pair) {
+            pairs.push(pair);
+        }
+    }
+    Ok(pairs)
 }
 
 /// The revocation of event `id` of `from`, as fair play appends it (its

@@ -53,6 +53,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::get().to(pages::embed_events),
     )
     .route("/insights", web::get().to(pages::insights))
+    .route("/fair-play", web::post().to(pages::fair_play))
+    .route("/fair-play/revoke", web::post().to(pages::fair_play_revoke))
     .route("/members/{member}", web::get().to(pages::profile))
     .route(
         crate::pages::STYLESHEET_PATH,

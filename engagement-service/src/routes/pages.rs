@@ -25,7 +25,10 @@ use crate::pages::live::{self, Update};
 use crate::pages::{self, BoardSummary};
 use crate::store::{Store, StoreError};
 
+mod fair_play;
 mod models;
+
+pub use fair_play::{report as fair_play, revoke as fair_play_revoke};
 
 /// An [`ApiError`] shown as a page: same status, headers and message.
 #[derive(Debug)]

@@ -1,0 +1,114 @@
+//! `POST /fair-play` and `POST /fair-play/revoke`: the fair-play report on
+//! the managers' page and taking points back from it, with the admin
+//! token in the form's body (see `crate::pages::fair_play`).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+use super::{PageError, authorize_page, html};
+use crate::app::AppState;
+use crate::error::{ApiError, Invalid};
+use crate::pages::{self, FairPlayContext};
+use crate::routes::fair_play::{PairName, bucket_of, checked_pairs, report_of, take_back};
+use crate::store::Store;
+
+/// What the fair-play forms post.
+#[derive(Debug, Deserialize)]
+pub struct FairPlayForm {
+    admin_token: Option<String>,
+    period: Option<String>,
+    at: Option<String>,
+    /// The pages' read token, carried along.
+    token: Option<String>,
+    /// The pairs to take back, as JSON `[{"from", "to"}]`.
+    pairs: Option<String>,
+    /// `yes` once the admin has confirmed.
+    confirm: Option<String>,
+}
+
+impl FairPlayForm {
+    /// Checks read access and the admin token; the context the next forms
+    /// carry, and the admin token they carry.
+    fn check(
+        self,
+        req: &HttpRequest,
+        state: &AppState,
+    ) -> Result<(FairPlayContext, String, Option<String>, bool), ApiError> {
+        let set = |v: Option<String>| v.filter(|s| !s.is_empty());
+        let token = set(self.token);
+        authorize_page(req, state, token.as_deref())?;
+        let admin = self.admin_token.unwrap_or_default();
+        if let Some(expected) = &state.tokens.admin
+            && !bool::from(admin.as_bytes().ct_eq(expected.as_bytes()))
+        {
+            return Err(ApiError::Unauthorized);
+        }
+        let context = FairPlayContext {
+            period: set(self.period),
+            at: set(self.at),
+            token,
+        };
+        Ok((
+            context,
+            admin,
+            self.pairs,
+            self.confirm.as_deref() == Some("yes"),
+        ))
+    }
+}
+
+pub async fn report(
+    req: HttpRequest,
+    form: web::Form<FairPlayForm>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let (context, admin, _, _) = form.into_inner().check(&req, &state)?;
+    let bucket = bucket_of(
+        &state,
+        context.period.as_deref(),
+        context.at.as_deref(),
+        Invalid::Query,
+    )?;
+    let report = report_of(&state, bucket).await?;
+    Ok(html(pages::fair_play_page(
+        &report, &bucket, &context, &admin,
+    )))
+}
+
+pub async fn revoke(
+    req: HttpRequest,
+    form: web::Form<FairPlayForm>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let (context, admin, pairs, confirmed) = form.into_inner().check(&req, &state)?;
+    let bucket = bucket_of(
+        &state,
+        context.period.as_deref(),
+        context.at.as_deref(),
+        Invalid::FairPlay,
+    )?;
+    let named: Vec<PairName> = serde_json::from_str(pairs.as_deref().unwrap_or("[]"))
+        .map_err(|e| ApiError::invalid(Invalid::FairPlay, format!("pairs: {e}")))?;
+    let pairs = checked_pairs(&named)?;
+    if confirmed {
+        let done = take_back(&state, bucket, &pairs).await?;
+        return Ok(html(pages::revoked_page(
+            &bucket,
+            &context,
+            &admin,
+            done.revoked,
+        )));
+    }
+    let rules = state.rules();
+    let found = state
+        .store
+        .pair_events(&rules.rules, bucket, &pairs)
+        .await?;
+    let counted: Vec<(&str, &str, usize)> = (pairs.iter().zip(&found))
+        .map(|((from, to), ids)| (from.as_str(), to.as_str(), ids.len()))
+        .collect();
+    Ok(html(pages::confirm_page(
+        &bucket, &context, &admin, &counted,
+    )))
+}
