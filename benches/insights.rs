@@ -188,6 +188,7 @@ fn main() {
             retention_days: 90,
             pool_size: 8,
             insights: true,
+            fair_play: true,
         })
         .unwrap();
         let started = Instant::now();

@@ -57,6 +57,7 @@ fn main() {
             retention_days: 90,
             pool_size: 4,
             insights: true,
+            fair_play: true,
         })
         .unwrap()
     });

@@ -45,6 +45,8 @@ pub struct AppState {
     pub retention: Retention,
     /// Whether knowledge-flow insights are kept (`ENGAGEMENT_INSIGHTS`).
     pub insights: bool,
+    /// Whether fair-play tallies are kept (`ENGAGEMENT_FAIR_PLAY`).
+    pub fair_play: bool,
 }
 
 impl AppState {
@@ -63,6 +65,7 @@ impl AppState {
             live: LiveStreams::default(),
             retention,
             insights: true,
+            fair_play: true,
         }
     }
 
@@ -115,6 +118,7 @@ impl AnyStore {
                 retention_days: settings.retention_days,
                 pool_size,
                 insights: settings.insights,
+                fair_play: settings.fair_play,
             })?)),
             None => AnyStore::Embedded(Box::new(EmbeddedStore::open_with(
                 &settings.data_dir,
@@ -122,6 +126,7 @@ impl AnyStore {
                 EmbeddedOptions {
                     retention: Some(settings.retention()),
                     insights: settings.insights,
+                    fair_play: settings.fair_play,
                 },
             )?)),
         })

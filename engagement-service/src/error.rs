@@ -26,6 +26,9 @@ pub enum ApiError {
     /// Knowledge-flow insights are turned off (`ENGAGEMENT_INSIGHTS=false`).
     #[error("insights are not kept by this deployment (ENGAGEMENT_INSIGHTS=false)")]
     InsightsDisabled,
+    /// Fair-play tallies are turned off (`ENGAGEMENT_FAIR_PLAY=false`).
+    #[error("fair play is not kept by this deployment (ENGAGEMENT_FAIR_PLAY=false)")]
+    FairPlayDisabled,
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("request body larger than {0} bytes")]
@@ -108,6 +111,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::BucketExpired(_) => "bucket_expired",
             ApiError::InsightsDisabled => "insights_disabled",
+            ApiError::FairPlayDisabled => "fair_play_disabled",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::TooLarge(_) => "payload_too_large",
             ApiError::NotJson => "unsupported_media_type",
@@ -124,9 +128,10 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized | ApiError::BadSignature(_) => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound(_) | ApiError::BucketExpired(_) | ApiError::InsightsDisabled => {
-                StatusCode::NOT_FOUND
-            }
+            ApiError::NotFound(_)
+            | ApiError::BucketExpired(_)
+            | ApiError::InsightsDisabled
+            | ApiError::FairPlayDisabled => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -42,6 +42,11 @@ pub struct Settings {
     #[arg(long, env = "ENGAGEMENT_INSIGHTS", default_value_t = true,
           action = clap::ArgAction::Set)]
     pub insights: bool,
+    /// Whether fair-play tallies (`GET /v1/admin/fair-play`) are kept. The
+    /// pair cap of `[fair_play]` applies either way.
+    #[arg(long, env = "ENGAGEMENT_FAIR_PLAY", default_value_t = true,
+          action = clap::ArgAction::Set)]
+    pub fair_play: bool,
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "ENGAGEMENT_WORKERS")]
     pub workers: Option<usize>,
@@ -75,6 +80,7 @@ impl Settings {
             discourse_secret: None,
             github_secret: None,
             insights: true,
+            fair_play: true,
             workers: Some(2),
         }
     }

@@ -67,6 +67,7 @@ impl Application {
         let metrics = Metrics::new()?;
         let mut state = AppState::new(loaded, store, tokens, metrics, settings.retention());
         state.insights = settings.insights;
+        state.fair_play = settings.fair_play;
         let state = web::Data::new(state);
         if settings.rules.exists() {
             reload_on_hangup(state.clone(), settings.rules.clone());

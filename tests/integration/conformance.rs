@@ -819,6 +819,7 @@ fn redis(test: &str) -> Harness<RedisStore> {
         retention_days: 90,
         pool_size: 4,
         insights: true,
+        fair_play: true,
     })
     .unwrap();
     Harness {

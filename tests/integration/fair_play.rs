@@ -507,3 +507,45 @@ on_both_stores!(
     a_planted_ring_and_pair_are_reported_and_revoking_them_equals_the_cleaned_log,
     bad_fair_play_requests_get_clear_refusals,
 );
+
+/// With `ENGAGEMENT_FAIR_PLAY=false` nothing is tallied and the report is
+/// refused, on both stores; the pair cap of the rule file still holds.
+async fn when_fair_play_is_off_the_report_is_refused_and_the_pair_cap_holds(app: &TestApp) {
+    let (status, body) = admin_get(app, FEBRUARY).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "fair_play_disabled");
+    let revoke = json!({"pairs": ring_pairs()});
+    let (status, body) = admin_post(app, "/v1/admin/fair-play/revoke", &revoke).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (404, &json!("fair_play_disabled"))
+    );
+    let (_, page) = app.get_text("/insights").await;
+    assert!(!page.contains(r#"action="/fair-play""#));
+    let (got, _) = take(
+        app,
+        event_on("acc-1", "answer.accepted", "bo", NOON, "a1", "ana"),
+    )
+    .await;
+    assert_eq!(got, award("ana", "accepted", 10));
+}
+
+#[tokio::test]
+async fn when_fair_play_is_off_on_the_embedded_store() {
+    let f = Fixture::embedded(|s| {
+        settings(s);
+        s.fair_play = false;
+    })
+    .await;
+    when_fair_play_is_off_the_report_is_refused_and_the_pair_cap_holds(&f.app).await;
+}
+
+#[tokio::test]
+async fn when_fair_play_is_off_on_redis() {
+    let f = Fixture::redis("fair-play-off", |s| {
+        settings(s);
+        s.fair_play = false;
+    })
+    .await;
+    when_fair_play_is_off_the_report_is_refused_and_the_pair_cap_holds(&f.app).await;
+}

@@ -364,6 +364,7 @@ async fn logged_events(redis: &RedisServer, prefix: &str) -> Vec<Event> {
         retention_days: 90,
         pool_size: 1,
         insights: true,
+        fair_play: true,
     })
     .unwrap();
     store

@@ -1331,6 +1331,7 @@ async fn hostile_requests_get_4xx_errors_and_leave_redis_unchanged() {
         retention_days: 90,
         pool_size: 2,
         insights: true,
+        fair_play: true,
     })
     .unwrap();
     let (count, took) = survive(&app, &Log::Redis(Box::new(store)), cases).await;

@@ -94,6 +94,9 @@ fn from_store(args: &FairPlayArgs, period: Period) -> anyhow::Result<Report> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    if !args.settings.fair_play {
+        anyhow::bail!("the store keeps no fair-play tallies (ENGAGEMENT_FAIR_PLAY=false)");
+    }
     rt.block_on(async {
         let (store, rules) = open_store(&args.settings).await?;
         let date = args

@@ -27,6 +27,8 @@ pub struct InsightsPage {
     /// The reports of the buckets before, oldest first, ending with this one.
     pub trend: Vec<(Bucket, Report)>,
     pub token: Option<String>,
+    /// Whether fair play is kept: its card is shown then.
+    pub fair_play: bool,
 }
 
 /// A headline figure followed over the buckets.
@@ -148,11 +150,13 @@ pub fn insights_page(p: &InsightsPage) -> Markup {
                 (trend(p, &CROSS))
                 (heat_map(&p.matrix, r.community.as_deref()))
             }
-            (fair_play_card(&FairPlayContext {
-                period: None,
-                at: p.at.clone(),
-                token: p.token.clone(),
-            }))
+            @if p.fair_play {
+                (fair_play_card(&FairPlayContext {
+                    period: None,
+                    at: p.at.clone(),
+                    token: p.token.clone(),
+                }))
+            }
         }
     };
     layout(&title, false, p.token.as_deref(), content)

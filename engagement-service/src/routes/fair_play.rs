@@ -60,8 +60,18 @@ pub fn bucket_of(
     Ok(bucket)
 }
 
+/// Refuses when fair play is not kept (`fair_play_disabled`).
+pub fn kept(state: &AppState) -> Result<(), ApiError> {
+    if state.fair_play {
+        Ok(())
+    } else {
+        Err(ApiError::FairPlayDisabled)
+    }
+}
+
 /// The report of one bucket.
 pub async fn report_of(state: &AppState, bucket: Bucket) -> Result<Report, ApiError> {
+    kept(state)?;
     let rules = state.rules();
     Ok(state.store.fair_play(&rules.rules, bucket).await?)
 }
@@ -70,7 +80,7 @@ pub async fn report_of(state: &AppState, bucket: Bucket) -> Result<Report, ApiEr
     params(("period" = Option<String>, Query, description = "day, week or month (default)"),
         ("at" = Option<String>, Query, description = "a date of the bucket, YYYY-MM-DD; today by default")),
     responses((status = 200, description = "the bucket's strong pairs and rings, most events first"),
-        (status = 404, description = "bucket_expired"),
+        (status = 404, description = "bucket_expired or fair_play_disabled"),
         (status = 422, description = "bad period or date")))]
 pub async fn report(
     req: HttpRequest,
@@ -124,7 +134,7 @@ pub struct PairRevoked {
 #[utoipa::path(post, path = "/v1/admin/fair-play/revoke", tag = "admin",
     request_body = RevokeRequest,
     responses((status = 200, body = RevokeResponse),
-        (status = 404, description = "bucket_expired"),
+        (status = 404, description = "bucket_expired or fair_play_disabled"),
         (status = 422, description = "invalid_fair_play: bad pairs, period or date")))]
 pub async fn revoke(
     req: HttpRequest,
@@ -151,6 +161,7 @@ pub async fn take_back(
     bucket: Bucket,
     pairs: &[(MemberId, MemberId)],
 ) -> Result<RevokeResponse, ApiError> {
+    kept(state)?;
     let rules = state.rules();
     let found = state.store.pair_events(&rules.rules, bucket, pairs).await?;
     let now = jiff::Timestamp::now();

@@ -252,6 +252,7 @@ pub async fn insights(
         matrix,
         trend,
         token: q.token,
+        fair_play: state.fair_play,
     };
     Ok(html(pages::insights_page(&page)))
 }

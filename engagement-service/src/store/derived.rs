@@ -25,11 +25,12 @@ pub struct Derived {
 
 impl Derived {
     /// For rebuilding from the log: boards sorted once at the end;
-    /// knowledge-flow insights kept when `insights`, fair play always.
-    pub fn deferred(insights: bool) -> Derived {
+    /// knowledge-flow insights kept when `insights`, fair-play tallies when
+    /// `fair_play`.
+    pub fn deferred(insights: bool, fair_play: bool) -> Derived {
         let mut memory = Memory::deferred();
         memory.insights = insights.then(Box::default);
-        memory.fair_play = Some(Box::default());
+        memory.fair_play = fair_play.then(Box::default);
         Derived {
             memory,
             ..Derived::default()

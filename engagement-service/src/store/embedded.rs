@@ -38,6 +38,8 @@ pub struct Options {
     pub retention: Option<Retention>,
     /// Whether knowledge-flow insights are kept.
     pub insights: bool,
+    /// Whether fair-play tallies are kept.
+    pub fair_play: bool,
 }
 
 /// In-process state plus an append-only log file.
@@ -85,6 +87,7 @@ impl EmbeddedStore {
         let options = Options {
             retention: None,
             insights: true,
+            fair_play: true,
         };
         EmbeddedStore::open_with(dir, rules, options)
     }
@@ -104,7 +107,7 @@ impl EmbeddedStore {
             .open(&path)
             .map_err(|e| unavailable(&path, e))?;
         let size = log.metadata().map_err(|e| unavailable(&path, e))?.len();
-        let mut derived = Derived::deferred(options.insights);
+        let mut derived = Derived::deferred(options.insights, options.fair_play);
         derived.retention = options.retention;
         let len = replay_range(&path, 0, size, rules, &mut derived)?;
         derived.settle();
@@ -381,14 +384,16 @@ impl Store for EmbeddedStore {
             let inner = self.lock();
             (inner.path.clone(), inner.len)
         };
-        let (retention, insights) = {
+        let (retention, insights, fair_play) = {
             let inner = self.lock();
+            let memory = &inner.derived.memory;
             (
                 inner.derived.retention,
-                inner.derived.memory.insights.is_some(),
+                memory.insights.is_some(),
+                memory.fair_play.is_some(),
             )
         };
-        let mut fresh = Derived::deferred(insights);
+        let mut fresh = Derived::deferred(insights, fair_play);
         fresh.retention = retention;
         let built = replay_range(&path, 0, len, rules, &mut fresh)?;
         fresh.settle();

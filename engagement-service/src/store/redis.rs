@@ -59,6 +59,8 @@ pub struct RedisSettings {
     pub pool_size: usize,
     /// Whether knowledge-flow insights are kept.
     pub insights: bool,
+    /// Whether fair-play tallies are kept.
+    pub fair_play: bool,
 }
 
 #[derive(Clone)]
@@ -81,6 +83,8 @@ pub struct RedisStore {
     client: redis::Client,
     /// Whether knowledge-flow insights are kept.
     insights: bool,
+    /// Whether fair-play tallies are kept.
+    fair_play: bool,
     /// The last insights report of each bucket read.
     reports: std::sync::Arc<insights::ReportCache>,
     /// Communities and months already in the insight sets.
@@ -151,6 +155,7 @@ impl RedisStore {
             states: std::sync::Arc::default(),
             client: redis::Client::open(settings.url.as_str()).map_err(unavailable)?,
             insights: settings.insights,
+            fair_play: settings.fair_play,
             reports: std::sync::Arc::default(),
             known: std::sync::Arc::default(),
             readers: std::sync::Arc::new((0..READERS).map(|_| Default::default()).collect()),

@@ -53,7 +53,7 @@ impl RedisStore {
         let (old, next) = (self.keys.at(live), self.keys.at(live + 1));
         // Leftovers of an interrupted replay.
         self.delete_generation(&mut conn, &next).await?;
-        let mut derived = Derived::deferred(self.insights);
+        let mut derived = Derived::deferred(self.insights, self.fair_play);
         let mut last = self
             .read_log_after(&mut conn, "-", |_, entry| {
                 derived.apply(rules, &entry);

@@ -172,7 +172,9 @@ impl RedisStore {
                     &mut insight_writes,
                 );
             }
-            engagement_core::fair_play::observe(rules, &outcome, &mut fair_writes);
+            if self.fair_play {
+                engagement_core::fair_play::observe(rules, &outcome, &mut fair_writes);
+            }
             for inc in outcome.increments(rules) {
                 let board = rules.leaderboards.iter().position(|b| *b.id == *inc.board);
                 if let Some(c) = inc.community
