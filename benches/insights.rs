@@ -15,15 +15,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use engagement_core::{Event, RuleSet};
+use engagement_core::RuleSet;
 use engagement_service::generate::{GenerateParams, generate};
-use engagement_service::store::{LogEntry, RedisSettings, RedisStore, Store};
+use engagement_service::store::{RedisSettings, RedisStore, Store};
 use engagement_service::{Application, Settings};
 
 #[path = "support/drive.rs"]
@@ -31,7 +29,7 @@ mod drive;
 #[path = "support/redis.rs"]
 mod redis;
 
-use drive::{CONCURRENT, Figure, drive, percentile};
+use drive::{CONCURRENT, alternate, drive, percentile};
 use redis::Redis;
 
 // The allocator the `engagement` binary uses.
@@ -66,87 +64,6 @@ async fn service(port: u16, prefix: &str, insights: bool) -> String {
     base
 }
 
-fn post(c: &reqwest::Client, url: &str, body: &str) -> reqwest::RequestBuilder {
-    c.post(url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body.to_owned())
-}
-
-/// Ingest with insights on and off: the same requests to both services,
-/// in alternating rounds. Returns (on, off) per kind of request.
-async fn compare(port: u16, events: &[Event]) -> Vec<(String, f64, f64, f64, f64)> {
-    let on = service(port, "on", true).await;
-    let off = service(port, "off", false).await;
-    let (singles, batched) = events.split_at(events.len() / 10);
-    let singles: Vec<String> = singles
-        .iter()
-        .map(|e| serde_json::to_string(e).unwrap())
-        .collect();
-    let batches: Vec<String> = batched
-        .chunks(100)
-        .map(|b| serde_json::to_string(&serde_json::json!({ "events": b })).unwrap())
-        .collect();
-    let mut out = Vec::new();
-    for (what, bodies, per) in [
-        ("ingest, batches of 100", batches, 100),
-        ("ingest, single events", singles, 1),
-    ] {
-        let bodies = Arc::new(bodies);
-        let round = bodies.len().div_ceil(ROUNDS);
-        // (seconds, latencies) per service.
-        let mut spent = [(0.0, Vec::new()), (0.0, Vec::new())];
-        for r in 0..ROUNDS {
-            let range = (r * round).min(bodies.len())..((r + 1) * round).min(bodies.len());
-            let order = if r % 2 == 0 { [0, 1] } else { [1, 0] };
-            for which in order {
-                let url = format!("{}/v1/events", if which == 0 { &on } else { &off });
-                let (b, start) = (bodies.clone(), range.start);
-                let f = drive(what, range.len(), CONCURRENT, per, move |c, i| {
-                    post(c, &url, &b[start + i])
-                })
-                .await;
-                spent[which].0 += f.seconds;
-                spent[which].1.push(f);
-            }
-        }
-        let units = (bodies.len() * per) as f64;
-        let p99 = |figures: &[Figure]| figures.iter().map(|f| f.p99_ms).fold(0.0, f64::max);
-        out.push((
-            what.to_owned(),
-            units / spent[0].0,
-            units / spent[1].0,
-            p99(&spent[0].1),
-            p99(&spent[1].1),
-        ));
-    }
-    out
-}
-
-/// Writes `events` to the log of deployment `prefix` with `redis-cli --pipe`.
-fn write_log(port: u16, prefix: &str, events: &[Event]) {
-    let key = format!("{{{prefix}}}:log");
-    let mut child = Command::new("redis-cli")
-        .args(["-p", &port.to_string(), "--pipe"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = std::io::BufWriter::new(child.stdin.take().unwrap());
-    let bulk = |out: &mut dyn Write, s: &str| write!(out, "${}\r\n{s}\r\n", s.len()).unwrap();
-    for event in events {
-        let entry = serde_json::to_string(&LogEntry::Event {
-            event: event.clone(),
-        })
-        .unwrap();
-        write!(stdin, "*5\r\n").unwrap();
-        for part in ["XADD", &key, "*", "entry", &entry] {
-            bulk(&mut stdin, part);
-        }
-    }
-    drop(stdin);
-    assert!(child.wait().unwrap().success());
-}
-
 fn main() {
     let total: usize = std::env::var("INSIGHTS_EVENTS")
         .ok()
@@ -178,10 +95,12 @@ fn main() {
     };
     rt.block_on(async {
         // 1. Insights on and off.
-        let compared = compare(redis.port, &events[..total / 5]).await;
+        let on = service(redis.port, "on", true).await;
+        let off = service(redis.port, "off", false).await;
+        let compared = alternate([&on, &off], &events[..total / 5], ROUNDS).await;
 
         // 2. The whole year through the log and a replay.
-        write_log(redis.port, "big", &events);
+        redis.write_log("big", &events);
         let store = RedisStore::connect(&RedisSettings {
             url: format!("redis://127.0.0.1:{}", redis.port),
             prefix: "big".into(),

@@ -83,3 +83,65 @@ where
         seconds: elapsed,
     }
 }
+
+fn post(c: &reqwest::Client, url: &str, body: &str) -> reqwest::RequestBuilder {
+    c.post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body.to_owned())
+}
+
+/// The same ingest requests to two services (`[with, without]` some
+/// capability), in `rounds` alternating rounds so that drift on a shared
+/// machine falls on both alike: batches of 100 for nine tenths of
+/// `events`, single events for the rest. Per kind of request: events per
+/// second with and without, and the worst round's p99 of each.
+#[allow(dead_code)]
+pub async fn alternate(
+    urls: [&str; 2],
+    events: &[engagement_core::Event],
+    rounds: usize,
+) -> Vec<(String, f64, f64, f64, f64)> {
+    let (singles, batched) = events.split_at(events.len() / 10);
+    let singles: Vec<String> = singles
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap())
+        .collect();
+    let batches: Vec<String> = batched
+        .chunks(100)
+        .map(|b| serde_json::to_string(&serde_json::json!({ "events": b })).unwrap())
+        .collect();
+    let mut out = Vec::new();
+    for (what, bodies, per) in [
+        ("ingest, batches of 100", batches, 100),
+        ("ingest, single events", singles, 1),
+    ] {
+        let bodies = Arc::new(bodies);
+        let round = bodies.len().div_ceil(rounds);
+        // (seconds, latencies) per service.
+        let mut spent = [(0.0, Vec::new()), (0.0, Vec::new())];
+        for r in 0..rounds {
+            let range = (r * round).min(bodies.len())..((r + 1) * round).min(bodies.len());
+            let order = if r % 2 == 0 { [0, 1] } else { [1, 0] };
+            for which in order {
+                let url = format!("{}/v1/events", urls[which]);
+                let (b, start) = (bodies.clone(), range.start);
+                let f = drive(what, range.len(), CONCURRENT, per, move |c, i| {
+                    post(c, &url, &b[start + i])
+                })
+                .await;
+                spent[which].0 += f.seconds;
+                spent[which].1.push(f);
+            }
+        }
+        let units = (bodies.len() * per) as f64;
+        let p99 = |figures: &[Figure]| figures.iter().map(|f| f.p99_ms).fold(0.0, f64::max);
+        out.push((
+            what.to_owned(),
+            units / spent[0].0,
+            units / spent[1].0,
+            p99(&spent[0].1),
+            p99(&spent[1].1),
+        ));
+    }
+    out
+}

@@ -61,6 +61,35 @@ impl Redis {
     }
 }
 
+impl Redis {
+    /// Writes `events` to the log of deployment `prefix` with `redis-cli --pipe`.
+    #[allow(dead_code)]
+    pub fn write_log(&self, prefix: &str, events: &[engagement_core::Event]) {
+        use std::io::Write;
+        let key = format!("{{{prefix}}}:log");
+        let mut child = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "--pipe"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = std::io::BufWriter::new(child.stdin.take().unwrap());
+        let bulk = |out: &mut dyn Write, s: &str| write!(out, "${}\r\n{s}\r\n", s.len()).unwrap();
+        for event in events {
+            let entry = serde_json::to_string(&engagement_service::store::LogEntry::Event {
+                event: event.clone(),
+            })
+            .unwrap();
+            write!(stdin, "*5\r\n").unwrap();
+            for part in ["XADD", &key, "*", "entry", &entry] {
+                bulk(&mut stdin, part);
+            }
+        }
+        drop(stdin);
+        assert!(child.wait().unwrap().success());
+    }
+}
+
 impl Drop for Redis {
     fn drop(&mut self) {
         let _ = self.child.kill();
