@@ -102,7 +102,8 @@ async fn reads(base: &str, count: usize) -> (Vec<Duration>, Vec<Figure>) {
         let b = base.to_owned();
         steady.push(
             drive(q, count, CONCURRENT, 1, move |c, _| {
-                c.get(format!("{b}/v1/admin/fair-play?{q}")).bearer_auth(ADMIN)
+                c.get(format!("{b}/v1/admin/fair-play?{q}"))
+                    .bearer_auth(ADMIN)
             })
             .await,
         );
@@ -198,6 +199,10 @@ fn main() {
         let summary = store.replay(&rules()).await.unwrap();
         let replayed = started.elapsed();
         let (big_bytes, big_keys) = redis_bytes(&redis, "{big}:g*:fp:*");
+        let per_period: Vec<(&str, u64)> = [("day", "d"), ("week", "w"), ("month", "m")]
+            .into_iter()
+            .map(|(name, label)| (name, redis_bytes(&redis, &format!("{{big}}:g*:fp:{label}*")).0))
+            .collect();
         let base = service(Backend::Redis(redis.port, "big"), true).await;
         let (redis_first, redis_steady) = reads(&base, 2_000).await;
 
@@ -246,6 +251,13 @@ fn main() {
             big_bytes as f64 / 1048576.0,
             big_bytes as f64 / total as f64
         );
+        for (period, bytes) in &per_period {
+            println!(
+                "  {period} buckets: {:.1} MiB, {:.0} bytes per event",
+                *bytes as f64 / 1048576.0,
+                *bytes as f64 / total as f64
+            );
+        }
         print_reads("redis", &redis_first, &redis_steady);
         print_reads("embedded", &embedded_first, &embedded_steady);
     });

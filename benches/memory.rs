@@ -84,6 +84,7 @@ fn main() {
             Some("b") => "leaderboards",
             Some("i") => "insights tallies",
             Some("q") => "insights questions",
+            Some("fp") => "fair-play tallies",
             Some("names") | Some("special") | Some("seq") | Some("communities") => {
                 "names, listing and communities"
             }

@@ -11,7 +11,7 @@
 //! passes exactly once.
 
 use engagement_core::event::MAX_REASON_BYTES;
-use engagement_core::fair_play::REVOCATION_PREFIX;
+use engagement_core::fair_play;
 use engagement_core::{Event, EventId, MemberId, Outcome, RuleSet, Status};
 
 use crate::app::AnyStore;
@@ -42,6 +42,8 @@ pub enum Origin {
     Webhook,
     /// An admin's adjustment of points.
     Admin,
+    /// An admin's fair-play revocations (`POST /v1/admin/fair-play/revoke`).
+    FairPlay,
     /// `engagement events import`: events as a log or an export holds them.
     Import,
 }
@@ -106,15 +108,17 @@ impl Ingest<'_> {
             }
             // Nor can anyone but an admin take an id fair play's revocations
             // use: a revocation already sent under it would stop the admin's.
-            if event.id.as_str().starts_with(REVOCATION_PREFIX) {
+            if fair_play::reserved(event.id.as_str()) {
                 return Err(invalid(format!(
-                    "ids starting with \"{REVOCATION_PREFIX}\" are an admin's fair-play revocations"
+                    "ids starting with \"{}\" or \"{}\" are an admin's fair-play revocations",
+                    fair_play::REVOCATION_PREFIX,
+                    fair_play::HASHED_REVOCATION_PREFIX
                 )));
             }
         }
         let events = match origin {
             Origin::Webhook => self.link(events).await?,
-            Origin::Api | Origin::Admin | Origin::Import => events,
+            Origin::Api | Origin::Admin | Origin::FairPlay | Origin::Import => events,
         };
         if origin == Origin::Admin {
             self.refuse_below_zero(&events).await?;

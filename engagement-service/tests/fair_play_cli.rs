@@ -104,3 +104,70 @@ fn a_period_fair_play_does_not_keep_is_refused_clearly() {
     let out = run(dir.path(), &["events", "generate", "--ring", "1"]);
     assert!(!out.status.success(), "a ring has at least two members");
 }
+
+#[test]
+fn the_pair_cap_is_checked_with_its_place_and_diffed_before_switching() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundled = std::fs::read_to_string(common::RULES).unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        format!("{bundled}\n[fair_play]\npair_daily_cap = 0\n"),
+    )
+    .unwrap();
+    let out = run(dir.path(), &["rules", "check", &bad.to_string_lossy()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = bundled.lines().count() + 3;
+    assert!(
+        err.contains(&format!(
+            "bad.toml:{line}:18: pair_daily_cap must be at least 1"
+        )),
+        "{err}"
+    );
+
+    let capped = dir.path().join("capped.toml");
+    std::fs::write(
+        &capped,
+        format!("{bundled}\n[fair_play]\npair_daily_cap = 10\n"),
+    )
+    .unwrap();
+    let generated = ok(&run(
+        dir.path(),
+        &[
+            "events",
+            "generate",
+            "--members",
+            "150",
+            "--days",
+            "20",
+            "--count",
+            "2000",
+        ],
+    ));
+    let events = dir.path().join("events.jsonl");
+    std::fs::write(&events, generated).unwrap();
+    let diff: Value = serde_json::from_str(&ok(&run(
+        dir.path(),
+        &[
+            "rules",
+            "diff",
+            common::RULES,
+            &capped.to_string_lossy(),
+            "--events",
+            &events.to_string_lossy(),
+            "--json",
+        ],
+    )))
+    .unwrap();
+    // Accepted answers pay 15: under a pair cap of 10 their authors earn less.
+    let changes = diff["changes"].as_array().unwrap();
+    assert!(!changes.is_empty(), "{diff}");
+    let sum = |field: &str| {
+        changes
+            .iter()
+            .map(|c| c[field].as_i64().unwrap())
+            .sum::<i64>()
+    };
+    assert!(sum("points_after") < sum("points_before"), "{diff}");
+}

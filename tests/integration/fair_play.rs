@@ -456,6 +456,33 @@ async fn the_managers_page_lists_rings_and_takes_points_back_after_a_confirmatio
     let with = |extra: &[(&'static str, &'static str)]| [&month[..], extra].concat();
     let (status, _) = form(app, "/fair-play", &with(&[("admin_token", "wrong")])).await;
     assert_eq!(status, 401);
+    // A form posted from another site is refused, token or not; a page
+    // carrying the token is never stored.
+    let body = format!("admin_token={ADMIN}&period=month&at=2026-02-10");
+    let post = || {
+        (app.client.post(format!("{}/fair-play", app.base)))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.clone())
+    };
+    let res = post()
+        .header("origin", "https://elsewhere.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let res = post()
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let res = post()
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
     let (status, page) = form(app, "/fair-play", &with(&[("admin_token", ADMIN)])).await;
     assert_eq!(status, 200, "{page}");
     assert!(

@@ -356,10 +356,12 @@ impl RuleSet {
             return missed(Reason::OncePerUsed);
         }
         let day = state.local_day(event.occurred_at, &self.timezone, today);
-        // The pair cap holds between two members: the actor paying the
+        // The pair cap holds between two members: a known actor paying the
         // target's author, never a member paying themselves.
         let pair = match self.fair_play.pair_daily_cap {
-            Some(cap) if rule.to == Role::Received && !own => Some((&event.actor, cap)),
+            Some(cap) if rule.to == Role::Received && !own && !event.actor_unknown => {
+                Some((&event.actor, cap))
+            }
             _ => None,
         };
         let points = match within_caps(rule, pair, state, day, self.cap_window_days) {

@@ -29,8 +29,16 @@ pub fn kept(period: Period) -> bool {
     PERIODS.contains(&period)
 }
 
-/// Ids of the revocations an admin's fair-play action appends start so.
+/// Ids of the revocations an admin's fair-play action appends start so...
 pub const REVOCATION_PREFIX: &str = "fair-play:";
+/// ...or so, followed by a hash, for an event id too long to prefix: a
+/// space of its own, which no prefixed id can fall in.
+pub const HASHED_REVOCATION_PREFIX: &str = "fair-play#:";
+
+/// Whether `id` lies in the space of fair play's revocation ids.
+pub fn reserved(id: &str) -> bool {
+    id.starts_with(REVOCATION_PREFIX) || id.starts_with(HASHED_REVOCATION_PREFIX)
+}
 
 /// A change to one bucket's fair-play tallies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,13 +147,13 @@ pub fn pair_event(
 
 /// The id of the revocation that fair play appends for event `id`:
 /// `fair-play:<id>`, or, when that would pass the 200 bytes of an event id,
-/// `fair-play:#` and a hash of the id.
+/// `fair-play#:` and a hash of the id.
 pub fn revocation_id(id: &str) -> String {
     if REVOCATION_PREFIX.len() + id.len() <= crate::ids::MAX_ID_BYTES {
         format!("{REVOCATION_PREFIX}{id}")
     } else {
         format!(
-            "{REVOCATION_PREFIX}#{:032x}",
+            "{HASHED_REVOCATION_PREFIX}{:032x}",
             xxhash_rust::xxh3::xxh3_128(id.as_bytes())
         )
     }

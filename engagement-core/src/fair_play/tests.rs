@@ -210,6 +210,7 @@ fn revocation_ids_name_the_event_and_stay_within_200_bytes() {
     assert_eq!(revocation_id("forum:post:9"), "fair-play:forum:post:9");
     let long = "x".repeat(195);
     let id = revocation_id(&long);
-    assert!(id.starts_with("fair-play:#") && id.len() <= 200, "{id}");
+    assert!(id.starts_with("fair-play#:") && id.len() <= 200, "{id}");
+    assert!(reserved(&id) && reserved("fair-play:x") && !reserved("fair-playground"));
     assert_eq!(id, revocation_id(&long), "stable");
 }

@@ -442,7 +442,7 @@ fn bad_fair_play_settings_point_at_their_values() {
     let src = with_fair_play("pair_cap = 10\n");
     assert_only_error(
         &src,
-        at(&src, "pair_cap"),
+        at(&src, "pair_cap = 10"),
         &["unknown field `pair_cap`", "`pair_daily_cap`"],
     );
 }

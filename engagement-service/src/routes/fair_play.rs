@@ -173,7 +173,7 @@ pub async fn take_back(
     for chunk in events.chunks(super::events::MAX_BATCH) {
         let taken = state
             .ingest(&rules.rules)
-            .run(Origin::Admin, chunk.to_vec())
+            .run(Origin::FairPlay, chunk.to_vec())
             .await
             .map_err(|e| match e {
                 IngestError::Invalid { message, .. } => {

@@ -457,9 +457,17 @@ impl Store for EmbeddedStore {
         bucket: Bucket,
         pairs: &[(MemberId, MemberId)],
     ) -> Result<Vec<Vec<EventId>>, StoreError> {
+        let givers: HashSet<&MemberId> = pairs.iter().map(|(from, _)| from).collect();
         let inner = self.lock();
         let mut found: Vec<Vec<(jiff::Timestamp, EventId)>> = vec![Vec::new(); pairs.len()];
         for (id, outcome) in inner.derived.memory.outcomes() {
+            // Most events are no giver's: one look at the actor passes them by.
+            let actor = (outcome.effects.as_ref())
+                .and_then(|e| e.counted.as_ref())
+                .and_then(|c| c.actor.as_ref());
+            if !actor.is_some_and(|a| givers.contains(a)) {
+                continue;
+            }
             for (i, (from, to)) in pairs.iter().enumerate() {
                 if fair_play::pair_event(rules, outcome, from, to, &bucket)
                     && let Some(effects) = &outcome.effects

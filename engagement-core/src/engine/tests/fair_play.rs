@@ -203,3 +203,16 @@ fn without_fair_play_there_is_no_pair_cap() {
     assert_eq!(points(&m, "ana"), 45);
     assert_eq!(r.fair_play, crate::rules::FairPlay::default());
 }
+
+#[test]
+fn events_without_a_known_actor_are_no_pair() {
+    // Nobody paid the author: the source's name is no giver.
+    let (r, mut m) = (capped(10), Memory::default());
+    for id in ["u1", "u2"] {
+        assert_eq!(
+            awarded(&m.ingest(&r, &unattributed_acceptance(id, "ana"))),
+            vec![15]
+        );
+    }
+    assert_eq!(points(&m, "ana"), 30);
+}

@@ -2,6 +2,7 @@
 //! the managers' page and taking points back from it, with the admin
 //! token in the form's body (see `crate::pages::fair_play`).
 
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
@@ -36,6 +37,7 @@ impl FairPlayForm {
         state: &AppState,
     ) -> Result<(FairPlayContext, String, Option<String>, bool), ApiError> {
         let set = |v: Option<String>| v.filter(|s| !s.is_empty());
+        same_site(req)?;
         let token = set(self.token);
         authorize_page(req, state, token.as_deref())?;
         let admin = self.admin_token.unwrap_or_default();
@@ -58,6 +60,37 @@ impl FairPlayForm {
     }
 }
 
+/// Refuses a form posted from another site: with no admin token set (a
+/// deployment on loopback), a page elsewhere could otherwise post one.
+fn same_site(req: &HttpRequest) -> Result<(), ApiError> {
+    let headers = req.headers();
+    let fetched_from_elsewhere = (headers.get("sec-fetch-site"))
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == "cross-site" || v == "same-site");
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let foreign = match (origin, host) {
+        (Some("null"), _) => true,
+        (Some(origin), Some(host)) => {
+            let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+            origin_host != host
+        }
+        _ => false,
+    };
+    if foreign || fetched_from_elsewhere {
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(())
+}
+
+/// A page carrying the admin token in its forms: never stored by a browser.
+fn private(markup: maud::Markup) -> HttpResponse {
+    let mut res = html(markup);
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
 pub async fn report(
     req: HttpRequest,
     form: web::Form<FairPlayForm>,
@@ -71,7 +104,7 @@ pub async fn report(
         Invalid::Query,
     )?;
     let report = report_of(&state, bucket).await?;
-    Ok(html(pages::fair_play_page(
+    Ok(private(pages::fair_play_page(
         &report, &bucket, &context, &admin,
     )))
 }
@@ -93,7 +126,7 @@ pub async fn revoke(
     let pairs = checked_pairs(&named)?;
     if confirmed {
         let done = take_back(&state, bucket, &pairs).await?;
-        return Ok(html(pages::revoked_page(
+        return Ok(private(pages::revoked_page(
             &bucket,
             &context,
             &admin,
@@ -108,7 +141,7 @@ pub async fn revoke(
     let counted: Vec<(&str, &str, usize)> = (pairs.iter().zip(&found))
         .map(|((from, to), ids)| (from.as_str(), to.as_str(), ids.len()))
         .collect();
-    Ok(html(pages::confirm_page(
+    Ok(private(pages::confirm_page(
         &bucket, &context, &admin, &counted,
     )))
 }

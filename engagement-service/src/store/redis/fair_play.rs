@@ -97,9 +97,11 @@ impl Sink for FairWrites<'_> {
     }
 }
 
-/// A packed score as (events, points).
+/// A packed score as (events, points): exact while a pair's points in one
+/// bucket stay within ±2³¹ (a revocation can leave a bucket's points below
+/// zero when the rules' calendar changed between an event and its undoing).
 pub(super) fn unpack(score: f64) -> (i64, i64) {
-    let events = (score / PACK).floor();
+    let events = (score / PACK).round();
     (events as i64, (score - events * PACK) as i64)
 }
 
@@ -158,36 +160,46 @@ impl RedisStore {
         .await
     }
 
-    /// The pairs' events in `bucket`, read from the log (candidates by
-    /// actor and target author) and confirmed by their recorded outcomes.
+    /// The pairs' events in `bucket`, read from the log in pages
+    /// (candidates by actor, target author and day) and confirmed by their
+    /// recorded outcomes.
     pub(super) async fn read_pair_events(
         &self,
         rules: &RuleSet,
         bucket: Bucket,
         pairs: &[(MemberId, MemberId)],
     ) -> Result<Vec<Vec<EventId>>, StoreError> {
-        let mut candidates: Vec<(usize, EventId, jiff::Timestamp)> = Vec::new();
-        for entry in self.read_log().await? {
+        let index: HashMap<(&MemberId, &MemberId), usize> = (pairs.iter().enumerate())
+            .map(|(i, (from, to))| ((from, to), i))
+            .collect();
+        let mut candidates: Vec<(usize, jiff::Timestamp, EventId)> = Vec::new();
+        let mut conn = self.conn().await?;
+        self.read_log_after(&mut conn, "-", |_, entry| {
             let LogEntry::Event { event } = entry else {
-                continue;
+                return;
+            };
+            let Some(author) = event.target.as_ref().and_then(|t| t.author.as_ref()) else {
+                return;
             };
             if event.revokes.is_some() {
-                continue;
+                return;
             }
-            let author = event.target.as_ref().and_then(|t| t.author.as_ref());
-            for (i, (from, to)) in pairs.iter().enumerate() {
-                if event.actor == *from && author == Some(to) {
-                    candidates.push((i, event.id.clone(), event.occurred_at));
-                }
+            let Some(&i) = index.get(&(&event.actor, author)) else {
+                return;
+            };
+            let date = rules.timezone.to_datetime(event.occurred_at).date();
+            if Bucket::containing(bucket.period, date, rules.week_starts) == bucket {
+                candidates.push((i, event.occurred_at, event.id));
             }
-        }
+        })
+        .await?;
         // Oldest first, as the embedded store lists them.
-        candidates.sort_by(|a, b| (a.2, &a.1).cmp(&(b.2, &b.1)));
+        candidates.sort_by(|a, b| (a.1, &a.2).cmp(&(b.1, &b.2)));
         let mut out = vec![Vec::new(); pairs.len()];
         for chunk in candidates.chunks(1000) {
-            let ids: Vec<EventId> = chunk.iter().map(|(_, id, _)| id.clone()).collect();
+            let ids: Vec<EventId> = chunk.iter().map(|(_, _, id)| id.clone()).collect();
             let outcomes = self.records(&ids).await?;
-            for ((i, id, _), outcome) in chunk.iter().zip(outcomes) {
+            for ((i, _, id), outcome) in chunk.iter().zip(outcomes) {
                 let (from, to) = &pairs[*i];
                 if outcome.is_some_and(|o| fair_play::pair_event(rules, &o, from, to, &bucket)) {
                     out[*i].push(id.clone());

@@ -136,7 +136,7 @@ impl RedisStore {
 
     /// Reads log entries after stream id `after` (exclusive; "-" for all),
     /// calling `each`; returns the last id read (or `after`).
-    async fn read_log_after(
+    pub(super) async fn read_log_after(
         &self,
         conn: &mut Connection,
         after: &str,
@@ -287,12 +287,16 @@ impl RedisStore {
                 })
                 .collect();
             for chunk in rows.chunks(500) {
-                pipe.add().zadd_multiple(&e, chunk).ignore();
+                pipe.add_entries(chunk.len())
+                    .zadd_multiple(&e, chunk)
+                    .ignore();
                 pipe.flush_if_full(conn).await?;
             }
             let gave: Vec<(i64, &str)> = gave.iter().map(|(m, n)| (*n, m.as_str())).collect();
             for chunk in gave.chunks(500) {
-                pipe.add().zadd_multiple(&g, chunk).ignore();
+                pipe.add_entries(chunk.len())
+                    .zadd_multiple(&g, chunk)
+                    .ignore();
                 pipe.flush_if_full(conn).await?;
             }
             let at = self.expire_at(bucket);
@@ -380,9 +384,13 @@ impl RedisStore {
                     if suffix == ":p" {
                         let items: Vec<(i64, &str)> =
                             chunk.iter().map(|(m, n)| (*n, m.as_str())).collect();
-                        pipe.add().zadd_multiple(&key, &items).ignore();
+                        pipe.add_entries(items.len())
+                            .zadd_multiple(&key, &items)
+                            .ignore();
                     } else {
-                        pipe.add().hset_multiple(&key, chunk).ignore();
+                        pipe.add_entries(chunk.len())
+                            .hset_multiple(&key, chunk)
+                            .ignore();
                     }
                     pipe.flush_if_full(conn).await?;
                 }
@@ -425,6 +433,14 @@ impl Chunked {
     /// The pipeline, to add one command to.
     fn add(&mut self) -> &mut redis::Pipeline {
         self.len += 1;
+        &mut self.pipe
+    }
+
+    /// The pipeline, to add one command writing `entries` entries to: it
+    /// weighs as many commands, so that a pipeline of large writes is sent
+    /// before Redis takes long over it.
+    fn add_entries(&mut self, entries: usize) -> &mut redis::Pipeline {
+        self.len += entries.max(1);
         &mut self.pipe
     }
 
