@@ -9,7 +9,6 @@ use anyhow::Context;
 use engagement_core::fair_play::{self, PERIODS, Pairs, Report};
 use engagement_core::{Bucket, Memory, Period};
 
-use super::EventFile;
 use super::events::open_store;
 use crate::settings::Settings;
 use crate::store::Store;
@@ -59,29 +58,7 @@ fn from_file(
     let rules = crate::startup::load_rules(&args.settings)?.rules;
     let mut memory = Memory::default();
     memory.fair_play = Some(Box::new(Pairs::only(period)));
-    // Read and parsed on a second thread, ahead of the engine.
-    let mut events = EventFile::open(file)?;
-    let (read, last) = crate::ahead::ahead(
-        move |emit| {
-            events.by_ref().for_each(emit);
-            events.finish()
-        },
-        |events| {
-            let mut last = None;
-            for event in events {
-                last = last.max(Some(event.occurred_at));
-                // No leaderboard is read: none is kept.
-                memory.apply_keeping(&rules, &event, |_| false);
-            }
-            last
-        },
-    );
-    read.map_err(|_| anyhow::anyhow!("the event reader stopped unexpectedly"))??;
-    let date = match (args.at, last) {
-        (Some(at), _) => at,
-        (None, Some(last)) => rules.timezone.to_datetime(last).date(),
-        (None, None) => rules.timezone.to_datetime(jiff::Timestamp::now()).date(),
-    };
+    let date = super::observe_file(&rules, file, &mut memory, args.at)?;
     let bucket = Bucket::containing(period, date, rules.week_starts);
     let pairs = memory.fair_play.as_deref().context("fair play is kept")?;
     let report = pairs.report(&rules, &bucket);

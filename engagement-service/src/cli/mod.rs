@@ -212,3 +212,36 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         Ok(())
     })
 }
+
+/// Runs an event file through `memory` under `rules`, read and parsed on a
+/// second thread ahead of the engine (as `rules simulate` does), keeping no
+/// leaderboard; the day `at` names, or else the day of the file's latest
+/// event (today for an empty file), in the engine's calendar.
+pub(crate) fn observe_file(
+    rules: &engagement_core::RuleSet,
+    file: &std::path::Path,
+    memory: &mut engagement_core::Memory,
+    at: Option<jiff::civil::Date>,
+) -> anyhow::Result<jiff::civil::Date> {
+    let mut events = EventFile::open(file)?;
+    let (read, last) = crate::ahead::ahead(
+        move |emit| {
+            events.by_ref().for_each(emit);
+            events.finish()
+        },
+        |events| {
+            let mut last = None;
+            for event in events {
+                last = last.max(Some(event.occurred_at));
+                memory.apply_keeping(rules, &event, |_| false);
+            }
+            last
+        },
+    );
+    read.map_err(|_| anyhow::anyhow!("the event reader stopped unexpectedly"))??;
+    Ok(match (at, last) {
+        (Some(at), _) => at,
+        (None, Some(last)) => rules.timezone.to_datetime(last).date(),
+        (None, None) => rules.timezone.to_datetime(jiff::Timestamp::now()).date(),
+    })
+}
