@@ -81,6 +81,7 @@ impl Checker<'_> {
         let identities = self.identities(raw.identities.as_ref());
         let insights = self.insights(raw.insights.as_ref(), &kinds);
         let fair_play = self.fair_play(raw.fair_play.as_ref());
+        let openbadges = raw.openbadges.as_ref().and_then(|o| self.openbadges(o));
 
         let mut rules_by_action = vec![Vec::new(); actions.len()];
         for (i, rule) in points.iter().enumerate() {
@@ -112,6 +113,7 @@ impl Checker<'_> {
             identities,
             insights,
             fair_play,
+            openbadges,
             action_index,
             rules_by_action,
             periods_kept,

@@ -238,6 +238,16 @@ impl Default for FairPlay {
     }
 }
 
+/// `[openbadges]`: who issues the members' portable credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenBadges {
+    pub issuer_name: String,
+    /// The community's own address (http or https).
+    pub url: String,
+    /// An image of the issuer (http or https).
+    pub image: Option<String>,
+}
+
 /// A checked, compiled rule file.
 #[derive(Debug, Clone)]
 pub struct RuleSet {
@@ -264,6 +274,8 @@ pub struct RuleSet {
     pub insights: InsightRoles,
     /// The pair cap and what makes a pair suspicious (`[fair_play]`).
     pub fair_play: FairPlay,
+    /// The issuer of the members' Open Badges credentials (`[openbadges]`).
+    pub openbadges: Option<OpenBadges>,
     pub(crate) action_index: HashMap<Arc<str>, ActionIdx, foldhash::fast::FixedState>,
     /// Points rules of each action, in file order.
     pub(crate) rules_by_action: Vec<Vec<usize>>,

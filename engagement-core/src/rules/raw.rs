@@ -27,6 +27,15 @@ pub(super) struct RawFile {
     pub(super) identities: Option<RawIdentities>,
     pub(super) insights: Option<RawInsights>,
     pub(super) fair_play: Option<RawFairPlay>,
+    pub(super) openbadges: Option<RawOpenBadges>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOpenBadges {
+    pub(super) issuer_name: S<String>,
+    pub(super) url: S<String>,
+    pub(super) image: Option<S<String>>,
 }
 
 #[derive(Deserialize)]

@@ -446,3 +446,26 @@ fn bad_fair_play_settings_point_at_their_values() {
         &["unknown field `pair_cap`", "`pair_daily_cap`"],
     );
 }
+
+#[test]
+fn openbadges_names_the_issuer_and_bad_addresses_point_at_their_values() {
+    let src = format!(
+        "{CANONICAL}\n[openbadges]\nissuer_name = \"Trade Rules Network\"\nurl = \"https://trade.example.org\"\n"
+    );
+    let rules = RuleSet::from_toml(&src).unwrap();
+    assert_eq!(
+        rules.openbadges,
+        Some(OpenBadges {
+            issuer_name: "Trade Rules Network".into(),
+            url: "https://trade.example.org".into(),
+            image: None,
+        })
+    );
+    assert_eq!(RuleSet::from_toml(CANONICAL).unwrap().openbadges, None);
+    let src = format!("{CANONICAL}\n[openbadges]\nissuer_name = \"T\"\nurl = \"ftp://x\"\n");
+    assert_only_error(&src, at(&src, "url = ^\"ftp"), &["url must be an http:// or https:// address"]);
+    let src = format!("{CANONICAL}\n[openbadges]\nissuer_name = \"\"\nurl = \"https://x.org\"\n");
+    assert_only_error(&src, at(&src, "issuer_name = ^\"\""), &["issuer_name must be 1 to 200 bytes"]);
+    let src = format!("{CANONICAL}\n[openbadges]\nurl = \"https://x.org\"\n");
+    assert_only_error(&src, at(&src, "[openbadges]"), &["missing field `issuer_name`"]);
+}

@@ -7,5 +7,6 @@ mod engine;
 mod fair_play;
 mod insights;
 mod levels;
+mod openbadges;
 mod points;
 mod streaks;
