@@ -3,6 +3,7 @@
 pub mod ahead;
 pub mod app;
 pub mod cli;
+pub mod credentials;
 pub mod error;
 pub mod generate;
 pub mod import;

@@ -463,9 +463,21 @@ fn openbadges_names_the_issuer_and_bad_addresses_point_at_their_values() {
     );
     assert_eq!(RuleSet::from_toml(CANONICAL).unwrap().openbadges, None);
     let src = format!("{CANONICAL}\n[openbadges]\nissuer_name = \"T\"\nurl = \"ftp://x\"\n");
-    assert_only_error(&src, at(&src, "url = ^\"ftp"), &["url must be an http:// or https:// address"]);
+    assert_only_error(
+        &src,
+        at(&src, "url = ^\"ftp"),
+        &["url must be an http:// or https:// address"],
+    );
     let src = format!("{CANONICAL}\n[openbadges]\nissuer_name = \"\"\nurl = \"https://x.org\"\n");
-    assert_only_error(&src, at(&src, "issuer_name = ^\"\""), &["issuer_name must be 1 to 200 bytes"]);
+    assert_only_error(
+        &src,
+        at(&src, "issuer_name = ^\"\""),
+        &["issuer_name must be 1 to 200 bytes"],
+    );
     let src = format!("{CANONICAL}\n[openbadges]\nurl = \"https://x.org\"\n");
-    assert_only_error(&src, at(&src, "[openbadges]"), &["missing field `issuer_name`"]);
+    assert_only_error(
+        &src,
+        at(&src, "[openbadges]"),
+        &["missing field `issuer_name`"],
+    );
 }

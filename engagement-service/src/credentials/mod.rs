@@ -1,0 +1,373 @@
+//! Badges members can take with them: every badge tier a member holds as an
+//! Open Badges 3.0 credential (SPEC §11), a W3C Verifiable Credential (data
+//! model 2.0) signed ES256 as a compact JWS whose header carries the
+//! issuer's public key.
+//!
+//! Everything here is derived from the rule file, the member's state and
+//! the signing key, so a credential is the same, byte for byte, every time
+//! it is asked for: JSON objects keep their keys in order, and ECDSA
+//! signatures are deterministic (RFC 6979). The member is named by a salted
+//! hash of their id; the salt is derived from the signing key and the
+//! member id, so it is stable for the member in this deployment and tells
+//! nothing to anyone else.
+
+mod verify;
+
+use data_encoding::{BASE64URL_NOPAD, HEXLOWER};
+use engagement_core::rules::{Badge, Criterion, InsightRole, OpenBadges, Role, RuleSet};
+use engagement_core::state::HeldBadge;
+use engagement_core::{MemberId, MemberState, Visibility};
+use hmac::{KeyInit, Mac};
+use p256::ecdsa::signature::Signer;
+use p256::ecdsa::{Signature, SigningKey};
+use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+pub use verify::{Verified, verify_jws};
+
+/// The VC data model 2.0 context, then the Open Badges 3.0.3 one.
+pub const CONTEXT: [&str; 2] = [
+    "https://www.w3.org/ns/credentials/v2",
+    "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json",
+];
+
+/// The media type of a signed credential.
+pub const VC_JWT: &str = "application/vc+jwt";
+
+/// The key and address credentials are issued with.
+#[derive(Clone)]
+pub struct Issuer {
+    /// The service's public address, without a trailing `/`.
+    public_url: String,
+    key: SigningKey,
+    /// The public key as a JWK (`kty`, `crv`, `x`, `y`).
+    jwk: Value,
+    /// `<issuer id>#<JWK thumbprint>`.
+    kid: String,
+}
+
+impl std::fmt::Debug for Issuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issuer")
+            .field("public_url", &self.public_url)
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A new P-256 private key as PKCS#8 PEM.
+pub fn generate_pem() -> Result<String, String> {
+    let mut bytes = [0u8; 32];
+    // A scalar is valid unless zero or past the group order: draw again then.
+    for _ in 0..16 {
+        rand::fill(&mut bytes);
+        if let Ok(key) = SigningKey::from_slice(&bytes) {
+            return key
+                .to_pkcs8_pem(LineEnding::LF)
+                .map(|pem| pem.to_string())
+                .map_err(|e| e.to_string());
+        }
+    }
+    Err("no valid key drawn".to_owned())
+}
+
+/// The public part of `key` as a JWK, keys in order.
+pub fn public_jwk(key: &p256::ecdsa::VerifyingKey) -> Value {
+    let point = key.to_sec1_point(false);
+    let bytes = point.as_bytes();
+    // Uncompressed: 0x04, then x and y.
+    let (x, y) = bytes
+        .get(1..)
+        .unwrap_or_default()
+        .split_at(32.min(bytes.len().saturating_sub(1)));
+    json!({"crv": "P-256", "kty": "EC", "x": BASE64URL_NOPAD.encode(x), "y": BASE64URL_NOPAD.encode(y)})
+}
+
+/// The RFC 7638 thumbprint of a P-256 JWK.
+pub fn thumbprint(jwk: &Value) -> String {
+    let canonical = format!(
+        r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+        jwk["x"].as_str().unwrap_or_default(),
+        jwk["y"].as_str().unwrap_or_default()
+    );
+    BASE64URL_NOPAD.encode(&Sha256::digest(canonical.as_bytes()))
+}
+
+impl Issuer {
+    /// The issuer at `public_url` signing with the PKCS#8 PEM key `pem`.
+    pub fn new(public_url: &str, pem: &str) -> Result<Issuer, String> {
+        let url = public_url.trim_end_matches('/');
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"));
+        if !rest.is_some_and(|r| !r.is_empty() && !r.chars().any(char::is_whitespace)) {
+            return Err(format!(
+                "ENGAGEMENT_PUBLIC_URL must be an http:// or https:// address, got \"{public_url}\""
+            ));
+        }
+        let key = SigningKey::from_pkcs8_pem(pem.trim()).map_err(|e| {
+            format!("ENGAGEMENT_SIGNING_KEY is not a P-256 private key in PKCS#8 PEM ({e}); `engagement keys generate --out FILE` writes one")
+        })?;
+        let jwk = public_jwk(key.verifying_key());
+        let issuer_id = format!("{url}/ob/issuer");
+        let kid = format!("{issuer_id}#{}", thumbprint(&jwk));
+        Ok(Issuer {
+            public_url: url.to_owned(),
+            key,
+            jwk,
+            kid,
+        })
+    }
+
+    /// `ENGAGEMENT_SIGNING_KEY`: the PEM itself, or the path of a file holding it.
+    pub fn load(public_url: &str, key: &str) -> Result<Issuer, String> {
+        let pem = if key.trim_start().starts_with("-----BEGIN") {
+            key.to_owned()
+        } else {
+            std::fs::read_to_string(key)
+                .map_err(|e| format!("ENGAGEMENT_SIGNING_KEY: cannot read {key}: {e}"))?
+        };
+        Issuer::new(public_url, &pem)
+    }
+
+    pub fn id(&self) -> String {
+        format!("{}/ob/issuer", self.public_url)
+    }
+
+    pub fn jwk(&self) -> &Value {
+        &self.jwk
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// `GET /ob/issuer`: the issuer's Profile with its public key.
+    pub fn profile(&self, ob: &OpenBadges) -> Value {
+        let mut profile = json!({
+            "@context": CONTEXT,
+            "id": self.id(),
+            "type": ["Profile"],
+            "name": ob.issuer_name,
+            "url": ob.url,
+            "verificationMethod": [{
+                "id": self.kid,
+                "type": "JsonWebKey",
+                "controller": self.id(),
+                "publicKeyJwk": self.jwk,
+            }],
+        });
+        if let Some(image) = &ob.image {
+            profile["image"] = json!({"id": image, "type": "Image"});
+        }
+        profile
+    }
+
+    /// The short Profile a credential names its issuer by.
+    fn issuer_ref(&self, ob: &OpenBadges) -> Value {
+        json!({"id": self.id(), "type": ["Profile"], "name": ob.issuer_name, "url": ob.url})
+    }
+
+    /// The address of a badge tier's Achievement.
+    pub fn achievement_id(&self, badge: &Badge, tier: usize) -> String {
+        let mut id = format!("{}/ob/achievements/{}", self.public_url, segment(&badge.id));
+        if let Some(name) = badge.tiers.get(tier).and_then(|t| t.name.as_deref()) {
+            id.push('/');
+            id.push_str(&segment(name));
+        }
+        id
+    }
+
+    /// `GET /ob/achievements/{badge}[/{tier}]`: a badge tier as an Achievement.
+    pub fn achievement(
+        &self,
+        rules: &RuleSet,
+        ob: &OpenBadges,
+        badge: &Badge,
+        tier: usize,
+    ) -> Value {
+        let mut achievement = json!({
+            "id": self.achievement_id(badge, tier),
+            "type": ["Achievement"],
+            "name": tier_name(badge, tier),
+            "description": description(badge),
+            "criteria": {"narrative": narrative(rules, badge, tier)},
+            "creator": self.issuer_ref(ob),
+        });
+        if let Some(image) = &ob.image {
+            achievement["image"] = json!({"id": image, "type": "Image"});
+        }
+        achievement
+    }
+
+    /// The credential of a held badge tier, or `None` for a hidden member
+    /// or a badge the rules no longer have.
+    pub fn credential(
+        &self,
+        rules: &RuleSet,
+        ob: &OpenBadges,
+        member: &MemberId,
+        state: &MemberState,
+        held: &HeldBadge,
+    ) -> Option<Value> {
+        if state.profile.visibility == Visibility::Hidden {
+            return None;
+        }
+        let badge = rules.badge(&held.badge)?;
+        badge.tiers.get(held.tier)?;
+        let title = tier_name(badge, held.tier);
+        let salt = self.salt(member);
+        let hash = HEXLOWER.encode(&Sha256::digest(format!("{member}{salt}").as_bytes()));
+        let named = match state.profile.visibility {
+            Visibility::Public => state.profile.name.as_deref(),
+            Visibility::Anonymous | Visibility::Hidden => None,
+        };
+        let description = match named {
+            Some(name) => format!("{name} earned {title} in {}.", ob.issuer_name),
+            None => format!("Earned {title} in {}.", ob.issuer_name),
+        };
+        Some(json!({
+            "@context": CONTEXT,
+            "id": self.credential_id(member, badge, held.tier),
+            "type": ["VerifiableCredential", "OpenBadgeCredential"],
+            "name": title,
+            "description": description,
+            "issuer": self.issuer_ref(ob),
+            "validFrom": held.awarded_at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            "credentialSubject": {
+                "type": ["AchievementSubject"],
+                "identifier": [{
+                    "type": "IdentityObject",
+                    "identityType": "identifier",
+                    "hashed": true,
+                    "identityHash": format!("sha256${hash}"),
+                    "salt": salt,
+                }],
+                "achievement": self.achievement(rules, ob, badge, held.tier),
+            },
+        }))
+    }
+
+    /// Where the credential of a member's badge tier is read.
+    pub fn credential_id(&self, member: &MemberId, badge: &Badge, tier: usize) -> String {
+        let mut id = format!(
+            "{}/v1/members/{}/credentials/{}",
+            self.public_url,
+            segment(member.as_str()),
+            segment(&badge.id)
+        );
+        if let Some(name) = badge.tiers.get(tier).and_then(|t| t.name.as_deref()) {
+            id.push('/');
+            id.push_str(&segment(name));
+        }
+        id
+    }
+
+    /// The member's salt: stable per member and signing key, meaningless
+    /// without the key.
+    fn salt(&self, member: &MemberId) -> String {
+        let secret = self.key.to_bytes();
+        let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_slice())
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        mac.update(b"openbadges-salt\0");
+        mac.update(member.as_str().as_bytes());
+        HEXLOWER.encode(&mac.finalize().into_bytes()[..16])
+    }
+
+    /// The credential as a compact JWS: ES256, with `kid` and the public
+    /// `jwk` in the header, and the credential under `vc` beside the JWT
+    /// claims `iss` (the issuer), `jti` (its id) and `nbf` (`validFrom`).
+    pub fn sign(&self, credential: &Value) -> String {
+        let header = json!({"alg": "ES256", "typ": "JWT", "kid": self.kid, "jwk": self.jwk});
+        let nbf = credential["validFrom"]
+            .as_str()
+            .and_then(|v| v.parse::<jiff::Timestamp>().ok())
+            .map_or(0, |t| t.as_second());
+        let payload = json!({
+            "iss": credential["issuer"]["id"],
+            "jti": credential["id"],
+            "nbf": nbf,
+            "vc": credential,
+        });
+        let input = format!(
+            "{}.{}",
+            BASE64URL_NOPAD.encode(header.to_string().as_bytes()),
+            BASE64URL_NOPAD.encode(payload.to_string().as_bytes())
+        );
+        let signature: Signature = self.key.sign(input.as_bytes());
+        format!("{input}.{}", BASE64URL_NOPAD.encode(&signature.to_bytes()))
+    }
+}
+
+/// A path segment: ids and tier names percent-encoded.
+fn segment(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// "Mentor (silver)", or the badge's name when it has one unnamed tier.
+pub fn tier_name(badge: &Badge, tier: usize) -> String {
+    match badge.tiers.get(tier).and_then(|t| t.name.as_deref()) {
+        Some(t) => format!("{} ({t})", badge.name),
+        None => badge.name.clone(),
+    }
+}
+
+fn description(badge: &Badge) -> String {
+    if badge.description.is_empty() {
+        badge.name.clone()
+    } else {
+        badge.description.clone()
+    }
+}
+
+/// What earned the tier, in words, from the rule file.
+pub fn narrative(rules: &RuleSet, badge: &Badge, tier: usize) -> String {
+    let n = badge.tiers.get(tier).map_or(1, |t| t.at_least);
+    let times = |n: i64| match n {
+        1 => "at least once".to_owned(),
+        n => format!("at least {n} times"),
+    };
+    let label = |action: usize| {
+        rules
+            .actions
+            .get(action)
+            .map_or_else(String::new, |a| a.label.clone())
+    };
+    let how = match badge.criterion {
+        Criterion::Count {
+            action,
+            role: Role::Actor,
+        } => format!("{} {}", label(action), times(n)),
+        Criterion::Count {
+            action,
+            role: Role::Received,
+        } => {
+            if rules.insights.of(action) == Some(InsightRole::Accepted) {
+                match n {
+                    1 => "Had an answer accepted by another member".to_owned(),
+                    n => format!("Had {n} answers accepted by other members"),
+                }
+            } else {
+                format!(
+                    "Received \"{}\" from other members {}",
+                    label(action),
+                    times(n)
+                )
+            }
+        }
+        Criterion::StreakDays => format!("Contributed on {n} days in a row"),
+        Criterion::DistinctCommunities { action } => {
+            format!("{} in {n} different communities", label(action))
+        }
+        Criterion::AllStages => format!(
+            "Took part in all {n} stages of the knowledge cycle: create, discover, capture, organize, disseminate and use"
+        ),
+        Criterion::Points => format!("Earned {n} points"),
+        Criterion::Manual => "Granted by the community's managers".to_owned(),
+    };
+    format!("{how}.")
+}
+
+#[cfg(test)]
+mod tests;
