@@ -47,6 +47,9 @@ pub struct AppState {
     pub insights: bool,
     /// Whether fair-play tallies are kept (`ENGAGEMENT_FAIR_PLAY`).
     pub fair_play: bool,
+    /// Who signs the members' Open Badges credentials, when set up
+    /// (`ENGAGEMENT_PUBLIC_URL` and `ENGAGEMENT_SIGNING_KEY`).
+    pub credentials: Option<Arc<crate::credentials::Issuer>>,
 }
 
 impl AppState {
@@ -66,6 +69,7 @@ impl AppState {
             retention,
             insights: true,
             fair_play: true,
+            credentials: None,
         }
     }
 

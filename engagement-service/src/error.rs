@@ -29,6 +29,9 @@ pub enum ApiError {
     /// Fair-play tallies are turned off (`ENGAGEMENT_FAIR_PLAY=false`).
     #[error("fair play is not kept by this deployment (ENGAGEMENT_FAIR_PLAY=false)")]
     FairPlayDisabled,
+    /// Credentials are not set up (public URL, signing key, `[openbadges]`).
+    #[error("{0}")]
+    CredentialsDisabled(String),
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("request body larger than {0} bytes")]
@@ -112,6 +115,7 @@ impl ApiError {
             ApiError::BucketExpired(_) => "bucket_expired",
             ApiError::InsightsDisabled => "insights_disabled",
             ApiError::FairPlayDisabled => "fair_play_disabled",
+            ApiError::CredentialsDisabled(_) => "credentials_disabled",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::TooLarge(_) => "payload_too_large",
             ApiError::NotJson => "unsupported_media_type",
@@ -131,7 +135,8 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_)
             | ApiError::BucketExpired(_)
             | ApiError::InsightsDisabled
-            | ApiError::FairPlayDisabled => StatusCode::NOT_FOUND,
+            | ApiError::FairPlayDisabled
+            | ApiError::CredentialsDisabled(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,

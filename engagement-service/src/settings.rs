@@ -47,6 +47,15 @@ pub struct Settings {
     #[arg(long, env = "ENGAGEMENT_FAIR_PLAY", default_value_t = true,
           action = clap::ArgAction::Set)]
     pub fair_play: bool,
+    /// The service's public address (e.g. `https://engage.example.org`):
+    /// credentials and their issuer are named under it.
+    #[arg(long, env = "ENGAGEMENT_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// The P-256 private key credentials are signed with, in PKCS#8 PEM: the
+    /// PEM itself or the path of a file holding it (`engagement keys
+    /// generate --out FILE` writes one).
+    #[arg(long, env = "ENGAGEMENT_SIGNING_KEY", hide_env_values = true)]
+    pub signing_key: Option<String>,
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "ENGAGEMENT_WORKERS")]
     pub workers: Option<usize>,
@@ -81,6 +90,8 @@ impl Settings {
             github_secret: None,
             insights: true,
             fair_play: true,
+            public_url: None,
+            signing_key: None,
             workers: Some(2),
         }
     }

@@ -40,6 +40,23 @@ pub fn load_rules(settings: &Settings) -> anyhow::Result<LoadedRules> {
     Ok(rules_file::read(&settings.rules)?)
 }
 
+/// The credentials' issuer: both `ENGAGEMENT_PUBLIC_URL` and
+/// `ENGAGEMENT_SIGNING_KEY`, or neither (no credentials).
+pub fn issuer(settings: &Settings) -> anyhow::Result<Option<crate::credentials::Issuer>> {
+    match (&settings.public_url, &settings.signing_key) {
+        (None, None) => Ok(None),
+        (Some(url), Some(key)) => Ok(Some(
+            crate::credentials::Issuer::load(url, key).map_err(anyhow::Error::msg)?,
+        )),
+        (Some(_), None) => anyhow::bail!(
+            "ENGAGEMENT_PUBLIC_URL is set without ENGAGEMENT_SIGNING_KEY: credentials need both (`engagement keys generate --out FILE` writes a key)"
+        ),
+        (None, Some(_)) => anyhow::bail!(
+            "ENGAGEMENT_SIGNING_KEY is set without ENGAGEMENT_PUBLIC_URL: credentials need both"
+        ),
+    }
+}
+
 impl Application {
     pub fn build(settings: Settings) -> anyhow::Result<Application> {
         let loopback = settings.bind.ip().is_loopback();
@@ -49,6 +66,7 @@ impl Application {
                 settings.bind
             );
         }
+        let issuer = issuer(&settings)?;
         let loaded = load_rules(&settings)?;
         let store = AnyStore::open(&settings, &loaded.rules, 64)?;
         let store_name = store.describe(&settings);
@@ -68,6 +86,7 @@ impl Application {
         let mut state = AppState::new(loaded, store, tokens, metrics, settings.retention());
         state.insights = settings.insights;
         state.fair_play = settings.fair_play;
+        state.credentials = issuer.map(std::sync::Arc::new);
         let state = web::Data::new(state);
         if settings.rules.exists() {
             reload_on_hangup(state.clone(), settings.rules.clone());

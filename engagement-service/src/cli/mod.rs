@@ -3,6 +3,7 @@
 //! export and import events, and replay (`events.rs`); insights
 //! (`insights.rs`).
 
+mod credentials;
 mod events;
 mod fair_play;
 mod files;
@@ -56,6 +57,12 @@ enum Command {
     /// other points suspiciously often, and the rings they form, for one
     /// day, week or month, from an event file or the configured store.
     FairPlay(fair_play::FairPlayArgs),
+    /// The key members' Open Badges credentials are signed with.
+    #[command(subcommand)]
+    Keys(credentials::KeysCommand),
+    /// Check an Open Badges credential this service issued.
+    #[command(subcommand)]
+    Credentials(credentials::CredentialsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -185,6 +192,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Replay(settings)) => replay(*settings),
         Some(Command::Insights(args)) => insights::insights(args),
         Some(Command::FairPlay(args)) => fair_play::fair_play(args),
+        Some(Command::Keys(command)) => credentials::keys(command),
+        Some(Command::Credentials(command)) => credentials::credentials(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -53,11 +53,15 @@ pub struct LevelLine {
 
 #[derive(Debug, Clone)]
 pub struct BadgeLine {
+    /// The badge's id.
+    pub badge: String,
     pub name: String,
     pub tier: Option<String>,
     /// RFC 3339.
     pub awarded_at: String,
     pub reason: Option<String>,
+    /// Where its Open Badges credential is read, when credentials are issued.
+    pub credential: Option<Href>,
 }
 
 #[derive(Debug, Clone)]
@@ -126,7 +130,21 @@ pub fn profile_page(p: &ProfilePage) -> Markup {
                                 @if let Some(tier) = &b.tier { " " span class=(tier_class(tier)) { (tier) } }
                                 " " time.muted datetime=(b.awarded_at) { (b.awarded_at.get(..10).unwrap_or(&b.awarded_at)) }
                                 @if let Some(reason) = &b.reason { br; span.muted { (reason) } }
+                                @if let Some(href) = &b.credential {
+                                    br;
+                                    span.credential {
+                                        "Credential: "
+                                        a href=(href.clone().with("format", Some("json")).with("download", Some("true")).with("token", p.token.as_deref())) download { ".json" }
+                                        " · "
+                                        a href=(href.clone().with("format", Some("jwt")).with("download", Some("true")).with("token", p.token.as_deref())) download { ".jwt" }
+                                    }
+                                }
                             }
+                        }
+                    }
+                    @if p.badges.iter().any(|b| b.credential.is_some()) {
+                        p.muted {
+                            "Each badge is also a signed Open Badges 3.0 credential: keep it in a digital wallet or show it on a CV, and anyone can check it came from this community."
                         }
                     }
                 }

@@ -2,6 +2,7 @@
 
 mod adjust;
 mod admin;
+mod credentials;
 mod events;
 pub(crate) mod fair_play;
 pub(crate) mod insights;
@@ -53,6 +54,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::get().to(pages::embed_events),
     )
     .route("/insights", web::get().to(pages::insights))
+    .route("/ob/issuer", web::get().to(credentials::issuer))
+    .route(
+        "/ob/achievements/{badge}",
+        web::get().to(credentials::achievement),
+    )
+    .route(
+        "/ob/achievements/{badge}/{tier}",
+        web::get().to(credentials::achievement),
+    )
     .route("/fair-play", web::post().to(pages::fair_play))
     .route("/fair-play/revoke", web::post().to(pages::fair_play_revoke))
     .route("/members/{member}", web::get().to(pages::profile))
@@ -76,6 +86,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/members/{member}", web::get().to(members::profile))
             .route("/members/{member}", web::put().to(members::update))
             .route("/members/{member}/ledger", web::get().to(ledger::ledger))
+            .route(
+                "/members/{member}/credentials",
+                web::get().to(credentials::list),
+            )
+            .route(
+                "/members/{member}/credentials/{badge}",
+                web::get().to(credentials::one),
+            )
+            .route(
+                "/members/{member}/credentials/{badge}/{tier}",
+                web::get().to(credentials::one),
+            )
             .route(
                 "/members/{member}/ledger/{event}",
                 web::get().to(ledger::explain),

@@ -35,6 +35,10 @@ use crate::store::Store;
         super::admin::replay,
         super::fair_play::report,
         super::fair_play::revoke,
+        super::credentials::issuer,
+        super::credentials::achievement,
+        super::credentials::list,
+        super::credentials::one,
     )
 )]
 pub struct ApiDoc;

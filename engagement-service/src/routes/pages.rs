@@ -186,7 +186,15 @@ pub async fn profile(
     let rules = state.rules();
     let view = profile_view(&rules.rules, member.as_str(), found, jiff::Timestamp::now());
     let ledger = state.store.ledger(&member, RECENT_AWARDS).await?;
-    let page = profile_page(&rules.rules, view, ledger, visibility, q.token);
+    let mut page = profile_page(&rules.rules, view, ledger, visibility, q.token);
+    let issued = state.credentials.is_some() && rules.rules.openbadges.is_some();
+    if issued && visibility != engagement_core::Visibility::Hidden {
+        for line in &mut page.badges {
+            let mut segments = vec!["v1", "members", member.as_str(), "credentials", &line.badge];
+            segments.extend(line.tier.as_deref());
+            line.credential = Some(pages::Href::new(&segments));
+        }
+    }
     Ok(html(pages::profile_page(&page)))
 }
 

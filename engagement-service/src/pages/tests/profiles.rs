@@ -17,6 +17,8 @@ pub(super) fn fixture(name: Option<&str>) -> ProfilePage {
             next: Some(("Core".into(), 250)),
         },
         badges: vec![BadgeLine {
+            badge: "mentor".into(),
+            credential: None,
             name: "Mentor".into(),
             tier: Some("bronze".into()),
             awarded_at: "2026-11-20T14:03:00Z".into(),

@@ -182,6 +182,8 @@ pub(super) fn profile_page(
         },
         badges: (view.badges.into_iter())
             .map(|b| pages::BadgeLine {
+                badge: b.badge,
+                credential: None,
                 name: b.name,
                 tier: b.tier,
                 awarded_at: b.awarded_at,
