@@ -33,6 +33,7 @@ macro_rules! on_both_stores {
 mod api;
 mod chromium;
 mod conformance;
+mod credentials;
 mod explain;
 mod fair_play;
 mod faults;

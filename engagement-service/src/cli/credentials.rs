@@ -74,7 +74,16 @@ pub(super) fn credentials(command: CredentialsCommand) -> anyhow::Result<()> {
             file,
             online,
             settings,
-        } => verify(&file, online, &settings),
+        } => {
+            let said = verify(
+                &file,
+                online,
+                settings.public_url.as_deref(),
+                settings.signing_key.as_deref(),
+            )?;
+            print!("{said}");
+            Ok(())
+        }
     }
 }
 
@@ -96,7 +105,16 @@ fn jws_of(text: &str) -> anyhow::Result<String> {
     }
 }
 
-fn verify(file: &Path, online: bool, settings: &Settings) -> anyhow::Result<()> {
+/// Checks the credential in `file` against the issuer's key (`public_url`
+/// and `signing_key` as configured, or with `online` the key the issuer
+/// publishes) and says what it asserts; why it is refused, otherwise. Runs
+/// its own runtime for `online`: call it outside one.
+pub fn verify(
+    file: &Path,
+    online: bool,
+    public_url: Option<&str>,
+    signing_key: Option<&str>,
+) -> anyhow::Result<String> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let jws = jws_of(&text)?;
@@ -109,7 +127,7 @@ fn verify(file: &Path, online: bool, settings: &Settings) -> anyhow::Result<()> 
             .build()?;
         rt.block_on(check_online(&issuer_id, &jws, &verified))?;
     } else {
-        let (Some(url), Some(key)) = (&settings.public_url, &settings.signing_key) else {
+        let (Some(url), Some(key)) = (public_url, signing_key) else {
             bail!(
                 "no issuer key to check against: set ENGAGEMENT_PUBLIC_URL and ENGAGEMENT_SIGNING_KEY, or use --online"
             );
@@ -126,28 +144,27 @@ fn verify(file: &Path, online: bool, settings: &Settings) -> anyhow::Result<()> 
         }
     }
     let subject = &vc["credentialSubject"];
-    println!("valid: {}", vc["name"].as_str().unwrap_or_default());
-    println!("  {}", vc["description"].as_str().unwrap_or_default());
-    println!(
-        "  criteria: {}",
-        subject["achievement"]["criteria"]["narrative"]
-            .as_str()
-            .unwrap_or_default()
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let mut said = format!("valid: {}\n", text(&vc["name"]));
+    said += &format!("  {}\n", text(&vc["description"]));
+    said += &format!(
+        "  criteria: {}\n",
+        text(&subject["achievement"]["criteria"]["narrative"])
     );
-    println!(
-        "  issued by {} ({issuer_id}), valid from {}",
-        vc["issuer"]["name"].as_str().unwrap_or_default(),
-        vc["validFrom"].as_str().unwrap_or_default()
+    said += &format!(
+        "  issued by {} ({issuer_id}), valid from {}\n",
+        text(&vc["issuer"]["name"]),
+        text(&vc["validFrom"])
     );
-    if let Some(hash) = subject["identifier"][0]["identityHash"].as_str() {
-        println!(
-            "  to the member whose id, with salt {}, hashes to {hash}",
-            subject["identifier"][0]["salt"]
-                .as_str()
-                .unwrap_or_default()
+    let identity = &subject["identifier"][0];
+    if identity["identityHash"].is_string() {
+        said += &format!(
+            "  to the member whose id, with salt {}, hashes to {}\n",
+            text(&identity["salt"]),
+            text(&identity["identityHash"])
         );
     }
-    Ok(())
+    Ok(said)
 }
 
 /// The key is the one the issuer publishes, and the issuer still serves

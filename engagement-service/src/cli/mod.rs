@@ -3,7 +3,7 @@
 //! export and import events, and replay (`events.rs`); insights
 //! (`insights.rs`).
 
-mod credentials;
+pub mod credentials;
 mod events;
 mod fair_play;
 mod files;
