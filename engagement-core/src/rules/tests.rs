@@ -477,7 +477,7 @@ fn openbadges_names_the_issuer_and_bad_addresses_point_at_their_values() {
     let src = format!("{CANONICAL}\n[openbadges]\nurl = \"https://x.org\"\n");
     assert_only_error(
         &src,
-        at(&src, "[openbadges]"),
+        at(&src, "\n^[openbadges]\nurl"),
         &["missing field `issuer_name`"],
     );
 }
