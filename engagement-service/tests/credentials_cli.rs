@@ -76,11 +76,26 @@ fn verify_says_why_it_cannot_check() {
     );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no issuer key to check against: use --online, --issuer"),
+        "{err}"
+    );
+    let out = run(
+        dir.path(),
+        &["credentials", "verify", "--online", &file.to_string_lossy()],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not a compact JWS"), "{err}");
     let missing = dir.path().join("none.jwt");
     let out = run(
         dir.path(),
-        &["credentials", "verify", &missing.to_string_lossy()],
+        &[
+            "credentials",
+            "verify",
+            "--online",
+            &missing.to_string_lossy(),
+        ],
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
 }

@@ -12,6 +12,7 @@ use p256::ecdsa::signature::Verifier;
 use serde_json::{Value, json};
 
 use super::support::{Fixture, TestApp, event_on, free_port};
+use engagement_service::cli::credentials::KeyOf;
 use engagement_service::credentials::{Issuer, generate_pem};
 use engagement_service::settings::Settings;
 
@@ -158,19 +159,25 @@ async fn credentials_carry_what_validators_require_and_their_signatures_check_ou
         let vc = &entry["credential"];
         assert_required_fields(vc);
         let (header, payload) = open_jws(entry["jwt"].as_str().unwrap());
-        assert_eq!(&payload["vc"], vc);
+        // The payload is the credential with the JWT claims beside its fields.
         assert_eq!(payload["iss"], vc["issuer"]["id"]);
         assert_eq!(payload["iss"], issuer["id"]);
-        assert!(
-            header["kid"]
-                .as_str()
-                .unwrap()
-                .starts_with(issuer["id"].as_str().unwrap())
-        );
+        assert_eq!(payload["jti"], vc["id"]);
+        let valid_from: jiff::Timestamp = vc["validFrom"].as_str().unwrap().parse().unwrap();
+        assert_eq!(payload["nbf"], valid_from.as_second());
+        let mut fields = payload.clone();
+        for claim in ["iss", "jti", "nbf"] {
+            fields.as_object_mut().unwrap().remove(claim);
+        }
+        assert_eq!(&fields, vc);
         let published = &issuer["verificationMethod"][0];
         assert_eq!(published["publicKeyJwk"], header["jwk"]);
         assert_eq!(published["id"], header["kid"]);
         assert_eq!(published["controller"], issuer["id"]);
+        // The kid is where the bare key is published, as validators fetch it.
+        let kid = header["kid"].as_str().unwrap();
+        let (status, jwk) = app.get(kid.strip_prefix(&app.base).unwrap()).await;
+        assert_eq!((status, &jwk), (200, &header["jwk"]));
     }
     let mentor = &held[0]["credential"];
     assert_eq!(
@@ -315,27 +322,13 @@ async fn without_a_key_and_an_address_credentials_are_off_and_nothing_else_chang
 /// What `engagement credentials verify` says of a file: what it asserts,
 /// or why it is refused. In a thread of its own: it runs its own runtime
 /// for `online`.
-fn verify(file: &std::path::Path, check: &Check) -> Result<String, String> {
-    let (file, check) = (file.to_path_buf(), check.clone());
+fn verify(file: &std::path::Path, key_of: &KeyOf) -> Result<String, String> {
+    let (file, key_of) = (file.to_path_buf(), key_of.clone());
     std::thread::spawn(move || {
-        engagement_service::cli::credentials::verify(
-            &file,
-            check.online,
-            check.url.as_deref(),
-            check.key.as_deref(),
-        )
-        .map_err(|e| format!("{e:#}"))
+        engagement_service::cli::credentials::verify(&file, &key_of).map_err(|e| format!("{e:#}"))
     })
     .join()
     .unwrap()
-}
-
-/// How a credential is checked: against the configured key, or online.
-#[derive(Clone)]
-struct Check {
-    online: bool,
-    url: Option<String>,
-    key: Option<String>,
 }
 
 fn refused(result: Result<String, String>, reason: &str) {
@@ -358,16 +351,13 @@ async fn credentials_verify_accepts_the_issued_and_refuses_the_tampered_the_fore
         path
     };
     let url = format!("http://127.0.0.1:{port}");
-    let offline = Check {
-        online: false,
-        url: Some(url.clone()),
-        key: Some(pem().to_owned()),
+    let offline = KeyOf::Deployment {
+        public_url: url.clone(),
+        signing_key: pem().to_owned(),
     };
-    let online = Check {
-        online: true,
-        url: None,
-        key: None,
-    };
+    let online = KeyOf::Online;
+    let (_, profile) = f.app.get("/ob/issuer").await;
+    let saved = KeyOf::Profile(profile);
 
     let (_, _, jwt) = get_raw(
         &f.app,
@@ -383,6 +373,7 @@ async fn credentials_verify_accepts_the_issued_and_refuses_the_tampered_the_fore
         "{said}"
     );
     verify(&issued, &online).unwrap();
+    verify(&issued, &saved).unwrap();
     let (_, list) = f.app.get("/v1/members/ana/credentials").await;
     let entry = write("entry.json", &list["credentials"][0].to_string());
     verify(&entry, &online).unwrap();
@@ -396,7 +387,7 @@ async fn credentials_verify_accepts_the_issued_and_refuses_the_tampered_the_fore
     let parts: Vec<&str> = jwt.split('.').collect();
     let mut payload: Value =
         serde_json::from_slice(&BASE64URL_NOPAD.decode(parts[1].as_bytes()).unwrap()).unwrap();
-    payload["vc"]["name"] = json!("Mentor (gold)");
+    payload["name"] = json!("Mentor (gold)");
     let tampered = format!(
         "{}.{}.{}",
         parts[0],
@@ -476,9 +467,14 @@ async fn credentials_verify_accepts_the_issued_and_refuses_the_tampered_the_fore
     );
 }
 
+/// The credential a JWS carries: its payload without the JWT claims.
 fn payload_vc(jwt: &str) -> Value {
     let payload = jwt.split('.').nth(1).unwrap();
     let payload: Value =
         serde_json::from_slice(&BASE64URL_NOPAD.decode(payload.as_bytes()).unwrap()).unwrap();
-    payload["vc"].clone()
+    let mut vc = payload;
+    for claim in ["iss", "jti", "nbf"] {
+        vc.as_object_mut().unwrap().remove(claim);
+    }
+    vc
 }

@@ -43,8 +43,10 @@ pub struct Issuer {
     key: SigningKey,
     /// The public key as a JWK (`kty`, `crv`, `x`, `y`).
     jwk: Value,
-    /// `<issuer id>#<JWK thumbprint>`.
+    /// Where the public key is published as a bare JWK:
+    /// `<public url>/ob/keys/<JWK thumbprint>`. Validators fetch it.
     kid: String,
+    thumbprint: String,
 }
 
 impl std::fmt::Debug for Issuer {
@@ -101,7 +103,14 @@ impl Issuer {
         let rest = url
             .strip_prefix("https://")
             .or_else(|| url.strip_prefix("http://"));
-        if !rest.is_some_and(|r| !r.is_empty() && !r.chars().any(char::is_whitespace)) {
+        let plain = |r: &str| {
+            !r.is_empty()
+                && !r.starts_with('/')
+                && !r
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '?' | '#'))
+        };
+        if !rest.is_some_and(plain) {
             return Err(format!(
                 "ENGAGEMENT_PUBLIC_URL must be an http:// or https:// address, got \"{public_url}\""
             ));
@@ -110,13 +119,14 @@ impl Issuer {
             format!("ENGAGEMENT_SIGNING_KEY is not a P-256 private key in PKCS#8 PEM ({e}); `engagement keys generate --out FILE` writes one")
         })?;
         let jwk = public_jwk(key.verifying_key());
-        let issuer_id = format!("{url}/ob/issuer");
-        let kid = format!("{issuer_id}#{}", thumbprint(&jwk));
+        let thumbprint = thumbprint(&jwk);
+        let kid = format!("{url}/ob/keys/{thumbprint}");
         Ok(Issuer {
             public_url: url.to_owned(),
             key,
             jwk,
             kid,
+            thumbprint,
         })
     }
 
@@ -141,6 +151,11 @@ impl Issuer {
 
     pub fn kid(&self) -> &str {
         &self.kid
+    }
+
+    /// The RFC 7638 thumbprint of the public key: the last segment of `kid`.
+    pub fn thumbprint(&self) -> &str {
+        &self.thumbprint
     }
 
     /// `GET /ob/issuer`: the issuer's Profile with its public key.
@@ -275,21 +290,16 @@ impl Issuer {
         HEXLOWER.encode(&mac.finalize().into_bytes()[..16])
     }
 
-    /// The credential as a compact JWS: ES256, with `kid` and the public
-    /// `jwk` in the header, and the credential under `vc` beside the JWT
-    /// claims `iss` (the issuer), `jti` (its id) and `nbf` (`validFrom`).
+    /// The credential as a compact JWS (Open Badges 3.0.3 §8.2, VC data
+    /// model 2.0): ES256, with `kid` and the public `jwk` in the header; the
+    /// payload is the credential itself with the JWT claims `iss` (the
+    /// issuer), `jti` (its id) and `nbf` (`validFrom`) beside its fields.
     pub fn sign(&self, credential: &Value) -> String {
         let header = json!({"alg": "ES256", "typ": "JWT", "kid": self.kid, "jwk": self.jwk});
-        let nbf = credential["validFrom"]
-            .as_str()
-            .and_then(|v| v.parse::<jiff::Timestamp>().ok())
-            .map_or(0, |t| t.as_second());
-        let payload = json!({
-            "iss": credential["issuer"]["id"],
-            "jti": credential["id"],
-            "nbf": nbf,
-            "vc": credential,
-        });
+        let mut payload = credential.clone();
+        payload["iss"] = credential["issuer"]["id"].clone();
+        payload["jti"] = credential["id"].clone();
+        payload["nbf"] = Value::from(nbf(credential));
         let input = format!(
             "{}.{}",
             BASE64URL_NOPAD.encode(header.to_string().as_bytes()),
@@ -300,9 +310,25 @@ impl Issuer {
     }
 }
 
+/// `validFrom` as a JWT NumericDate.
+pub fn nbf(credential: &Value) -> i64 {
+    credential["validFrom"]
+        .as_str()
+        .and_then(|v| v.parse::<jiff::Timestamp>().ok())
+        .map_or(0, |t| t.as_second())
+}
+
+/// Everything but RFC 3986's unreserved characters is encoded in a path
+/// segment, as the members' pages build links.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// A path segment: ids and tier names percent-encoded.
 fn segment(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
 }
 
 /// "Mentor (silver)", or the badge's name when it has one unnamed tier.

@@ -74,12 +74,34 @@ pub fn verify_jws(jws: &str) -> Result<Verified, String> {
     })?;
     let payload: Value = serde_json::from_slice(&part(jws, 1, "payload")?)
         .map_err(|e| format!("the payload is not JSON: {e}"))?;
-    let credential = payload["vc"].clone();
+    // The payload is the credential (VC data model 2.0), or, in the older
+    // form, holds it under `vc`.
+    let mut credential = match &payload["vc"] {
+        Value::Object(_) => payload["vc"].clone(),
+        _ => payload.clone(),
+    };
+    if let Value::Object(fields) = &mut credential {
+        for claim in ["iss", "jti", "nbf", "exp", "sub", "iat"] {
+            fields.remove(claim);
+        }
+    }
     check_fields(&credential)?;
     if payload["iss"] != credential["issuer"]["id"] {
         return Err(format!(
             "the iss claim {} is not the credential's issuer {}",
             payload["iss"], credential["issuer"]["id"]
+        ));
+    }
+    if payload["jti"] != credential["id"] {
+        return Err(format!(
+            "the jti claim {} is not the credential's id {}",
+            payload["jti"], credential["id"]
+        ));
+    }
+    if payload["nbf"] != super::nbf(&credential) {
+        return Err(format!(
+            "the nbf claim {} is not the credential's validFrom {}",
+            payload["nbf"], credential["validFrom"]
         ));
     }
     let kid = header["kid"].as_str().unwrap_or_default().to_owned();

@@ -74,6 +74,25 @@ pub async fn issuer(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     Ok(HttpResponse::Ok().json(issuer.profile(&ob)))
 }
 
+#[utoipa::path(get, path = "/ob/keys/{thumbprint}", tag = "credentials",
+    params(("thumbprint" = String, Path, description = "the key's RFC 7638 thumbprint, as the credentials' kid ends")),
+    responses((status = 200, description = "the issuer's public key as a bare JWK"),
+        (status = 404, description = "another key, or credentials_disabled")))]
+pub async fn key(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (issuer, _, _) = setup(&state)?;
+    if path.into_inner() != issuer.thumbprint() {
+        return Err(ApiError::NotFound(
+            "no such key: the issuer signs with another one".to_owned(),
+        ));
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("application/jwk+json")
+        .body(issuer.jwk().to_string()))
+}
+
 #[utoipa::path(get, path = "/ob/achievements/{badge}/{tier}", tag = "credentials",
     params(("badge" = String, Path), ("tier" = String, Path, description = "left out for a badge with one unnamed tier")),
     responses((status = 200, description = "the badge tier as an Open Badges Achievement"),
@@ -164,7 +183,6 @@ pub async fn list(
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct CredentialQuery {
     /// `jwt` or `json`; else the `Accept` header decides.
     pub format: Option<String>,

@@ -55,6 +55,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .route("/insights", web::get().to(pages::insights))
     .route("/ob/issuer", web::get().to(credentials::issuer))
+    .route("/ob/keys/{thumbprint}", web::get().to(credentials::key))
     .route(
         "/ob/achievements/{badge}",
         web::get().to(credentials::achievement),

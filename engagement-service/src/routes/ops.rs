@@ -36,6 +36,7 @@ use crate::store::Store;
         super::fair_play::report,
         super::fair_play::revoke,
         super::credentials::issuer,
+        super::credentials::key,
         super::credentials::achievement,
         super::credentials::list,
         super::credentials::one,
