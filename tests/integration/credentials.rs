@@ -217,6 +217,19 @@ async fn credentials_carry_what_validators_require_and_their_signatures_check_ou
     assert_eq!(jwt_once, jwt_again);
     assert_eq!(jwt_once, held[0]["jwt"].as_str().unwrap());
 
+    // The credential's id names nobody, and serves the credential publicly
+    // while the member holds it: what `verify --online` asks.
+    let id = mentor["id"].as_str().unwrap();
+    assert!(
+        id.starts_with(&format!("{}/ob/credentials/", app.base)),
+        "{id}"
+    );
+    let sealed = id.strip_prefix(&app.base).unwrap();
+    let (status, _, served) = get_raw(app, sealed, "application/vc+jwt").await;
+    assert_eq!((status, served.as_str()), (200, jwt_once.as_str()));
+    let (status, _) = app.get("/ob/credentials/not-a-credential").await;
+    assert_eq!(status, 404);
+
     // The achievement is where the credential says.
     let id = achievement["id"].as_str().unwrap();
     let (status, published) = app.get(id.strip_prefix(&app.base).unwrap()).await;
@@ -262,9 +275,12 @@ async fn anonymous_members_go_unnamed_hidden_ones_have_none_and_unheld_badges_ar
         .put_json("/v1/members/ana", &json!({"visibility": "hidden"}))
         .await;
     assert_eq!(status, 200);
+    let id = list["credentials"][0]["id"].as_str().unwrap();
+    let sealed = id.strip_prefix(&app.base).unwrap().to_owned();
     for path in [
         "/v1/members/ana/credentials",
         "/v1/members/ana/credentials/mentor/bronze",
+        &sealed,
     ] {
         let (status, body) = app.get(path).await;
         assert_eq!(status, 404, "{path}: {body}");

@@ -13,6 +13,7 @@
 
 mod verify;
 
+use aes_siv::siv::Aes128Siv;
 use data_encoding::{BASE64URL_NOPAD, HEXLOWER};
 use engagement_core::rules::{Badge, Criterion, InsightRole, OpenBadges, Role, RuleSet};
 use engagement_core::state::HeldBadge;
@@ -47,6 +48,8 @@ pub struct Issuer {
     /// `<public url>/ob/keys/<JWK thumbprint>`. Validators fetch it.
     kid: String,
     thumbprint: String,
+    /// Seals the member, badge and tier into a credential's id.
+    ids: [u8; 32],
 }
 
 impl std::fmt::Debug for Issuer {
@@ -120,6 +123,8 @@ impl Issuer {
         })?;
         let jwk = public_jwk(key.verifying_key());
         let thumbprint = thumbprint(&jwk);
+        let mut ids = [0u8; 32];
+        ids.copy_from_slice(&derive(&key, b"credential-ids\0", b""));
         let kid = format!("{url}/ob/keys/{thumbprint}");
         Ok(Issuer {
             public_url: url.to_owned(),
@@ -127,6 +132,7 @@ impl Issuer {
             jwk,
             kid,
             thumbprint,
+            ids,
         })
     }
 
@@ -264,30 +270,46 @@ impl Issuer {
         }))
     }
 
-    /// Where the credential of a member's badge tier is read.
+    /// Where the credential of a member's badge tier is read, publicly:
+    /// `/ob/credentials/<sealed>`, the member, badge and tier sealed with
+    /// AES-SIV under a key derived from the signing key. The same every
+    /// time; only the issuer can tell whose it is.
     pub fn credential_id(&self, member: &MemberId, badge: &Badge, tier: usize) -> String {
-        let mut id = format!(
-            "{}/v1/members/{}/credentials/{}",
+        let plain = format!("{SEALED}{member}\0{}\0{tier}", badge.id);
+        let sealed = <Aes128Siv as KeyInit>::new_from_slice(&self.ids)
+            .ok()
+            .and_then(|mut siv| siv.encrypt::<[&[u8]; 0], &[u8]>([], plain.as_bytes()).ok())
+            .unwrap_or_default();
+        format!(
+            "{}/ob/credentials/{}",
             self.public_url,
-            segment(member.as_str()),
-            segment(&badge.id)
-        );
-        if let Some(name) = badge.tiers.get(tier).and_then(|t| t.name.as_deref()) {
-            id.push('/');
-            id.push_str(&segment(name));
+            BASE64URL_NOPAD.encode(&sealed)
+        )
+    }
+
+    /// The member, badge id and tier index a credential id's last segment
+    /// seals; `None` for anything this issuer did not seal.
+    pub fn open_credential_id(&self, sealed: &str) -> Option<(MemberId, String, usize)> {
+        let bytes = BASE64URL_NOPAD.decode(sealed.as_bytes()).ok()?;
+        let mut siv = <Aes128Siv as KeyInit>::new_from_slice(&self.ids).ok()?;
+        let plain = siv.decrypt::<[&[u8]; 0], &[u8]>([], &bytes).ok()?;
+        let plain = String::from_utf8(plain).ok()?;
+        let mut parts = plain.strip_prefix(SEALED)?.split('\0');
+        let (member, badge, tier) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
         }
-        id
+        Some((
+            MemberId::parse(member).ok()?,
+            badge.to_owned(),
+            tier.parse().ok()?,
+        ))
     }
 
     /// The member's salt: stable per member and signing key, meaningless
     /// without the key.
     fn salt(&self, member: &MemberId) -> String {
-        let secret = self.key.to_bytes();
-        let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_slice())
-            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
-        mac.update(b"openbadges-salt\0");
-        mac.update(member.as_str().as_bytes());
-        HEXLOWER.encode(&mac.finalize().into_bytes()[..16])
+        HEXLOWER.encode(&derive(&self.key, b"openbadges-salt\0", member.as_str().as_bytes())[..16])
     }
 
     /// The credential as a compact JWS (Open Badges 3.0.3 §8.2, VC data
@@ -308,6 +330,21 @@ impl Issuer {
         let signature: Signature = self.key.sign(input.as_bytes());
         format!("{input}.{}", BASE64URL_NOPAD.encode(&signature.to_bytes()))
     }
+}
+
+/// What every sealed credential id starts with: a domain of its own, and
+/// never too short for AES-SIV.
+const SEALED: &str = "engagement-credential\0";
+
+/// HMAC-SHA256 under the signing key of `label` then `data`: keys and
+/// salts of their own for each use, telling nothing of the signing key.
+fn derive(key: &SigningKey, label: &[u8], data: &[u8]) -> Vec<u8> {
+    let secret = key.to_bytes();
+    let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_slice())
+        .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+    mac.update(label);
+    mac.update(data);
+    mac.finalize().into_bytes().to_vec()
 }
 
 /// `validFrom` as a JWT NumericDate.

@@ -136,3 +136,33 @@ fn narratives_follow_each_kind_of_criterion() {
     );
     assert_eq!(said("centurion", 0), "Earned 100 points.");
 }
+
+#[test]
+fn a_credential_id_seals_whose_it_is_for_the_issuer_alone() {
+    let (rules, issuer) = (rules(), issuer());
+    let badge = rules.badge("mentor").unwrap();
+    let member = MemberId::parse("ana: the 🦀 of {rules}").unwrap();
+    let id = issuer.credential_id(&member, badge, 2);
+    assert_eq!(
+        id,
+        issuer.credential_id(&member, badge, 2),
+        "the same every time"
+    );
+    assert!(
+        id.starts_with("https://engage.example.org/ob/credentials/"),
+        "{id}"
+    );
+    let sealed = id.rsplit('/').next().unwrap();
+    assert_eq!(
+        issuer.open_credential_id(sealed),
+        Some((member.clone(), "mentor".to_owned(), 2))
+    );
+    // Another issuer's key, a changed character, garbage: nobody's.
+    assert_eq!(super::tests::issuer().open_credential_id(sealed), None);
+    let mut changed = sealed.to_owned();
+    let last = if changed.ends_with('A') { 'B' } else { 'A' };
+    changed.pop();
+    changed.push(last);
+    assert_eq!(issuer.open_credential_id(&changed), None);
+    assert_eq!(issuer.open_credential_id("!!"), None);
+}

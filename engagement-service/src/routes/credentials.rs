@@ -227,46 +227,110 @@ pub async fn one(
     } = path.into_inner();
     let member = member_id(member.unwrap_or_default())?;
     let (badge, tier) = badge_tier(rules, &badge, tier.as_deref())?;
-    let held = holder(&state, &member).await?;
-    let title = tier_name(badge, tier);
-    let credential = (held.badges.iter())
-        .find(|b| b.badge == badge.id && b.tier == tier)
-        .and_then(|b| issuer.credential(rules, &ob, &member, &held, b))
-        .ok_or_else(|| ApiError::NotFound(format!("member \"{member}\" does not hold {title}")))?;
-    let accepts_jwt = (req.headers().get(header::ACCEPT))
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains(VC_JWT));
-    let jwt = match q.format.as_deref() {
-        Some("jwt") => true,
-        Some("json") => false,
-        Some(other) => {
-            return Err(ApiError::invalid(
-                crate::error::Invalid::Query,
-                format!("format: expected jwt or json, got \"{other}\""),
+    let asked = Asked {
+        issuer: &issuer,
+        rules,
+        ob: &ob,
+        member,
+        badge,
+        tier,
+    };
+    asked.answer(&req, &q, &state).await
+}
+
+#[utoipa::path(get, path = "/ob/credentials/{sealed}", tag = "credentials",
+    params(("sealed" = String, Path, description = "the last segment of a credential's id"),
+        ("format" = Option<String>, Query, description = "jwt or json; else Accept: application/vc+jwt asks for the JWS")),
+    responses((status = 200, description = "the credential, while its member holds it: what `engagement credentials verify --online` asks"),
+        (status = 404, description = "no such credential, or one its member no longer holds or shows, or credentials_disabled")))]
+pub async fn sealed(
+    req: HttpRequest,
+    path: web::Path<String>,
+    q: web::Query<CredentialQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (issuer, loaded, ob) = setup(&state)?;
+    let rules = &loaded.rules;
+    let unknown = || ApiError::NotFound("no such credential".to_owned());
+    let (member, badge, tier) = issuer
+        .open_credential_id(&path.into_inner())
+        .ok_or_else(unknown)?;
+    let badge = rules.badge(&badge).ok_or_else(unknown)?;
+    let asked = Asked {
+        issuer: &issuer,
+        rules,
+        ob: &ob,
+        member,
+        badge,
+        tier,
+    };
+    asked.answer(&req, &q, &state).await
+}
+
+/// One credential asked for: whose, which badge and tier.
+struct Asked<'a> {
+    issuer: &'a Issuer,
+    rules: &'a RuleSet,
+    ob: &'a OpenBadges,
+    member: MemberId,
+    badge: &'a Badge,
+    tier: usize,
+}
+
+impl Asked<'_> {
+    /// The credential as JSON or as a JWS, as the request asks; 404 when the
+    /// member does not hold it or is hidden.
+    async fn answer(
+        &self,
+        req: &HttpRequest,
+        q: &CredentialQuery,
+        state: &AppState,
+    ) -> Result<HttpResponse, ApiError> {
+        let (issuer, rules, member) = (self.issuer, self.rules, &self.member);
+        let (badge, tier) = (self.badge, self.tier);
+        let held = holder(state, member).await?;
+        let title = tier_name(badge, tier);
+        let credential = (held.badges.iter())
+            .find(|b| b.badge == badge.id && b.tier == tier)
+            .and_then(|b| issuer.credential(rules, self.ob, member, &held, b))
+            .ok_or_else(|| {
+                ApiError::NotFound(format!("member \"{member}\" does not hold {title}"))
+            })?;
+        let accepts_jwt = (req.headers().get(header::ACCEPT))
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains(VC_JWT));
+        let jwt = match q.format.as_deref() {
+            Some("jwt") => true,
+            Some("json") => false,
+            Some(other) => {
+                return Err(ApiError::invalid(
+                    crate::error::Invalid::Query,
+                    format!("format: expected jwt or json, got \"{other}\""),
+                ));
+            }
+            None => accepts_jwt,
+        };
+        let mut res = HttpResponse::Ok();
+        if q.download == Some(true) {
+            let name: String = (title.chars())
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '-'
+                    }
+                })
+                .collect();
+            let file = format!("{name}.{}", if jwt { "jwt" } else { "json" });
+            res.insert_header((
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file}\""),
             ));
         }
-        None => accepts_jwt,
-    };
-    let mut res = HttpResponse::Ok();
-    if q.download == Some(true) {
-        let name: String = (title.chars())
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '-'
-                }
-            })
-            .collect();
-        let file = format!("{name}.{}", if jwt { "jwt" } else { "json" });
-        res.insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{file}\""),
-        ));
+        Ok(if jwt {
+            res.content_type(VC_JWT).body(issuer.sign(&credential))
+        } else {
+            res.json(credential)
+        })
     }
-    Ok(if jwt {
-        res.content_type(VC_JWT).body(issuer.sign(&credential))
-    } else {
-        res.json(credential)
-    })
 }

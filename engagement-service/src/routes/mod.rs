@@ -57,6 +57,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/ob/issuer", web::get().to(credentials::issuer))
     .route("/ob/keys/{thumbprint}", web::get().to(credentials::key))
     .route(
+        "/ob/credentials/{sealed}",
+        web::get().to(credentials::sealed),
+    )
+    .route(
         "/ob/achievements/{badge}",
         web::get().to(credentials::achievement),
     )

@@ -40,6 +40,7 @@ use crate::store::Store;
         super::credentials::achievement,
         super::credentials::list,
         super::credentials::one,
+        super::credentials::sealed,
     )
 )]
 pub struct ApiDoc;
