@@ -494,3 +494,61 @@ fn payload_vc(jwt: &str) -> Value {
     }
     vc
 }
+
+/// The field check `credentials verify` applies agrees with the 1EdTech
+/// validator's own test inputs: its valid credentials pass, the one it
+/// must reject (a bad `@context`) does not.
+#[test]
+fn the_field_check_agrees_with_the_validators_reference_credentials() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/openbadges");
+    let read = |name: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(format!("{dir}/{name}")).unwrap()).unwrap()
+    };
+    for valid in ["simple.json", "simple-did-key-method.json", "complete.json"] {
+        engagement_service::credentials::check_fields(&read(valid))
+            .unwrap_or_else(|e| panic!("{valid}: {e}"));
+    }
+    let err = engagement_service::credentials::check_fields(&read("simple-err-context.json"))
+        .unwrap_err();
+    assert!(err.contains("@context"), "{err}");
+}
+
+#[tokio::test]
+async fn with_a_read_token_credentials_need_it_and_download_links_carry_it() {
+    let port = free_port();
+    let f = Fixture::embedded(move |s| {
+        issuing(port)(s);
+        s.read_token = Some("reader".into());
+        s.ingest_token = Some("writer".into());
+    })
+    .await;
+    let app = &f.app;
+    let res = (app.client.post(format!("{}/v1/events", app.base)))
+        .bearer_auth("writer")
+        .json(&json!({"events": [event_on("acc-1", "answer.accepted", "bo", NOON, "a1", "ana")]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let path = "/v1/members/ana/credentials/mentor/bronze";
+    let (status, _) = app.get(path).await;
+    assert_eq!(status, 401);
+    let (status, _) = app.get(&format!("{path}?format=jwt&token=wrong")).await;
+    assert_eq!(status, 401);
+    let (status, _, jwt) = get_raw(
+        app,
+        &format!("{path}?format=jwt&download=true&token=reader"),
+        "*/*",
+    )
+    .await;
+    assert_eq!(status, 200);
+    open_jws(&jwt);
+    let (_, page) = app.get_text("/members/ana?token=reader").await;
+    assert!(
+        page.contains("format=jwt&amp;download=true&amp;token=reader"),
+        "{page}"
+    );
+    // The issuer and the credential at its id stay public: anyone checks them.
+    let (status, _) = app.get("/ob/issuer").await;
+    assert_eq!(status, 200);
+}

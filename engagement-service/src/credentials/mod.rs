@@ -25,7 +25,7 @@ use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-pub use verify::{Verified, verify_jws};
+pub use verify::{Verified, check_fields, verify_jws};
 
 /// The VC data model 2.0 context, then the Open Badges 3.0.3 one.
 pub const CONTEXT: [&str; 2] = [

@@ -137,7 +137,9 @@ pub fn check_fields(vc: &Value) -> Result<(), String> {
             .is_some_and(|a| a.iter().any(|x| x == t))
             || v["type"] == t
     };
-    if !(has_type(vc, "VerifiableCredential") && has_type(vc, "OpenBadgeCredential")) {
+    // AchievementCredential is the other name Open Badges 3.0 gives it.
+    let badge = has_type(vc, "OpenBadgeCredential") || has_type(vc, "AchievementCredential");
+    if !(has_type(vc, "VerifiableCredential") && badge) {
         return missing("type must hold VerifiableCredential and OpenBadgeCredential");
     }
     for field in ["id", "name", "validFrom"] {
