@@ -264,3 +264,22 @@ fn explain_says_why_an_event_paid_what_it_paid_after_the_events_before_it() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no event \"q9\""));
 }
+
+#[test]
+fn output_read_only_in_part_ends_the_command_quietly() {
+    use std::io::Read;
+    // `engagement events generate | head -c 100`: the reader goes away
+    // long before the command has written everything.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_engagement"))
+        .args(["events", "generate", "--members", "2000", "--days", "60"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 100];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.is_empty(), "{err}");
+}

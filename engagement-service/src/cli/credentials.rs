@@ -114,7 +114,7 @@ pub(super) fn credentials(command: CredentialsCommand) -> anyhow::Result<()> {
                     "no issuer key to check against: use --online, --issuer PROFILE.json (saved from GET /ob/issuer), or set ENGAGEMENT_PUBLIC_URL and ENGAGEMENT_SIGNING_KEY"
                 ),
             };
-            print!("{}", verify(&file, &key_of)?);
+            out!("{}", verify(&file, &key_of)?);
             Ok(())
         }
     }

@@ -54,7 +54,7 @@ pub(super) fn replay(settings: Settings) -> anyhow::Result<()> {
                 ingest.replay().await?
             }
         };
-        println!(
+        outln!(
             "replayed {} events for {} members under rules {} in {:.2} s",
             summary.events,
             summary.members,
@@ -81,7 +81,7 @@ pub(super) fn import(
     for r in &summary.rejected {
         eprintln!("{name}:{}: {}", r.line, r.reason);
     }
-    println!(
+    sayln!(
         "{} applied, {} duplicate, {} ignored, {} rejected{}",
         summary.applied,
         summary.duplicate,

@@ -43,9 +43,9 @@ pub(super) fn fair_play(args: FairPlayArgs) -> anyhow::Result<()> {
         None => from_store(&args, period)?,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", table(&report));
+        out!("{}", table(&report));
     }
     Ok(())
 }

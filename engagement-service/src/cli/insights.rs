@@ -48,9 +48,9 @@ pub(super) fn insights(args: InsightsArgs) -> anyhow::Result<()> {
         None => from_store(&args, period, community.as_ref())?,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", table(&report));
+        out!("{}", table(&report));
     }
     Ok(())
 }

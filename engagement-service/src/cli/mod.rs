@@ -1,7 +1,35 @@
 //! The `engagement` command line: serve; check, simulate, explain and diff
 //! rule files (`rules.rs`, over event files read by `files.rs`); generate,
 //! export and import events, and replay (`events.rs`); insights
-//! (`insights.rs`).
+//! (`insights.rs`), fair play (`fair_play.rs`), keys and credentials
+//! (`credentials.rs`).
+
+/// `println!` for what a command prints: standard output closed early (a
+/// pipe into `head`) comes back as an error, which [`run`] ends on quietly,
+/// instead of a panic.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
+/// [`outln!`] in a command that answers an exit code: a closed standard
+/// output is ignored.
+macro_rules! sayln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `print!` as [`outln!`] is `println!`.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
 
 pub mod credentials;
 mod events;
@@ -197,11 +225,27 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of the output stopped reading (`| head`): nothing to say.
+        Err(e) if closed_output(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn closed_output(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        let kind = match (
+            cause.downcast_ref::<std::io::Error>(),
+            cause.downcast_ref::<serde_json::Error>(),
+        ) {
+            (Some(io), _) => Some(io.kind()),
+            (_, Some(json)) => json.io_error_kind(),
+            _ => None,
+        };
+        kind == Some(std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn init_tracing() {
@@ -215,7 +259,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     let workers = settings.workers;
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings)?;
-        println!("engagement {}", app.description());
+        outln!("engagement {}", app.description());
         let _ = workers;
         app.run_until_stopped().await?;
         Ok(())

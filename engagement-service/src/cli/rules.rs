@@ -13,7 +13,7 @@ pub(super) fn check(file: &Path) -> ExitCode {
     match rules_file::read(file) {
         Ok(loaded) => {
             let s = loaded.rules.summary();
-            println!(
+            sayln!(
                 "{}: ok: {} actions, {} points rules, {} levels, {} badges, {} leaderboards, streaks {} (version {}, time zone {})",
                 file.display(),
                 s.actions,
@@ -45,35 +45,38 @@ pub(super) fn simulate(file: &Path, events: &Path, json: bool) -> anyhow::Result
     // The process ends next: freeing a million records would only cost time.
     std::mem::forget(sim);
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
-    println!("{} events, {} members", report.events, report.members);
+    outln!("{} events, {} members", report.events, report.members);
     for board in &report.boards {
         let bucket = board
             .bucket_start
             .as_deref()
             .map(|s| format!(" from {s}"))
             .unwrap_or_default();
-        println!("\n{} ({}{bucket})", board.board, board.period);
-        println!("  {:>5}  {:<40} {:>8}", "rank", "member", "score");
+        outln!("\n{} ({}{bucket})", board.board, board.period);
+        outln!("  {:>5}  {:<40} {:>8}", "rank", "member", "score");
         for row in &board.top {
-            println!("  {:>5}  {:<40} {:>8}", row.rank, row.member, row.score);
+            outln!("  {:>5}  {:<40} {:>8}", row.rank, row.member, row.score);
         }
     }
-    println!("\nbadges held");
-    println!("  {:<32} {:>8}", "badge", "members");
+    outln!("\nbadges held");
+    outln!("  {:<32} {:>8}", "badge", "members");
     for (badge, n) in &report.badges {
-        println!("  {badge:<32} {n:>8}");
+        outln!("  {badge:<32} {n:>8}");
     }
-    println!("\nlevels");
+    outln!("\nlevels");
     for (level, n) in &report.levels {
-        println!("  {level:<32} {n:>8}");
+        outln!("  {level:<32} {n:>8}");
     }
     let s = &report.streaks;
-    println!(
+    outln!(
         "\nstreaks: {} alive on the last day, longest {} days, mean longest {:.1}, {} members holding freezes",
-        s.alive, s.longest, s.mean_longest, s.holding_freezes
+        s.alive,
+        s.longest,
+        s.mean_longest,
+        s.holding_freezes
     );
     Ok(())
 }
@@ -95,19 +98,21 @@ pub(super) fn explain(file: &Path, events: &Path, event: &str, json: bool) -> an
     };
     if json {
         let answer = serde_json::json!({"event": event, "status": status, "explain": lines});
-        println!("{}", serde_json::to_string_pretty(&answer)?);
+        outln!("{}", serde_json::to_string_pretty(&answer)?);
     } else {
-        println!("{event}: {status}");
+        outln!("{event}: {status}");
         if lines.is_empty() {
-            println!("  nothing paid or taken back");
+            outln!("  nothing paid or taken back");
         } else {
-            println!("  {:<24} {:<32} {:>7}  reason", "rule", "member", "points");
+            outln!("  {:<24} {:<32} {:>7}  reason", "rule", "member", "points");
         }
         for l in &lines {
             let member = l.member.as_deref().unwrap_or("-");
-            println!(
+            outln!(
                 "  {:<24} {member:<32} {:>7}  {}",
-                l.rule, l.points, l.reason
+                l.rule,
+                l.points,
+                l.reason
             );
         }
     }
@@ -123,10 +128,10 @@ pub(super) fn diff(old: &Path, new: &Path, events: &Path, json: bool) -> anyhow:
     // The process ends next: freeing a million records would only cost time.
     std::mem::forget((before, after));
     if json {
-        println!("{}", serde_json::to_string_pretty(&d)?);
+        outln!("{}", serde_json::to_string_pretty(&d)?);
         return Ok(());
     }
-    println!(
+    outln!(
         "{} events, {} members: {} would change if {} replaced {}",
         d.events,
         d.members,
@@ -135,7 +140,7 @@ pub(super) fn diff(old: &Path, new: &Path, events: &Path, json: bool) -> anyhow:
         old.display()
     );
     let p = &d.participation;
-    println!(
+    outln!(
         "participation (all-time points): gini {:.3} → {:.3} ({:+.3}), top 10 % hold {:.1} % → {:.1} %",
         p.gini_before,
         p.gini_after,
@@ -146,9 +151,13 @@ pub(super) fn diff(old: &Path, new: &Path, events: &Path, json: bool) -> anyhow:
     if d.changes.is_empty() {
         return Ok(());
     }
-    println!(
+    outln!(
         "\n  {:<32} {:>8} {:>8} {:>7}  {:<28} badges",
-        "member", "before", "after", "change", "all-time ranks"
+        "member",
+        "before",
+        "after",
+        "change",
+        "all-time ranks"
     );
     for c in &d.changes {
         let rank = |r: &Option<u64>| r.map_or("-".to_owned(), |r| r.to_string());
@@ -159,7 +168,7 @@ pub(super) fn diff(old: &Path, new: &Path, events: &Path, json: bool) -> anyhow:
             .collect();
         let mut badges: Vec<String> = c.badges_gained.iter().map(|b| format!("+{b}")).collect();
         badges.extend(c.badges_lost.iter().map(|b| format!("-{b}")));
-        println!(
+        outln!(
             "  {:<32} {:>8} {:>8} {:>+7}  {:<28} {}",
             c.member,
             c.points_before,
