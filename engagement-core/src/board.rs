@@ -4,8 +4,9 @@
 //! ordering with sorted sets.
 
 use std::cmp::Reverse;
-use std::collections::BTreeSet;
 use std::collections::hash_map::Entry;
+
+use indexset::BTreeSet;
 
 // A fixed-seed fast hash: these maps are hit a dozen times per event, and
 // their keys come from the rule file and validated ids.
@@ -41,8 +42,24 @@ type Scope = u32;
 #[derive(Debug, Default, Clone)]
 struct Board {
     scores: HashMap<Slot, (i64, u64)>,
-    /// Highest score first, then whoever reached it first.
+    /// Highest score first, then whoever reached it first. An order
+    /// statistic tree: the position of an entry, and the entry at a
+    /// position, are found in O(log n).
     order: BTreeSet<(Reverse<i64>, u64, Slot)>,
+}
+
+impl Board {
+    /// Entries with a higher score than `score`.
+    fn above(&self, score: i64) -> usize {
+        self.order.rank(&(Reverse(score), 0, 0))
+    }
+}
+
+/// A page of a board: how many members it lists, and the entries asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub total: u64,
+    pub entries: Vec<Ranked>,
 }
 
 /// For each period, the bucket last written and its board.
@@ -268,6 +285,128 @@ impl Boards {
                     score,
                 }
             })
+    }
+
+    /// `limit` listed entries of a board from the `offset`-th, in rank
+    /// order with shared ranks (as [`Boards::ranked`] gives them), and how
+    /// many members it lists. `unlisted` names the members kept off it
+    /// (hidden, or in an excluded group): few, whatever the board's size.
+    /// O((unlisted + limit) log n) on boards kept in order.
+    pub fn page(&self, key: &BoardKey, unlisted: &[&MemberId], offset: u64, limit: u64) -> Listed {
+        let Some(board) = self.board(key).filter(|_| !self.deferred) else {
+            let unlisted: std::collections::HashSet<&MemberId> = unlisted.iter().copied().collect();
+            let listed = |m: &MemberId| !unlisted.contains(m);
+            let total = self.ranked(key, listed).count() as u64;
+            let listed = |m: &MemberId| !unlisted.contains(m);
+            let entries = (self.ranked(key, listed))
+                .skip(offset as usize)
+                .take(limit as usize)
+                .collect();
+            return Listed { total, entries };
+        };
+        let hidden = self.hidden(board, unlisted);
+        let total = (board.order.len() - hidden.len()) as u64;
+        // The listed index `offset` as a position among all entries.
+        let mut from = usize::try_from(offset).unwrap_or(usize::MAX);
+        for (at, _) in &hidden {
+            if *at <= from {
+                from = from.saturating_add(1);
+            } else {
+                break;
+            }
+        }
+        let entries = (board.order.range_idx(from.min(board.order.len())..))
+            .filter(|(_, _, slot)| !hidden.iter().any(|(_, s)| s == slot))
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .map(|(score, _, slot)| {
+                let score = score.0;
+                let hidden_above = hidden
+                    .iter()
+                    .filter(|(_, s)| self.score_of(board, *s) > score)
+                    .count();
+                Ranked {
+                    rank: (board.above(score) - hidden_above) as u64 + 1,
+                    member: self.members[*slot as usize].clone(),
+                    score,
+                }
+            })
+            .collect();
+        Listed { total, entries }
+    }
+
+    /// Where `member` stands on a board: its entry and the `radius` listed
+    /// entries on each side, and how many members the board lists; `None`
+    /// in the first when the member is not listed on it.
+    pub fn standing(
+        &self,
+        key: &BoardKey,
+        unlisted: &[&MemberId],
+        member: &MemberId,
+        radius: u64,
+    ) -> (Option<Ranked>, Listed) {
+        let Some(board) = self.board(key).filter(|_| !self.deferred) else {
+            let all = self.page(key, unlisted, 0, u64::MAX);
+            let Some(p) = all.entries.iter().position(|r| &r.member == member) else {
+                return (
+                    None,
+                    Listed {
+                        total: all.total,
+                        entries: Vec::new(),
+                    },
+                );
+            };
+            let from = p.saturating_sub(radius as usize);
+            let to = (p + radius as usize + 1).min(all.entries.len());
+            let me = all.entries[p].clone();
+            return (
+                Some(me),
+                Listed {
+                    total: all.total,
+                    entries: all.entries[from..to].to_vec(),
+                },
+            );
+        };
+        let hidden = self.hidden(board, unlisted);
+        let total = (board.order.len() - hidden.len()) as u64;
+        let found = self.slots.get(member).and_then(|slot| {
+            let (score, seq) = board.scores.get(slot)?;
+            let listed = !hidden.iter().any(|(_, s)| s == slot);
+            listed.then(|| board.order.rank(&(Reverse(*score), *seq, *slot)))
+        });
+        let Some(at) = found else {
+            return (
+                None,
+                Listed {
+                    total,
+                    entries: Vec::new(),
+                },
+            );
+        };
+        let before = hidden.iter().filter(|(h, _)| *h < at).count();
+        let p = (at - before) as u64;
+        let from = p.saturating_sub(radius);
+        let around = self.page(key, unlisted, from, (p - from) + radius + 1);
+        let me = around.entries.get((p - from) as usize).cloned();
+        (me, around)
+    }
+
+    /// The positions and slots of `unlisted` members on `board`, by position.
+    fn hidden(&self, board: &Board, unlisted: &[&MemberId]) -> Vec<(usize, Slot)> {
+        let mut hidden: Vec<(usize, Slot)> = unlisted
+            .iter()
+            .filter_map(|m| {
+                let slot = *self.slots.get(*m)?;
+                let (score, seq) = board.scores.get(&slot)?;
+                Some((board.order.rank(&(Reverse(*score), *seq, slot)), slot))
+            })
+            .collect();
+        hidden.sort_unstable();
+        hidden.dedup();
+        hidden
+    }
+
+    fn score_of(&self, board: &Board, slot: Slot) -> i64 {
+        board.scores.get(&slot).map_or(0, |(s, _)| *s)
     }
 
     /// Every board key, for exports and tests.

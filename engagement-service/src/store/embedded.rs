@@ -263,17 +263,16 @@ impl Store for EmbeddedStore {
         offset: u64,
         limit: u64,
     ) -> Result<Page, StoreError> {
+        let unlisted: Vec<&MemberId> = listing.unlisted().collect();
         let inner = self.lock();
-        let boards = &inner.derived.memory.boards;
-        let listed = |m: &MemberId| listing.listed(m);
-        let total = boards.ranked(key, listed).count() as u64;
-        let entries = boards
-            .ranked(key, listed)
-            .skip(offset as usize)
-            .take(limit as usize)
+        let page = (inner.derived.memory.boards).page(key, &unlisted, offset, limit);
+        let entries = (page.entries.into_iter())
             .map(|r| inner.entry(listing, r))
             .collect();
-        Ok(Page { total, entries })
+        Ok(Page {
+            total: page.total,
+            entries,
+        })
     }
 
     async fn standing(
@@ -283,31 +282,16 @@ impl Store for EmbeddedStore {
         member: &MemberId,
         radius: u64,
     ) -> Result<Standing, StoreError> {
+        let unlisted: Vec<&MemberId> = listing.unlisted().collect();
         let inner = self.lock();
-        let all: Vec<_> = inner
-            .derived
-            .memory
-            .boards
-            .ranked(key, |m| listing.listed(m))
+        let (me, around) = (inner.derived.memory.boards).standing(key, &unlisted, member, radius);
+        let entries = (around.entries.into_iter())
+            .map(|r| inner.entry(listing, r))
             .collect();
-        let position = all.iter().position(|r| &r.member == member);
-        let (rank, score, entries) = match position {
-            None => (None, 0, Vec::new()),
-            Some(p) => {
-                let from = p.saturating_sub(radius as usize);
-                let to = (p + radius as usize + 1).min(all.len());
-                let entries = all[from..to]
-                    .iter()
-                    .cloned()
-                    .map(|r| inner.entry(listing, r))
-                    .collect();
-                (Some(all[p].rank), all[p].score, entries)
-            }
-        };
         Ok(Standing {
-            rank,
-            score,
-            total: all.len() as u64,
+            rank: me.as_ref().map(|r| r.rank),
+            score: me.map_or(0, |r| r.score),
+            total: around.total,
             entries,
         })
     }
