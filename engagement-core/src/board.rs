@@ -6,7 +6,9 @@
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
 
-use indexset::BTreeSet;
+/// An entry of a board's order: highest score first, then whoever reached
+/// it first.
+type Key = (Reverse<i64>, u64, Slot);
 
 // A fixed-seed fast hash: these maps are hit a dozen times per event, and
 // their keys come from the rule file and validated ids.
@@ -42,17 +44,60 @@ type Scope = u32;
 #[derive(Debug, Default, Clone)]
 struct Board {
     scores: HashMap<Slot, (i64, u64)>,
-    /// Highest score first, then whoever reached it first. An order
-    /// statistic tree: the position of an entry, and the entry at a
-    /// position, are found in O(log n).
-    order: BTreeSet<(Reverse<i64>, u64, Slot)>,
+    order: Order,
 }
 
-impl Board {
-    /// Entries with a higher score than `score`.
-    fn above(&self, score: i64) -> usize {
-        self.order.rank(&(Reverse(score), 0, 0))
+/// A board's rank order. A plain ordered set while nobody reads the board
+/// by position; from its first such read ([`Boards::index`]) an
+/// order-statistic tree, where the position of an entry and the entry at a
+/// position are found in O(log n). The tree costs more to keep as scores
+/// change, so boards nobody reads (old buckets, unread periods) never pay
+/// for it.
+#[derive(Debug, Clone)]
+enum Order {
+    Plain(std::collections::BTreeSet<Key>),
+    Indexed(indexset::BTreeSet<Key>),
+}
+
+impl Default for Order {
+    fn default() -> Order {
+        Order::Plain(std::collections::BTreeSet::new())
     }
+}
+
+impl Order {
+    fn insert(&mut self, key: Key) {
+        match self {
+            Order::Plain(set) => set.insert(key),
+            Order::Indexed(set) => set.insert(key),
+        };
+    }
+
+    fn remove(&mut self, key: &Key) {
+        match self {
+            Order::Plain(set) => set.remove(key),
+            Order::Indexed(set) => set.remove(key),
+        };
+    }
+
+    fn iter(&self) -> Box<dyn Iterator<Item = &Key> + Send + '_> {
+        match self {
+            Order::Plain(set) => Box::new(set.iter()),
+            Order::Indexed(set) => Box::new(set.iter()),
+        }
+    }
+
+    fn indexed(&self) -> Option<&indexset::BTreeSet<Key>> {
+        match self {
+            Order::Plain(_) => None,
+            Order::Indexed(set) => Some(set),
+        }
+    }
+}
+
+/// Entries of `order` with a higher score than `score`.
+fn above(order: &indexset::BTreeSet<Key>, score: i64) -> usize {
+    order.rank(&(Reverse(score), 0, 0))
 }
 
 /// A page of a board: how many members it lists, and the entries asked for.
@@ -106,11 +151,13 @@ impl Boards {
             return;
         }
         for board in &mut self.boards {
-            board.order = board
-                .scores
-                .iter()
-                .map(|(slot, (score, seq))| (Reverse(*score), *seq, *slot))
-                .collect();
+            board.order = Order::Plain(
+                board
+                    .scores
+                    .iter()
+                    .map(|(slot, (score, seq))| (Reverse(*score), *seq, *slot))
+                    .collect(),
+            );
         }
         self.deferred = false;
     }
@@ -228,14 +275,17 @@ impl Boards {
         slot
     }
 
-    fn board(&self, key: &BoardKey) -> Option<&Board> {
+    fn board_at(&self, key: &BoardKey) -> Option<usize> {
         let id = self.ids.iter().position(|id| **id == *key.board)?;
         let scope = match &key.community {
             None => 0,
             Some(c) => *self.scopes.get(c)?,
         };
-        let board = self.index.get(&(id, scope, key.bucket))?;
-        self.boards.get(*board)
+        self.index.get(&(id, scope, key.bucket)).copied()
+    }
+
+    fn board(&self, key: &BoardKey) -> Option<&Board> {
+        self.boards.get(self.board_at(key)?)
     }
 
     /// A member's score on a board (0 when absent).
@@ -287,13 +337,34 @@ impl Boards {
             })
     }
 
+    /// Makes a board readable by position from now on (see [`Order`]): a
+    /// store calls it before [`Boards::page`] and [`Boards::standing`].
+    /// Once per board; O(n log n) then, nothing after.
+    pub fn index(&mut self, key: &BoardKey) {
+        if self.deferred {
+            return;
+        }
+        let Some(at) = self.board_at(key) else {
+            return;
+        };
+        let board = &mut self.boards[at];
+        if let Order::Plain(set) = &mut board.order {
+            board.order = Order::Indexed(std::mem::take(set).into_iter().collect());
+        }
+    }
+
     /// `limit` listed entries of a board from the `offset`-th, in rank
     /// order with shared ranks (as [`Boards::ranked`] gives them), and how
     /// many members it lists. `unlisted` names the members kept off it
     /// (hidden, or in an excluded group): few, whatever the board's size.
-    /// O((unlisted + limit) log n) on boards kept in order.
+    /// O((unlisted + limit) log n) on boards indexed ([`Boards::index`]);
+    /// a walk of the board on the others.
     pub fn page(&self, key: &BoardKey, unlisted: &[&MemberId], offset: u64, limit: u64) -> Listed {
-        let Some(board) = self.board(key).filter(|_| !self.deferred) else {
+        let indexed = self
+            .board(key)
+            .filter(|_| !self.deferred)
+            .and_then(|b| Some((b, b.order.indexed()?)));
+        let Some((board, order)) = indexed else {
             let unlisted: std::collections::HashSet<&MemberId> = unlisted.iter().copied().collect();
             let listed = |m: &MemberId| !unlisted.contains(m);
             let total = self.ranked(key, listed).count() as u64;
@@ -304,8 +375,8 @@ impl Boards {
                 .collect();
             return Listed { total, entries };
         };
-        let hidden = self.hidden(board, unlisted);
-        let total = (board.order.len() - hidden.len()) as u64;
+        let hidden = self.hidden(board, order, unlisted);
+        let total = (order.len() - hidden.len()) as u64;
         // The listed index `offset` as a position among all entries.
         let mut from = usize::try_from(offset).unwrap_or(usize::MAX);
         for (at, _) in &hidden {
@@ -315,7 +386,7 @@ impl Boards {
                 break;
             }
         }
-        let entries = (board.order.range_idx(from.min(board.order.len())..))
+        let entries = (order.range_idx(from.min(order.len())..))
             .filter(|(_, _, slot)| !hidden.iter().any(|(_, s)| s == slot))
             .take(usize::try_from(limit).unwrap_or(usize::MAX))
             .map(|(score, _, slot)| {
@@ -325,7 +396,7 @@ impl Boards {
                     .filter(|(_, s)| self.score_of(board, *s) > score)
                     .count();
                 Ranked {
-                    rank: (board.above(score) - hidden_above) as u64 + 1,
+                    rank: (above(order, score) - hidden_above) as u64 + 1,
                     member: self.members[*slot as usize].clone(),
                     score,
                 }
@@ -344,7 +415,11 @@ impl Boards {
         member: &MemberId,
         radius: u64,
     ) -> (Option<Ranked>, Listed) {
-        let Some(board) = self.board(key).filter(|_| !self.deferred) else {
+        let indexed = self
+            .board(key)
+            .filter(|_| !self.deferred)
+            .and_then(|b| Some((b, b.order.indexed()?)));
+        let Some((board, order)) = indexed else {
             let all = self.page(key, unlisted, 0, u64::MAX);
             let Some(p) = all.entries.iter().position(|r| &r.member == member) else {
                 return (
@@ -366,12 +441,12 @@ impl Boards {
                 },
             );
         };
-        let hidden = self.hidden(board, unlisted);
-        let total = (board.order.len() - hidden.len()) as u64;
+        let hidden = self.hidden(board, order, unlisted);
+        let total = (order.len() - hidden.len()) as u64;
         let found = self.slots.get(member).and_then(|slot| {
             let (score, seq) = board.scores.get(slot)?;
             let listed = !hidden.iter().any(|(_, s)| s == slot);
-            listed.then(|| board.order.rank(&(Reverse(*score), *seq, *slot)))
+            listed.then(|| order.rank(&(Reverse(*score), *seq, *slot)))
         });
         let Some(at) = found else {
             return (
@@ -391,13 +466,18 @@ impl Boards {
     }
 
     /// The positions and slots of `unlisted` members on `board`, by position.
-    fn hidden(&self, board: &Board, unlisted: &[&MemberId]) -> Vec<(usize, Slot)> {
+    fn hidden(
+        &self,
+        board: &Board,
+        order: &indexset::BTreeSet<Key>,
+        unlisted: &[&MemberId],
+    ) -> Vec<(usize, Slot)> {
         let mut hidden: Vec<(usize, Slot)> = unlisted
             .iter()
             .filter_map(|m| {
                 let slot = *self.slots.get(*m)?;
                 let (score, seq) = board.scores.get(&slot)?;
-                Some((board.order.rank(&(Reverse(*score), *seq, slot)), slot))
+                Some((order.rank(&(Reverse(*score), *seq, slot)), slot))
             })
             .collect();
         hidden.sort_unstable();

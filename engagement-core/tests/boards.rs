@@ -33,11 +33,17 @@ proptest! {
         offset in 0u64..14,
         limit in 1u64..6,
         radius in 0u64..3,
+        // When the board is first read by position (and indexed): after
+        // this many changes, or never.
+        indexed_after in prop::option::of(0usize..80),
     ) {
         let members: Vec<MemberId> = (0..MEMBERS).map(member).collect();
         let mut live = Boards::default();
         let board: Arc<str> = Arc::from("contributors");
-        for (m, delta) in &changes {
+        for (i, (m, delta)) in changes.iter().enumerate() {
+            if indexed_after == Some(i) {
+                live.index(&key());
+            }
             let inc = Increment {
                 board: &board,
                 community: None,

@@ -264,7 +264,8 @@ impl Store for EmbeddedStore {
         limit: u64,
     ) -> Result<Page, StoreError> {
         let unlisted: Vec<&MemberId> = listing.unlisted().collect();
-        let inner = self.lock();
+        let mut inner = self.lock();
+        inner.derived.memory.boards.index(key);
         let page = (inner.derived.memory.boards).page(key, &unlisted, offset, limit);
         let entries = (page.entries.into_iter())
             .map(|r| inner.entry(listing, r))
@@ -283,7 +284,8 @@ impl Store for EmbeddedStore {
         radius: u64,
     ) -> Result<Standing, StoreError> {
         let unlisted: Vec<&MemberId> = listing.unlisted().collect();
-        let inner = self.lock();
+        let mut inner = self.lock();
+        inner.derived.memory.boards.index(key);
         let (me, around) = (inner.derived.memory.boards).standing(key, &unlisted, member, radius);
         let entries = (around.entries.into_iter())
             .map(|r| inner.entry(listing, r))
