@@ -267,6 +267,30 @@ pub async fn sealed(
     asked.answer(&req, &q, &state).await
 }
 
+/// Whether an `Accept` header asks for the JWS before JSON: the media range
+/// `application/vc+jwt` with a quality above zero and at least that of any
+/// JSON range.
+fn prefers_jwt(accept: &str) -> bool {
+    let quality = |wanted: &[&str]| -> f32 {
+        accept
+            .split(',')
+            .filter_map(|range| {
+                let mut parts = range.split(';').map(str::trim);
+                let media = parts.next()?.to_ascii_lowercase();
+                if !wanted.contains(&media.as_str()) {
+                    return None;
+                }
+                let q = parts
+                    .find_map(|p| p.strip_prefix("q="))
+                    .map_or(1.0, |q| q.trim().parse::<f32>().unwrap_or(0.0));
+                Some(q)
+            })
+            .fold(0.0, f32::max)
+    };
+    let jwt = quality(&[VC_JWT]);
+    jwt > 0.0 && jwt >= quality(&["application/json", "application/ld+json", "application/vc"])
+}
+
 /// One credential asked for: whose, which badge and tier.
 struct Asked<'a> {
     issuer: &'a Issuer,
@@ -298,7 +322,7 @@ impl Asked<'_> {
             })?;
         let accepts_jwt = (req.headers().get(header::ACCEPT))
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains(VC_JWT));
+            .is_some_and(prefers_jwt);
         let jwt = match q.format.as_deref() {
             Some("jwt") => true,
             Some("json") => false,
@@ -332,5 +356,20 @@ impl Asked<'_> {
         } else {
             res.json(credential)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefers_jwt;
+
+    #[test]
+    fn accept_headers_choose_the_jws_only_when_they_prefer_it() {
+        assert!(prefers_jwt("application/vc+jwt"));
+        assert!(prefers_jwt("application/json;q=0.5, application/vc+jwt"));
+        assert!(!prefers_jwt("application/vc+jwt;q=0"));
+        assert!(!prefers_jwt("application/vc+jwt;q=0.4, application/json"));
+        assert!(!prefers_jwt("*/*"));
+        assert!(!prefers_jwt("application/json"));
     }
 }
