@@ -357,7 +357,8 @@ impl Boards {
     /// order with shared ranks (as [`Boards::ranked`] gives them), and how
     /// many members it lists. `unlisted` names the members kept off it
     /// (hidden, or in an excluded group): few, whatever the board's size.
-    /// O((unlisted + limit) log n) on boards indexed ([`Boards::index`]);
+    /// O((unlisted + limit) log n + limit × unlisted) on boards indexed
+    /// ([`Boards::index`]);
     /// a walk of the board on the others.
     pub fn page(&self, key: &BoardKey, unlisted: &[&MemberId], offset: u64, limit: u64) -> Listed {
         let indexed = self

@@ -549,6 +549,11 @@ async fn when_fair_play_is_off_the_report_is_refused_and_the_pair_cap_holds(app:
     );
     let (_, page) = app.get_text("/insights").await;
     assert!(!page.contains(r#"action="/fair-play""#));
+    let pairs = r#"[{"from":"bo","to":"ana"}]"#;
+    for path in ["/fair-play", "/fair-play/revoke"] {
+        let (status, _) = form(app, path, &[("admin_token", ADMIN), ("pairs", pairs)]).await;
+        assert_eq!(status, 404, "{path}");
+    }
     let (got, _) = take(
         app,
         event_on("acc-1", "answer.accepted", "bo", NOON, "a1", "ana"),

@@ -133,6 +133,7 @@ pub async fn revoke(
             done.revoked,
         )));
     }
+    crate::routes::fair_play::kept(&state)?;
     let rules = state.rules();
     let found = state
         .store

@@ -6,7 +6,7 @@
 //!   in one score, `events × 2³² + points`, so that the strong pairs of a
 //!   bucket are one `ZRANGEBYSCORE` from `ring_min_events × 2³²`, however
 //!   many weak pairs the bucket holds (exact while a pair has fewer than
-//!   2²¹ events and 2³² points in one bucket);
+//!   2²¹ events and ±2³¹ points in one bucket);
 //! - `:g`, every giver with their events that earned anyone else points.
 //!
 //! A request's changes are summed per key and member and written as plain
