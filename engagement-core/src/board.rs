@@ -358,8 +358,7 @@ impl Boards {
     /// many members it lists. `unlisted` names the members kept off it
     /// (hidden, or in an excluded group): few, whatever the board's size.
     /// O((unlisted + limit) log n + limit × unlisted) on boards indexed
-    /// ([`Boards::index`]);
-    /// a walk of the board on the others.
+    /// ([`Boards::index`]); a walk of the board on the others.
     pub fn page(&self, key: &BoardKey, unlisted: &[&MemberId], offset: u64, limit: u64) -> Listed {
         let indexed = self
             .board(key)
@@ -367,9 +366,9 @@ impl Boards {
             .and_then(|b| Some((b, b.order.indexed()?)));
         let Some((board, order)) = indexed else {
             let unlisted: std::collections::HashSet<&MemberId> = unlisted.iter().copied().collect();
+            // Borrows only: the closure is `Copy`, and serves both walks.
             let listed = |m: &MemberId| !unlisted.contains(m);
             let total = self.ranked(key, listed).count() as u64;
-            let listed = |m: &MemberId| !unlisted.contains(m);
             let entries = (self.ranked(key, listed))
                 .skip(offset as usize)
                 .take(limit as usize)
@@ -380,7 +379,7 @@ impl Boards {
         let total = (order.len() - hidden.len()) as u64;
         // The listed index `offset` as a position among all entries.
         let mut from = usize::try_from(offset).unwrap_or(usize::MAX);
-        for (at, _) in &hidden {
+        for (at, _, _) in &hidden {
             if *at <= from {
                 from = from.saturating_add(1);
             } else {
@@ -388,14 +387,11 @@ impl Boards {
             }
         }
         let entries = (order.range_idx(from.min(order.len())..))
-            .filter(|(_, _, slot)| !hidden.iter().any(|(_, s)| s == slot))
+            .filter(|(_, _, slot)| !hidden.iter().any(|(_, s, _)| s == slot))
             .take(usize::try_from(limit).unwrap_or(usize::MAX))
             .map(|(score, _, slot)| {
                 let score = score.0;
-                let hidden_above = hidden
-                    .iter()
-                    .filter(|(_, s)| self.score_of(board, *s) > score)
-                    .count();
+                let hidden_above = hidden.iter().filter(|(_, _, s)| *s > score).count();
                 Ranked {
                     rank: (above(order, score) - hidden_above) as u64 + 1,
                     member: self.members[*slot as usize].clone(),
@@ -446,7 +442,7 @@ impl Boards {
         let total = (order.len() - hidden.len()) as u64;
         let found = self.slots.get(member).and_then(|slot| {
             let (score, seq) = board.scores.get(slot)?;
-            let listed = !hidden.iter().any(|(_, s)| s == slot);
+            let listed = !hidden.iter().any(|(_, s, _)| s == slot);
             listed.then(|| order.rank(&(Reverse(*score), *seq, *slot)))
         });
         let Some(at) = found else {
@@ -458,7 +454,7 @@ impl Boards {
                 },
             );
         };
-        let before = hidden.iter().filter(|(h, _)| *h < at).count();
+        let before = hidden.iter().filter(|(h, _, _)| *h < at).count();
         let p = (at - before) as u64;
         let from = p.saturating_sub(radius);
         let around = self.page(key, unlisted, from, (p - from) + radius + 1);
@@ -466,28 +462,25 @@ impl Boards {
         (me, around)
     }
 
-    /// The positions and slots of `unlisted` members on `board`, by position.
+    /// The positions, slots and scores of `unlisted` members on `board`, by
+    /// position.
     fn hidden(
         &self,
         board: &Board,
         order: &indexset::BTreeSet<Key>,
         unlisted: &[&MemberId],
-    ) -> Vec<(usize, Slot)> {
-        let mut hidden: Vec<(usize, Slot)> = unlisted
+    ) -> Vec<(usize, Slot, i64)> {
+        let mut hidden: Vec<(usize, Slot, i64)> = unlisted
             .iter()
             .filter_map(|m| {
                 let slot = *self.slots.get(*m)?;
                 let (score, seq) = board.scores.get(&slot)?;
-                Some((order.rank(&(Reverse(*score), *seq, slot)), slot))
+                Some((order.rank(&(Reverse(*score), *seq, slot)), slot, *score))
             })
             .collect();
         hidden.sort_unstable();
         hidden.dedup();
         hidden
-    }
-
-    fn score_of(&self, board: &Board, slot: Slot) -> i64 {
-        board.scores.get(&slot).map_or(0, |(s, _)| *s)
     }
 
     /// Every board key, for exports and tests.

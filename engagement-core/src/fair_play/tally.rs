@@ -2,6 +2,7 @@
 //! command line.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use super::{Change, Report, Sink, Strong, kept, observe};
 use crate::calendar::{Bucket, Period};
@@ -45,12 +46,21 @@ impl Sink for Pairs {
                 events,
                 points,
             } => {
-                let key = (from.clone(), to.clone());
-                let entry = tally.pairs.entry(key.clone()).or_default();
-                entry.0 += events;
-                entry.1 += points;
-                if entry.0 <= 0 {
-                    tally.pairs.remove(&key);
+                // A pair with no event left goes.
+                match tally.pairs.entry((from.clone(), to.clone())) {
+                    Entry::Occupied(mut pair) => {
+                        let (e, p) = pair.get_mut();
+                        *e += events;
+                        *p += points;
+                        if *e <= 0 {
+                            pair.remove();
+                        }
+                    }
+                    Entry::Vacant(pair) => {
+                        if events > 0 {
+                            pair.insert((events, points));
+                        }
+                    }
                 }
             }
             Change::Gave { from, events } => {

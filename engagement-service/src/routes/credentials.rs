@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use super::{Access, authorize, member_id};
+use super::{Access, authorize, authorize_page, member_id};
 use crate::app::{AppState, LoadedRules};
 use crate::credentials::{CONTEXT, Issuer, VC_JWT, tier_name};
 use crate::error::ApiError;
@@ -205,19 +205,8 @@ pub async fn one(
     q: web::Query<CredentialQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Err(e) = authorize(&req, &state, Access::Read) {
-        // A download link from the members' pages carries the read token.
-        let given = q.token.as_deref().unwrap_or_default();
-        let expected = state.tokens.read.as_deref().unwrap_or_default();
-        if given.is_empty()
-            || !bool::from(subtle::ConstantTimeEq::ct_eq(
-                given.as_bytes(),
-                expected.as_bytes(),
-            ))
-        {
-            return Err(e);
-        }
-    }
+    // A download link from the members' pages carries the read token.
+    authorize_page(&req, &state, q.token.as_deref())?;
     let (issuer, loaded, ob) = setup(&state)?;
     let rules = &loaded.rules;
     let BadgePath {

@@ -171,6 +171,21 @@ pub fn still_kept(
     Ok(())
 }
 
+/// The API's read check, or the read token given as `?token=`: a link, a
+/// form or an `EventSource` cannot send a header.
+pub fn authorize_page(
+    req: &HttpRequest,
+    state: &AppState,
+    token: Option<&str>,
+) -> Result<(), ApiError> {
+    if let (Some(expected), Some(given)) = (&state.tokens.read, token)
+        && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
+    {
+        return Ok(());
+    }
+    authorize(req, state, Access::Read)
+}
+
 /// Which credential an endpoint needs.
 #[derive(Debug, Clone, Copy)]
 pub enum Access {

@@ -13,12 +13,11 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use maud::Markup;
-use subtle::ConstantTimeEq;
 
 use self::models::{PageQuery, board_view, profile_page, summary};
 use super::insights::{Asked, InsightsQuery};
 use super::members::profile_view;
-use super::{Access, authorize, member_id, still_kept};
+use super::{authorize_page, member_id, still_kept};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::pages::live::{self, Update};
@@ -279,20 +278,6 @@ fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .body(body)
-}
-
-/// The API's read check, or the read token given as `?token=`.
-fn authorize_page(
-    req: &HttpRequest,
-    state: &AppState,
-    token: Option<&str>,
-) -> Result<(), ApiError> {
-    if let (Some(expected), Some(given)) = (&state.tokens.read, token)
-        && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
-    {
-        return Ok(());
-    }
-    authorize(req, state, Access::Read)
 }
 
 fn html(markup: Markup) -> HttpResponse {

@@ -7,10 +7,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use super::{PageError, authorize_page, html};
+use super::{PageError, html};
 use crate::app::AppState;
 use crate::error::{ApiError, Invalid};
 use crate::pages::{self, FairPlayContext};
+use crate::routes::authorize_page;
 use crate::routes::fair_play::{PairName, bucket_of, checked_pairs, report_of, take_back};
 use crate::store::Store;
 
