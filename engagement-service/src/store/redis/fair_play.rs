@@ -24,7 +24,13 @@ use super::super::keys::Keys;
 use super::{RedisStore, StoreError, corrupt, unavailable};
 
 /// What one event adds to a pair's packed score.
-pub(super) const PACK: f64 = 4_294_967_296.0;
+const PACK: f64 = 4_294_967_296.0;
+
+/// A pair's events and points as one sorted-set score (or the change of
+/// one); [`unpack`] reads it back.
+pub(super) fn pack(events: i64, points: i64) -> f64 {
+    events as f64 * PACK + points as f64
+}
 
 /// One bucket's changes: packed deltas per pair, deltas per giver.
 type Deltas = (HashMap<String, f64>, HashMap<String, i64>);
@@ -86,8 +92,7 @@ impl Sink for FairWrites<'_> {
                 points,
             } => {
                 self.takes_back |= events < 0;
-                let packed = events as f64 * PACK + points as f64;
-                *pairs.entry(self.keys.pair(from, to)).or_default() += packed;
+                *pairs.entry(self.keys.pair(from, to)).or_default() += pack(events, points);
             }
             Change::Gave { from, events } => {
                 self.takes_back |= events < 0;
@@ -115,7 +120,7 @@ impl RedisStore {
             let mut conn = self.reader().await?;
             let keys = self.live_keys(&mut conn).await?;
             let base = keys.fair_play(&bucket);
-            let min = f64::from(rules.fair_play.ring_min_events) * PACK;
+            let min = pack(i64::from(rules.fair_play.ring_min_events), 0);
             let scored: Vec<(String, f64)> = redis::cmd("ZRANGEBYSCORE")
                 .arg(format!("{base}:e"))
                 .arg(min)

@@ -13,7 +13,7 @@ use super::super::derived::Derived;
 use super::super::keys::Keys;
 use super::super::retention::Retention;
 use super::super::{LogEntry, ReplaySummary};
-use super::fair_play::PACK;
+use super::fair_play::pack;
 use super::insights::{SLOTS, flow_member, keeps_points, slot, stored_expiry};
 use super::pool::Connection;
 use super::{
@@ -282,9 +282,7 @@ impl RedisStore {
             let base = keys.fair_play(bucket);
             let (e, g) = (format!("{base}:e"), format!("{base}:g"));
             let rows: Vec<(f64, String)> = (rows.into_iter())
-                .map(|(from, to, events, points)| {
-                    (events as f64 * PACK + points as f64, keys.pair(from, to))
-                })
+                .map(|(from, to, events, points)| (pack(events, points), keys.pair(from, to)))
                 .collect();
             for chunk in rows.chunks(500) {
                 pipe.add_entries(chunk.len())
