@@ -82,10 +82,8 @@ pub fn public_jwk(key: &p256::ecdsa::VerifyingKey) -> Value {
     let point = key.to_sec1_point(false);
     let bytes = point.as_bytes();
     // Uncompressed: 0x04, then x and y.
-    let (x, y) = bytes
-        .get(1..)
-        .unwrap_or_default()
-        .split_at(32.min(bytes.len().saturating_sub(1)));
+    let x = bytes.get(1..33).unwrap_or_default();
+    let y = bytes.get(33..65).unwrap_or_default();
     json!({"crv": "P-256", "kty": "EC", "x": BASE64URL_NOPAD.encode(x), "y": BASE64URL_NOPAD.encode(y)})
 }
 
