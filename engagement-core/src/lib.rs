@@ -32,6 +32,7 @@ pub mod ids;
 pub mod insights;
 pub mod memory;
 pub mod name;
+pub mod notify;
 pub mod rules;
 pub mod state;
 pub mod step;

@@ -15,6 +15,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::calendar::Day;
 use crate::ids::{CommunityId, MemberId};
 use crate::name::Name;
+use crate::notify::Recognition;
 use crate::rules::{Stage, StreakRule};
 
 /// Days of daily-cap usage kept per member unless the rule file's
@@ -48,6 +49,9 @@ pub struct Profile {
     pub groups: Vec<String>,
     #[serde(default)]
     pub visibility: Visibility,
+    /// How the member wants to be recognised by notifications.
+    #[serde(default, skip_serializing_if = "Recognition::is_public")]
+    pub recognition: Recognition,
 }
 
 /// Events of one kind done and received.

@@ -82,6 +82,7 @@ impl Checker<'_> {
         let insights = self.insights(raw.insights.as_ref(), &kinds);
         let fair_play = self.fair_play(raw.fair_play.as_ref());
         let openbadges = raw.openbadges.as_ref().and_then(|o| self.openbadges(o));
+        let notify = self.notify(&raw.notify, &badges, &leaderboards);
 
         let mut rules_by_action = vec![Vec::new(); actions.len()];
         for (i, rule) in points.iter().enumerate() {
@@ -114,6 +115,7 @@ impl Checker<'_> {
             insights,
             fair_play,
             openbadges,
+            notify,
             action_index,
             rules_by_action,
             periods_kept,

@@ -276,6 +276,8 @@ pub struct RuleSet {
     pub fair_play: FairPlay,
     /// The issuer of the members' Open Badges credentials (`[openbadges]`).
     pub openbadges: Option<OpenBadges>,
+    /// Where recognition is sent (`[[notify]]`).
+    pub notify: Vec<crate::notify::Channel>,
     pub(crate) action_index: HashMap<Arc<str>, ActionIdx, foldhash::fast::FixedState>,
     /// Points rules of each action, in file order.
     pub(crate) rules_by_action: Vec<Vec<usize>>,
@@ -347,4 +349,4 @@ impl RuleSet {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -28,6 +28,34 @@ pub(super) struct RawFile {
     pub(super) insights: Option<RawInsights>,
     pub(super) fair_play: Option<RawFairPlay>,
     pub(super) openbadges: Option<RawOpenBadges>,
+    #[serde(default)]
+    pub(super) notify: Vec<S<RawNotify>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNotify {
+    pub(super) id: S<String>,
+    pub(super) url: S<String>,
+    pub(super) format: Option<S<String>>,
+    pub(super) secret_env: Option<S<String>>,
+    pub(super) api_key_env: Option<S<String>>,
+    pub(super) api_username: Option<S<String>>,
+    pub(super) on: S<Vec<S<String>>>,
+    #[serde(default)]
+    pub(super) private: bool,
+    #[serde(default)]
+    pub(super) allow_private: bool,
+    pub(super) rank: Option<S<RawRankWatch>>,
+    pub(super) badges: Option<S<BTreeMap<S<String>, S<i64>>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRankWatch {
+    pub(super) board: S<String>,
+    pub(super) period: S<String>,
+    pub(super) top: S<i64>,
 }
 
 #[derive(Deserialize)]

@@ -3,7 +3,7 @@
 
 use super::*;
 
-pub(super) const CANONICAL: &str = include_str!("../../../rules/knowledge-sharing.toml");
+pub(crate) const CANONICAL: &str = include_str!("../../../rules/knowledge-sharing.toml");
 
 /// The canonical file with `from`, which must occur exactly once, replaced by `to`.
 pub(super) fn edit(from: &str, to: &str) -> String {
@@ -32,13 +32,13 @@ fn at_nth(source: &str, needle: &str, occurrence: usize) -> (usize, usize) {
 }
 
 /// Like [`at_nth`] for a needle that occurs exactly once.
-pub(super) fn at(source: &str, needle: &str) -> (usize, usize) {
+pub(crate) fn at(source: &str, needle: &str) -> (usize, usize) {
     let text = needle.replacen('^', "", 1);
     assert_eq!(source.matches(&text).count(), 1, "{text:?} must occur once");
     at_nth(source, needle, 1)
 }
 
-pub(super) fn errors(source: &str) -> Vec<RuleError> {
+pub(crate) fn errors(source: &str) -> Vec<RuleError> {
     match RuleSet::from_toml(source) {
         Ok(_) => panic!("the rule file was accepted"),
         Err(RuleErrors(errors)) => errors,

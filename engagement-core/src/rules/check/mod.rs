@@ -7,6 +7,7 @@ mod engine;
 mod fair_play;
 mod insights;
 mod levels;
+mod notify;
 mod openbadges;
 mod points;
 mod streaks;

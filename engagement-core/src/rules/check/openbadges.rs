@@ -25,7 +25,7 @@ impl Checker<'_> {
     }
 
     /// An absolute http(s) address without spaces, as credentials carry it.
-    fn web_address(&mut self, value: &S<String>, field: &str) -> bool {
+    pub(in crate::rules) fn web_address(&mut self, value: &S<String>, field: &str) -> bool {
         let v = value.get_ref();
         let rest = v
             .strip_prefix("https://")
