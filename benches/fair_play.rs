@@ -80,7 +80,9 @@ async fn service(backend: Backend<'_>, fair_play: bool) -> String {
 
 /// First reads of each bucket (one at a time), then steady state.
 async fn reads(base: &str, count: usize) -> (Vec<Duration>, Vec<Figure>) {
-    let client = reqwest::Client::new();
+    let client = engagement_service::http_client()
+        .build()
+        .expect("an HTTP client");
     let mut first = Vec::new();
     for q in QUERIES {
         let t = Instant::now();

@@ -129,7 +129,7 @@ fn main() {
             .iter()
             .map(|at| format!("period=month&at={at}"))
             .collect();
-        let client = reqwest::Client::new();
+        let client = engagement_service::http_client().build().expect("an HTTP client");
         // First reads: every bucket once, one at a time, nothing cached.
         let mut first = Vec::new();
         for q in community_months.iter().chain(&whole_months) {

@@ -38,7 +38,7 @@ pub async fn drive<F>(
 where
     F: Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
 {
-    let client = reqwest::Client::builder()
+    let client = engagement_service::http_client()
         .pool_max_idle_per_host(clients)
         .build()
         .unwrap();

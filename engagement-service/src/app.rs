@@ -9,6 +9,8 @@ use engagement_core::{
 
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
+use crate::notify::send::Sender;
+use crate::notify::{Delivery, Status as DeliveryStatus};
 use crate::pages::live::LiveStreams;
 use crate::settings::Settings;
 use crate::store::{
@@ -50,6 +52,8 @@ pub struct AppState {
     /// Who signs the members' Open Badges credentials, when set up
     /// (`ENGAGEMENT_PUBLIC_URL` and `ENGAGEMENT_SIGNING_KEY`).
     pub credentials: Option<Arc<crate::credentials::Issuer>>,
+    /// The rules' notification channels, with their credentials.
+    sender: RwLock<Arc<Sender>>,
 }
 
 impl AppState {
@@ -59,8 +63,10 @@ impl AppState {
         tokens: Tokens,
         metrics: Metrics,
         retention: Retention,
+        sender: Sender,
     ) -> AppState {
         AppState {
+            sender: RwLock::new(Arc::new(sender)),
             rules: RwLock::new(Arc::new(rules)),
             store,
             tokens,
@@ -90,12 +96,30 @@ impl AppState {
         }
     }
 
-    /// Puts new (already checked) rules in force for the next requests.
-    pub fn swap_rules(&self, rules: LoadedRules) {
-        *self
+    /// The notification channels of the rules in force.
+    pub fn sender(&self) -> Arc<Sender> {
+        self.sender
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Puts new (already checked) rules in force for the next requests,
+    /// unless a notification channel's credential is missing from the
+    /// environment: then the rules in force stay, and the error says
+    /// which variable.
+    pub fn swap_rules(&self, rules: LoadedRules) -> Result<(), String> {
+        let sender = Sender::from_env(&rules.rules)?;
+        let mut held = self
             .rules
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(rules);
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *self
+            .sender
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(sender);
+        *held = Arc::new(rules);
+        Ok(())
     }
 }
 
@@ -247,6 +271,44 @@ impl Store for AnyStore {
     ) -> Result<Vec<Vec<EventId>>, StoreError> {
         delegate!(self, s => s.pair_events(rules, bucket, pairs))
     }
+    async fn claim_deliveries(
+        &self,
+        now: jiff::Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        delegate!(self, s => s.claim_deliveries(now, limit))
+    }
+
+    async fn settle_delivery(&self, delivery: Delivery) -> Result<(), StoreError> {
+        delegate!(self, s => s.settle_delivery(delivery))
+    }
+
+    async fn deliveries(
+        &self,
+        status: DeliveryStatus,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        delegate!(self, s => s.deliveries(status, limit))
+    }
+
+    async fn retry_delivery(
+        &self,
+        id: &str,
+        now: jiff::Timestamp,
+    ) -> Result<Option<Delivery>, StoreError> {
+        delegate!(self, s => s.retry_delivery(id, now))
+    }
+
+    async fn disable_channel(&self, channel: &str, reason: &str) -> Result<(), StoreError> {
+        delegate!(self, s => s.disable_channel(channel, reason))
+    }
+
+    async fn disabled_channels(
+        &self,
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        delegate!(self, s => s.disabled_channels())
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         delegate!(self, s => s.ping())
     }

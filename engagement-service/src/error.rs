@@ -66,6 +66,8 @@ pub enum Invalid {
     BelowZero,
     /// A fair-play revocation naming bad pairs or buckets.
     FairPlay,
+    /// Rules whose notification channels lack their credentials.
+    Rules,
 }
 
 impl Invalid {
@@ -82,6 +84,7 @@ impl Invalid {
             Invalid::Adjustment => "invalid_adjustment",
             Invalid::BelowZero => "below_zero",
             Invalid::FairPlay => "invalid_fair_play",
+            Invalid::Rules => "invalid_rules",
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod generate;
 pub mod import;
 pub mod ingest;
 pub mod metrics;
+pub mod notify;
 pub mod pages;
 pub mod routes;
 pub mod rules_file;
@@ -20,3 +21,14 @@ pub mod webhooks;
 
 pub use settings::Settings;
 pub use startup::Application;
+
+/// A builder of HTTP clients. Every client in this project starts here:
+/// it puts the TLS cryptography in place (ring) first.
+pub fn http_client() -> reqwest::ClientBuilder {
+    static TLS: std::sync::Once = std::sync::Once::new();
+    TLS.call_once(|| {
+        // Fails only when a provider is already in place: that one is used.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    reqwest::Client::builder()
+}

@@ -11,6 +11,8 @@ pub struct Metrics {
     pub events: IntCounterVec,
     pub requests: IntCounterVec,
     pub latency: HistogramVec,
+    /// Delivery attempts settled, by the delivery's status after them.
+    pub deliveries: IntCounterVec,
 }
 
 impl Metrics {
@@ -40,6 +42,14 @@ impl Metrics {
             ]),
             &["route"],
         )?;
+        let deliveries = IntCounterVec::new(
+            Opts::new(
+                "engagement_delivery_attempts_total",
+                "Notification delivery attempts, by the delivery's status after them",
+            ),
+            &["status"],
+        )?;
+        registry.register(Box::new(deliveries.clone()))?;
         registry.register(Box::new(events.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
@@ -48,6 +58,7 @@ impl Metrics {
             events,
             requests,
             latency,
+            deliveries,
         })
     }
 

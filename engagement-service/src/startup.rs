@@ -10,6 +10,7 @@ use anyhow::Context;
 
 use crate::app::{AnyStore, AppState, LoadedRules, Tokens};
 use crate::metrics::Metrics;
+use crate::notify::send::Sender;
 use crate::routes;
 use crate::rules_file;
 use crate::settings::{BUNDLED_RULES, DEFAULT_RULES, Settings};
@@ -83,11 +84,19 @@ impl Application {
             github: settings.github_secret.clone(),
         };
         let metrics = Metrics::new()?;
-        let mut state = AppState::new(loaded, store, tokens, metrics, settings.retention());
+        let sender = Sender::from_env(&loaded.rules).map_err(anyhow::Error::msg)?;
+        let notifying = !sender.is_empty();
+        let mut state = AppState::new(loaded, store, tokens, metrics, settings.retention(), sender);
         state.insights = settings.insights;
         state.fair_play = settings.fair_play;
         state.credentials = issuer.map(std::sync::Arc::new);
         let state = web::Data::new(state);
+        // The worker also runs without channels: deliveries left pending
+        // by earlier rules still go out, or fail, as their channel says.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            tokio::spawn(crate::notify::worker::run(state.clone()));
+        }
+        let _ = notifying;
         if settings.rules.exists() {
             reload_on_hangup(state.clone(), settings.rules.clone());
         }
@@ -175,8 +184,15 @@ fn reload_on_hangup(state: web::Data<AppState>, path: std::path::PathBuf) {
             while hangups.recv().await.is_some() {
                 match rules_file::read(&path) {
                     Ok(loaded) => {
-                        tracing::info!(file = %path.display(), version = %loaded.rules.version, "rules reloaded");
-                        state.swap_rules(loaded);
+                        let version = loaded.rules.version.clone();
+                        match state.swap_rules(loaded) {
+                            Ok(()) => {
+                                tracing::info!(file = %path.display(), %version, "rules reloaded")
+                            }
+                            Err(e) => {
+                                tracing::error!(error = %e, "rules not reloaded; the old rules stay in force")
+                            }
+                        }
                     }
                     Err(e) => {
                         for line in e.to_string().lines() {

@@ -1140,7 +1140,7 @@ async fn send(client: &reqwest::Client, base: &str, case: &Case) -> Result<u16, 
 
 /// Runs the cases, 8 at a time; returns the failures and how long it took.
 async fn run(base: &str, cases: Vec<Case>) -> (Vec<String>, Duration) {
-    let client = reqwest::Client::builder()
+    let client = engagement_service::http_client()
         .timeout(Duration::from_secs(20))
         .build()
         .unwrap();

@@ -40,6 +40,7 @@ mod faults;
 mod hostile;
 mod insights;
 mod insights_page;
+mod notify;
 mod pages;
 mod retention;
 mod support;

@@ -160,7 +160,9 @@ impl TestApp {
         tokio::spawn(app.run_until_stopped());
         TestApp {
             base,
-            client: reqwest::Client::new(),
+            client: engagement_service::http_client()
+                .build()
+                .expect("an HTTP client"),
             handle,
         }
     }

@@ -11,8 +11,7 @@ const FEED: &str = r#"
 id = "community-feed"
 url = "https://hooks.example.org/engagement"
 secret_env = "ENGAGEMENT_NOTIFY_FEED_SECRET"
-on = ["badge.granted", "level.reached", "rank.entered"]
-rank = { board = "contributors", period = "week", top = 10 }
+on = ["badge.granted", "level.reached"]
 
 [[notify]]
 id = "dm"
@@ -65,14 +64,7 @@ fn channels_are_read_as_written() {
         feed.secret_env.as_deref(),
         Some("ENGAGEMENT_NOTIFY_FEED_SECRET")
     );
-    assert_eq!(
-        feed.rank,
-        Some(RankWatch {
-            board: "contributors".to_owned(),
-            period: Period::Week,
-            top: 10
-        })
-    );
+    assert_eq!(feed.on, [Kind::BadgeGranted, Kind::LevelReached]);
     assert!(dm.private && dm.format == Format::Slack && !dm.allow_private);
     assert_eq!(forum.url, "https://forum.example.org");
     assert_eq!(forum.discourse_badge("mentor", Some("gold")), Some(104));
@@ -175,19 +167,9 @@ fn bad_channels_point_at_their_values() {
             "unknown notification",
         ),
         (
-            "[[notify]]\nid = \"f\"\nurl = \"https://x.org\"\nsecret_env = \"S\"\non = [\"rank.entered\"]\nrank = { board = \"contributors\", period = \"decade\", top = 10 }\n",
-            "\"decade\"",
-            "keeps no period",
-        ),
-        (
-            "[[notify]]\nid = \"f\"\nurl = \"https://x.org\"\nsecret_env = \"S\"\non = [\"rank.entered\"]\nrank = { board = \"nope\", period = \"week\", top = 10 }\n",
-            "\"nope\"",
-            "unknown leaderboard",
-        ),
-        (
-            "[[notify]]\nid = \"f\"\nurl = \"https://x.org\"\nsecret_env = \"S\"\non = [\"rank.entered\"]\nrank = { board = \"contributors\", period = \"week\", top = 0 }\n",
-            "0 }\n",
-            "top must be",
+            "[[notify]]\nid = \"f\"\nurl = \"https://x.org\"\nsecret_env = \"S\"\non = [\"rank.entered\"]\nrank = { board = \"contributors\", period = \"week\", top = 10 }\n",
+            "\"rank.entered\"",
+            "not sent by this version",
         ),
         (
             "[[notify]]\nid = \"f\"\nurl = \"https://x.org\"\nsecret_env = \"1BAD\"\non = [\"badge.granted\"]\n",

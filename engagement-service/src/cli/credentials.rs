@@ -274,7 +274,7 @@ async fn check_online(issuer_id: &str, verified: &Verified) -> anyhow::Result<()
             printable(issuer_id)
         );
     }
-    let client = reqwest::Client::builder()
+    let client = crate::http_client()
         .timeout(std::time::Duration::from_secs(15))
         .redirect(reqwest::redirect::Policy::none())
         .build()?;

@@ -132,7 +132,7 @@ fn import_file(
         let opened;
         let destination = match url {
             Some(url) => import::Destination::Service {
-                client: reqwest::Client::builder()
+                client: crate::http_client()
                     .timeout(std::time::Duration::from_secs(60))
                     .build()?,
                 url,

@@ -14,6 +14,8 @@ pub struct ProfilePage {
     pub member: String,
     pub name: Option<String>,
     pub visibility: Visibility,
+    /// `public`, `private` or `none`, as the API says it.
+    pub recognition: String,
     pub points: i64,
     pub level: LevelLine,
     pub badges: Vec<BadgeLine>,
@@ -91,6 +93,11 @@ pub fn profile_page(p: &ProfilePage) -> Markup {
             Visibility::Public => {},
             Visibility::Anonymous => p.note { "Listed on leaderboards as an anonymous member." },
             Visibility::Hidden => p.note { "Not listed on leaderboards." },
+        }
+        @match p.recognition.as_str() {
+            "private" => p.note { "Recognised privately: notifications reach only this member." },
+            "none" => p.note { "Not recognised by notifications." },
+            _ => {},
         }
         div.grid {
             section.card aria-labelledby="level-title" {

@@ -96,8 +96,10 @@ pub async fn replace_rules(
                 summary: loaded.rules.summary(),
                 source: loaded.source.clone(),
             };
+            if let Err(e) = state.swap_rules(loaded) {
+                return Err(ApiError::invalid(Invalid::Rules, e));
+            }
             tracing::info!(version = %view.summary.version, "rules replaced");
-            state.swap_rules(loaded);
             HttpResponse::Ok().json(view)
         }
         Err(failure) => failure,

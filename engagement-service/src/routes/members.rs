@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use engagement_core::notify::Recognition;
 use engagement_core::rules::Criterion;
 use engagement_core::{Day, MemberId, MemberState, Profile, RuleSet, Visibility};
 use serde::{Deserialize, Serialize};
@@ -32,6 +33,9 @@ pub struct ProfileView {
     pub groups: Vec<String>,
     /// `public`, `anonymous` or `hidden`.
     pub visibility: String,
+    /// How the member wants to be recognised by notifications: `public`,
+    /// `private` (only channels that reach the member alone) or `none`.
+    pub recognition: String,
     /// Other ids (`discourse:ana`, `github:ana`) whose webhook activity is
     /// credited to this member.
     pub aliases: Vec<String>,
@@ -157,7 +161,16 @@ pub fn profile_view(
         timezone: state.profile.timezone.clone(),
         groups: state.profile.groups.clone(),
         visibility: visibility_name(state.profile.visibility).to_owned(),
+        recognition: recognition_name(state.profile.recognition).to_owned(),
         aliases: Vec::new(),
+    }
+}
+
+pub(crate) fn recognition_name(r: Recognition) -> &'static str {
+    match r {
+        Recognition::Public => "public",
+        Recognition::Private => "private",
+        Recognition::None => "none",
     }
 }
 
@@ -245,6 +258,10 @@ pub struct ProfileUpdate {
     /// `public`, `anonymous` or `hidden`.
     #[schema(value_type = Option<String>)]
     pub visibility: Option<Visibility>,
+    /// `public` (default), `private` or `none`: how notifications may
+    /// recognise the member.
+    #[schema(value_type = Option<String>)]
+    pub recognition: Option<Recognition>,
     /// Ids whose webhook activity is credited to this member, e.g.
     /// `["discourse:ana_souza", "github:anasouza"]`; replaces the earlier
     /// list (`[]` unlinks them all).
@@ -275,6 +292,9 @@ impl ProfileUpdate {
         }
         if let Some(v) = self.visibility {
             profile.visibility = v;
+        }
+        if let Some(r) = self.recognition {
+            profile.recognition = r;
         }
         Ok(profile)
     }

@@ -3,6 +3,7 @@
 mod adjust;
 mod admin;
 mod credentials;
+pub(crate) mod deliveries;
 mod events;
 pub(crate) mod fair_play;
 pub(crate) mod insights;
@@ -111,6 +112,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/admin/rules", web::put().to(admin::replace_rules))
             .route("/admin/rules/check", web::post().to(admin::check_rules))
             .route("/admin/replay", web::post().to(admin::replay))
+            .route("/admin/deliveries", web::get().to(deliveries::list))
+            .route(
+                "/admin/deliveries/{id}/retry",
+                web::post().to(deliveries::retry),
+            )
             .route("/admin/fair-play", web::get().to(fair_play::report))
             .route("/admin/fair-play/revoke", web::post().to(fair_play::revoke))
             .route(

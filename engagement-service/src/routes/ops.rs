@@ -33,6 +33,8 @@ use crate::store::Store;
         super::adjust::adjust,
         super::adjust::revoke,
         super::admin::replay,
+        super::deliveries::list,
+        super::deliveries::retry,
         super::fair_play::report,
         super::fair_play::revoke,
         super::credentials::issuer,

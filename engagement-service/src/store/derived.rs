@@ -79,6 +79,24 @@ impl Derived {
         outcome
     }
 
+    /// The deliveries an applied event's outcome causes, with the members'
+    /// profiles as they now stand.
+    pub fn deliveries(
+        &self,
+        rules: &RuleSet,
+        event: &Event,
+        outcome: &Outcome,
+    ) -> Vec<crate::notify::Delivery> {
+        let members = &self.memory.members;
+        crate::notify::deliveries(
+            rules,
+            event,
+            outcome,
+            |m| members.get(m).map(|s| &s.profile),
+            jiff::Timestamp::now(),
+        )
+    }
+
     /// Which boards have gone, as of now.
     fn expiry(&self) -> Option<Expiry> {
         self.retention.map(|r| r.as_of(jiff::Timestamp::now()))

@@ -22,11 +22,13 @@ use engagement_core::{
 
 use super::derived::{Derived, holds, read_lines, read_lines_ahead};
 use super::listing::Listing;
+use super::outbox::Outbox;
 use super::retention::Retention;
 use super::{
     AliasRefused, Entry, LedgerEntry, LogEntry, ManualGrant, Page, ReplaySummary, Standing, Store,
     StoreError,
 };
+use crate::notify::{Delivery, Status as DeliveryStatus};
 
 const LOG_FILE: &str = "events.log";
 
@@ -55,6 +57,7 @@ struct Inner {
     path: PathBuf,
     /// Bytes of complete entries in the log.
     len: u64,
+    outbox: Outbox,
 }
 
 fn unavailable(path: &Path, e: std::io::Error) -> StoreError {
@@ -78,6 +81,44 @@ fn replay_range(
         derived.apply(rules, &entry);
     })?;
     Ok(from + read)
+}
+
+/// Applies the log's entries from byte `from` to `to` as they were
+/// applied live, adding the deliveries they cause to `outbox`; returns
+/// where the complete entries end.
+fn replay_tail(
+    path: &Path,
+    from: u64,
+    to: u64,
+    rules: &RuleSet,
+    derived: &mut Derived,
+    outbox: &mut Outbox,
+) -> Result<u64, StoreError> {
+    let mut file = File::open(path).map_err(|e| unavailable(path, e))?;
+    file.seek(SeekFrom::Start(from))
+        .map_err(|e| unavailable(path, e))?;
+    let mut reader = BufReader::new(file.take(to.saturating_sub(from)));
+    let mut found = Vec::new();
+    let read = read_lines(
+        &mut reader,
+        &path.display().to_string(),
+        |entry| match &entry {
+            LogEntry::Event { event } => {
+                let outcome = derived.apply_event(rules, event);
+                found.extend(derived.deliveries(rules, event, &outcome));
+            }
+            change => derived.apply_change(change),
+        },
+    )?;
+    let end = from + read;
+    if !found.is_empty() {
+        tracing::info!(
+            deliveries = found.len(),
+            "outbox: recovered deliveries of events logged before a stop"
+        );
+    }
+    outbox.add(found, end);
+    Ok(end)
 }
 
 impl EmbeddedStore {
@@ -109,8 +150,15 @@ impl EmbeddedStore {
         let size = log.metadata().map_err(|e| unavailable(&path, e))?.len();
         let mut derived = Derived::deferred(options.insights, options.fair_play);
         derived.retention = options.retention;
-        let len = replay_range(&path, 0, size, rules, &mut derived)?;
+        let mut outbox = Outbox::open(dir, size)?;
+        let covered = outbox.covered.min(size);
+        let mut len = replay_range(&path, 0, covered, rules, &mut derived)?;
         derived.settle();
+        if len == covered {
+            // Events logged past what the outbox covers (a crash between
+            // the two writes) have their deliveries worked out again.
+            len = replay_tail(&path, len, size, rules, &mut derived, &mut outbox)?;
+        }
         // A line cut short by a crash was never acknowledged: drop it.
         log.set_len(len).map_err(|e| unavailable(&path, e))?;
         Ok(EmbeddedStore {
@@ -119,6 +167,7 @@ impl EmbeddedStore {
                 log,
                 path,
                 len,
+                outbox,
             }),
         })
     }
@@ -207,10 +256,18 @@ impl Store for EmbeddedStore {
         }
         inner.append(&entries)?;
         // Memory answers a second delivery as a duplicate by itself.
-        Ok(events
+        let outcomes: Vec<Outcome> = events
             .iter()
             .map(|event| inner.derived.apply_event(rules, event))
-            .collect())
+            .collect();
+        if !rules.notify.is_empty() {
+            let inner = &mut *inner;
+            let found: Vec<Delivery> = (events.iter().zip(&outcomes))
+                .flat_map(|(event, outcome)| inner.derived.deliveries(rules, event, outcome))
+                .collect();
+            inner.outbox.add(found, inner.len);
+        }
+        Ok(outcomes)
     }
 
     async fn set_profile(&self, member: &MemberId, profile: Profile) -> Result<(), StoreError> {
@@ -469,6 +526,44 @@ impl Store for EmbeddedStore {
                 events.into_iter().map(|(_, id)| id).collect()
             })
             .collect())
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: jiff::Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        Ok(self.lock().outbox.claim(now, limit))
+    }
+
+    async fn settle_delivery(&self, delivery: Delivery) -> Result<(), StoreError> {
+        self.lock().outbox.settle(delivery)
+    }
+
+    async fn deliveries(
+        &self,
+        status: DeliveryStatus,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        Ok(self.lock().outbox.list(status, limit))
+    }
+
+    async fn retry_delivery(
+        &self,
+        id: &str,
+        now: jiff::Timestamp,
+    ) -> Result<Option<Delivery>, StoreError> {
+        self.lock().outbox.retry(id, now)
+    }
+
+    async fn disable_channel(&self, channel: &str, reason: &str) -> Result<(), StoreError> {
+        self.lock().outbox.disable(channel, reason)
+    }
+
+    async fn disabled_channels(
+        &self,
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        Ok(self.lock().outbox.disabled.clone())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

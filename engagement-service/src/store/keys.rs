@@ -85,6 +85,38 @@ impl Keys {
         format!("{}:linked", self.tag)
     }
 
+    /// The outbox's deliveries (hash id → JSON). The outbox lives outside
+    /// generations: a replay sends nothing again.
+    pub fn outbox(&self) -> String {
+        format!("{}:outbox", self.tag)
+    }
+
+    /// Queues with a pending delivery, by when their oldest is due
+    /// (sorted set of queue names, milliseconds).
+    pub fn outbox_due(&self) -> String {
+        format!("{}:outbox:due", self.tag)
+    }
+
+    /// Deliveries with `status` (sorted set of ids, milliseconds).
+    pub fn outbox_status(&self, status: &str) -> String {
+        format!("{}:outbox:{status}", self.tag)
+    }
+
+    /// Channels answering 410 Gone (hash channel → why).
+    pub fn outbox_disabled(&self) -> String {
+        format!("{}:outbox:disabled", self.tag)
+    }
+
+    /// Where the queues' lists are: this, then a queue's name.
+    pub fn outbox_queues(&self) -> String {
+        format!("{}:outbox:q:", self.tag)
+    }
+
+    /// The name of one member's queue on one channel.
+    pub fn outbox_queue(channel: &str, member: &MemberId) -> String {
+        format!("{}:{}", enc(channel), enc(member.as_str()))
+    }
+
     /// The event log (stream).
     pub fn log(&self) -> String {
         format!("{}:log", self.tag)

@@ -9,6 +9,7 @@ mod derived;
 mod embedded;
 pub mod keys;
 mod listing;
+mod outbox;
 mod redis;
 pub mod retention;
 
@@ -20,6 +21,8 @@ use engagement_core::{
     Report, RuleSet, Status,
 };
 use serde::{Deserialize, Serialize};
+
+use crate::notify::{Delivery, Status as DeliveryStatus};
 
 pub use self::aliases::AliasRefused;
 pub use self::embedded::{EmbeddedStore, Options as EmbeddedOptions};
@@ -263,6 +266,50 @@ pub trait Store: Send + Sync {
         bucket: Bucket,
         pairs: &[(MemberId, MemberId)],
     ) -> impl Future<Output = Result<Vec<Vec<EventId>>, StoreError>> + Send;
+
+    /// Up to `limit` deliveries due at `now`, each the oldest pending one
+    /// of its member on its channel, claimed for [`crate::notify::LEASE`]:
+    /// no other worker (of any instance) gets them meanwhile.
+    fn claim_deliveries(
+        &self,
+        now: jiff::Timestamp,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Delivery>, StoreError>> + Send;
+
+    /// Writes a claimed delivery's new state: delivered, failed, or
+    /// pending until its `next_at`.
+    fn settle_delivery(
+        &self,
+        delivery: Delivery,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deliveries with `status`, the most recently scheduled or settled
+    /// first.
+    fn deliveries(
+        &self,
+        status: DeliveryStatus,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Delivery>, StoreError>> + Send;
+
+    /// A failed delivery made pending again (its channel enabled again);
+    /// `None` when no failed delivery has this id.
+    fn retry_delivery(
+        &self,
+        id: &str,
+        now: jiff::Timestamp,
+    ) -> impl Future<Output = Result<Option<Delivery>, StoreError>> + Send;
+
+    /// Stops sending to a channel that answered 410 Gone.
+    fn disable_channel(
+        &self,
+        channel: &str,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Channels disabled, with why.
+    fn disabled_channels(
+        &self,
+    ) -> impl Future<Output = Result<std::collections::HashMap<String, String>, StoreError>> + Send;
 
     /// Whether the backend answers.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;

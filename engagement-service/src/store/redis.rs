@@ -119,6 +119,7 @@ mod ingest;
 mod insights;
 mod links;
 mod members;
+mod outbox;
 mod pool;
 mod states;
 
@@ -338,6 +339,44 @@ impl Store for RedisStore {
         pairs: &[(MemberId, MemberId)],
     ) -> Result<Vec<Vec<EventId>>, StoreError> {
         self.read_pair_events(rules, bucket, pairs).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: jiff::Timestamp,
+        limit: usize,
+    ) -> Result<Vec<crate::notify::Delivery>, StoreError> {
+        self.claim(now, limit).await
+    }
+
+    async fn settle_delivery(&self, delivery: crate::notify::Delivery) -> Result<(), StoreError> {
+        self.settle(delivery).await
+    }
+
+    async fn deliveries(
+        &self,
+        status: crate::notify::Status,
+        limit: usize,
+    ) -> Result<Vec<crate::notify::Delivery>, StoreError> {
+        self.list_deliveries(status, limit).await
+    }
+
+    async fn retry_delivery(
+        &self,
+        id: &str,
+        now: jiff::Timestamp,
+    ) -> Result<Option<crate::notify::Delivery>, StoreError> {
+        self.retry(id, now).await
+    }
+
+    async fn disable_channel(&self, channel: &str, reason: &str) -> Result<(), StoreError> {
+        self.disable(channel, reason).await
+    }
+
+    async fn disabled_channels(
+        &self,
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        self.disabled().await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -64,6 +64,13 @@ impl Checker<'_> {
                         self.error(k.span(), format!("\"{kind}\" is listed twice"));
                         ok = false;
                     }
+                    Some(Kind::RankEntered) => {
+                        self.error(
+                            k.span(),
+                            "\"rank.entered\" is not sent by this version yet: badge.granted and level.reached are",
+                        );
+                        ok = false;
+                    }
                     Some(kind) => on.push(kind),
                     None => {
                         self.error(
@@ -87,8 +94,10 @@ impl Checker<'_> {
             }
             let rank = n.rank.as_ref().and_then(|r| self.rank_watch(r, boards));
             ok &= n.rank.is_none() || rank.is_some();
-            match (on.contains(&Kind::RankEntered), &n.rank) {
-                (true, None) => {
+            let asks_rank =
+                (n.on.get_ref().iter()).any(|k| k.get_ref() == Kind::RankEntered.as_str());
+            match (asks_rank, &n.rank) {
+                (true, None) if on.contains(&Kind::RankEntered) => {
                     self.error(
                         n.on.span(),
                         "\"rank.entered\" needs rank = { board = \"...\", period = \"week\", top = 10 }",

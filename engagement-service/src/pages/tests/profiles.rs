@@ -10,6 +10,7 @@ pub(super) fn fixture(name: Option<&str>) -> ProfilePage {
         member: "m-7".into(),
         name: name.map(str::to_owned),
         visibility: Visibility::Public,
+        recognition: "public".to_owned(),
         points: 80,
         level: LevelLine {
             name: "Active".into(),

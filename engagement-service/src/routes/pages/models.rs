@@ -216,6 +216,7 @@ pub(super) fn profile_page(
         member: view.member,
         name: view.name,
         visibility,
+        recognition: view.recognition,
         points: view.points,
         token,
     }

@@ -212,6 +212,16 @@ impl RedisStore {
                 )
                 .ignore();
             }
+            if !rules.notify.is_empty() && matches!(target, Target::Live) {
+                let found = crate::notify::deliveries(
+                    rules,
+                    event,
+                    &outcome,
+                    |m| states.get(m).map(|s| &s.profile),
+                    jiff::Timestamp::now(),
+                );
+                super::outbox::queue(&keys, &mut pipe, &found)?;
+            }
             changed.push(event.id.clone());
             outcomes.push(outcome);
         }

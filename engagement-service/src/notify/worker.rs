@@ -1,0 +1,140 @@
+//! The delivery worker: one per instance. It claims due deliveries from
+//! the store (a claim is a lease, so instances sharing a store never send
+//! the same delivery at the same time), sends them concurrently and
+//! settles each: delivered, tried again later, or failed. A store that
+//! does not answer is waited for; nothing is lost meanwhile, since the
+//! deliveries stay in the store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::web;
+use futures_util::future::join_all;
+use jiff::Timestamp;
+
+use super::send::{Sender, discourse_username};
+use super::{Delivery, Status};
+use crate::app::AppState;
+use crate::store::{Store, StoreError};
+
+/// Deliveries claimed per round.
+const BATCH: usize = 64;
+/// How often an idle worker looks for due deliveries.
+const IDLE: Duration = Duration::from_millis(200);
+
+/// Runs until the process ends.
+pub async fn run(state: web::Data<AppState>) {
+    let mut failures = 0u32;
+    loop {
+        match round(&state).await {
+            Ok(0) => {
+                failures = 0;
+                tokio::time::sleep(IDLE).await;
+            }
+            Ok(_) => failures = 0,
+            Err(e) => {
+                failures += 1;
+                if failures == 1 || failures.is_multiple_of(60) {
+                    tracing::warn!(error = %e, "deliveries wait for the store");
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+/// Claims, sends and settles one batch; how many were claimed.
+async fn round(state: &AppState) -> Result<usize, StoreError> {
+    let claimed = state
+        .store
+        .claim_deliveries(Timestamp::now(), BATCH)
+        .await?;
+    if claimed.is_empty() {
+        return Ok(0);
+    }
+    let sender = state.sender();
+    let disabled = state.store.disabled_channels().await?;
+    let settled = join_all(
+        claimed
+            .iter()
+            .map(|d| attempt(state, &sender, &disabled, d.clone())),
+    )
+    .await;
+    let n = claimed.len();
+    for result in settled {
+        let (delivery, gone) = result?;
+        if let Some(reason) = gone {
+            state
+                .store
+                .disable_channel(&delivery.notification.channel, &reason)
+                .await?;
+        }
+        let status = delivery.status;
+        state.store.settle_delivery(delivery).await?;
+        state
+            .metrics
+            .deliveries
+            .with_label_values(&[status.as_str()])
+            .inc();
+    }
+    Ok(n)
+}
+
+/// Sends one delivery; its new state, and why its channel is gone.
+async fn attempt(
+    state: &AppState,
+    sender: &Arc<Sender>,
+    disabled: &std::collections::HashMap<String, String>,
+    d: Delivery,
+) -> Result<(Delivery, Option<String>), StoreError> {
+    let channel = d.notification.channel.clone();
+    if let Some(reason) = disabled.get(&channel) {
+        let error = format!("channel \"{channel}\" is disabled: {reason}");
+        return Ok((d.failed(error, Timestamp::now()), None));
+    }
+    let username = match sender.channel(&channel).map(|c| c.format) {
+        Some(engagement_core::notify::Format::Discourse) => {
+            discourse_user(state, &d.notification.member).await?
+        }
+        _ => None,
+    };
+    let result = sender
+        .send(&d.notification, username.as_deref(), Timestamp::now())
+        .await;
+    let now = Timestamp::now();
+    Ok(match result {
+        Ok(()) => (d.delivered(now), None),
+        Err(f) if f.gone => {
+            let reason = format!("{} (410 Gone)", f.message);
+            tracing::warn!(channel, "channel answered 410 Gone: disabled");
+            let d = d.failed(reason.clone(), now);
+            (d, Some(reason))
+        }
+        Err(f) if f.permanent => (d.failed(f.message, now), None),
+        Err(f) => {
+            let d = d.after_failure(f.message, f.retry_after, now);
+            if d.status == Status::Failed {
+                tracing::warn!(
+                    id = d.id(),
+                    channel,
+                    "delivery failed after 24 hours of attempts"
+                );
+            }
+            (d, None)
+        }
+    })
+}
+
+/// The member's Discourse username: their own id, or a linked alias.
+async fn discourse_user(
+    state: &AppState,
+    member: &engagement_core::MemberId,
+) -> Result<Option<String>, StoreError> {
+    if let Some(name) = discourse_username(member) {
+        return Ok(Some(name.to_owned()));
+    }
+    let aliases = state.store.aliases(member).await?;
+    Ok(aliases
+        .iter()
+        .find_map(|a| discourse_username(a).map(str::to_owned)))
+}

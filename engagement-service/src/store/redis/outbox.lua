@@ -1,0 +1,71 @@
+-- The outbox's moves (see outbox.rs). Every key shares the deployment's
+-- hash tag; queue lists are named from ARGV under that tag.
+-- ARGV[1]: the move. Then, by move:
+--   claim   KEYS due, outbox. ARGV now, lease-until, limit, queue prefix.
+--           Returns queue, record pairs, each queue's oldest delivery, and
+--           moves each queue a lease ahead.
+--   settle  KEYS due, outbox, pending, settled-set, queue list. ARGV id,
+--           queue, record, status, next (ms), keep, now.
+--   retry   KEYS outbox, failed, pending, due, queue list, disabled.
+--           ARGV id, record, queue, now, channel. 0 when not failed.
+local move = ARGV[1]
+if move == 'claim' then
+  local now, until_, limit, prefix = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
+  local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, limit)
+  local out = {}
+  for _, q in ipairs(due) do
+    local head = redis.call('LINDEX', prefix .. q, 0)
+    local record = head and redis.call('HGET', KEYS[2], head)
+    if record then
+      redis.call('ZADD', KEYS[1], until_, q)
+      out[#out + 1] = q
+      out[#out + 1] = record
+    elseif head then
+      redis.call('LPOP', prefix .. q)
+      redis.call('ZADD', KEYS[1], now, q)
+    else
+      redis.call('ZREM', KEYS[1], q)
+    end
+  end
+  return out
+elseif move == 'settle' then
+  local id, q, record, status = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+  local next_, keep, now = ARGV[6], tonumber(ARGV[7]), ARGV[8]
+  redis.call('HSET', KEYS[2], id, record)
+  if status == 'pending' then
+    redis.call('ZADD', KEYS[1], next_, q)
+    return 0
+  end
+  if redis.call('LINDEX', KEYS[5], 0) == id then
+    redis.call('LPOP', KEYS[5])
+  else
+    redis.call('LREM', KEYS[5], 1, id)
+  end
+  redis.call('ZREM', KEYS[3], id)
+  redis.call('ZADD', KEYS[4], now, id)
+  local over = redis.call('ZCARD', KEYS[4]) - keep
+  if over > 0 then
+    local old = redis.call('ZRANGE', KEYS[4], 0, over - 1)
+    redis.call('ZREMRANGEBYRANK', KEYS[4], 0, over - 1)
+    redis.call('HDEL', KEYS[2], unpack(old))
+  end
+  if redis.call('LLEN', KEYS[5]) > 0 then
+    redis.call('ZADD', KEYS[1], now, q)
+  else
+    redis.call('ZREM', KEYS[1], q)
+  end
+  return 1
+elseif move == 'retry' then
+  local id, record, q, now, channel = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+  if not redis.call('ZSCORE', KEYS[2], id) then
+    return 0
+  end
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('HSET', KEYS[1], id, record)
+  redis.call('ZADD', KEYS[3], now, id)
+  redis.call('RPUSH', KEYS[5], id)
+  redis.call('ZADD', KEYS[4], 'NX', now, q)
+  redis.call('HDEL', KEYS[6], channel)
+  return 1
+end
+return redis.error_reply('unknown outbox move ' .. tostring(move))

@@ -1,0 +1,202 @@
+//! The Redis outbox. New deliveries are written in the ingest transaction
+//! (`queue`); the delivery worker claims, settles and retries them with
+//! `outbox.lua`, each move one atomic script, so several instances share
+//! the work and a claimed delivery is nobody else's for a lease.
+//!
+//! Keys: the records (hash id → JSON); one list per member and channel
+//! (the queue, oldest first); a sorted set of queues by when their oldest
+//! delivery is due; sorted sets of pending, delivered and failed ids.
+
+use std::collections::HashMap;
+
+use deadpool_redis::redis::{self, AsyncCommands};
+use jiff::Timestamp;
+
+use super::super::keys::Keys;
+use super::{RedisStore, StoreError, corrupt, unavailable};
+use crate::notify::{Delivery, KEEP_SETTLED, LEASE, Status};
+
+static OUTBOX_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(include_str!("outbox.lua")));
+
+/// Adds new deliveries to a transaction's pipeline.
+pub(super) fn queue(
+    keys: &Keys,
+    pipe: &mut redis::Pipeline,
+    deliveries: &[Delivery],
+) -> Result<(), StoreError> {
+    for d in deliveries {
+        let (channel, member) = d.queue();
+        let q = Keys::outbox_queue(channel, member);
+        let ms = d.created_at.as_millisecond();
+        pipe.hset_nx(
+            keys.outbox(),
+            d.id(),
+            serde_json::to_string(d).map_err(corrupt)?,
+        )
+        .ignore();
+        pipe.rpush(format!("{}{q}", keys.outbox_queues()), d.id())
+            .ignore();
+        pipe.zadd(keys.outbox_status(Status::Pending.as_str()), d.id(), ms)
+            .ignore();
+        pipe.cmd("ZADD")
+            .arg(keys.outbox_due())
+            .arg("NX")
+            .arg(ms)
+            .arg(&q)
+            .ignore();
+    }
+    Ok(())
+}
+
+impl RedisStore {
+    pub(super) async fn claim(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let keys = &self.keys;
+        self.timed(async {
+            let mut conn = self.conn().await?;
+            let until = now.as_millisecond() + LEASE.as_millis() as i64;
+            let raw: Vec<String> = OUTBOX_SCRIPT
+                .key(keys.outbox_due())
+                .key(keys.outbox())
+                .arg("claim")
+                .arg(now.as_millisecond())
+                .arg(until)
+                .arg(limit)
+                .arg(keys.outbox_queues())
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            raw.chunks(2)
+                .filter_map(|pair| pair.get(1))
+                .map(|record| serde_json::from_str(record).map_err(corrupt))
+                .collect()
+        })
+        .await
+    }
+
+    pub(super) async fn settle(&self, d: Delivery) -> Result<(), StoreError> {
+        let keys = &self.keys;
+        let (channel, member) = d.queue();
+        let q = Keys::outbox_queue(channel, member);
+        let settled = d.status;
+        let record = serde_json::to_string(&d).map_err(corrupt)?;
+        self.timed(async {
+            let mut conn = self.conn().await?;
+            let _: i64 = OUTBOX_SCRIPT
+                .key(keys.outbox_due())
+                .key(keys.outbox())
+                .key(keys.outbox_status(Status::Pending.as_str()))
+                .key(keys.outbox_status(settled.as_str()))
+                .key(format!("{}{q}", keys.outbox_queues()))
+                .arg("settle")
+                .arg(d.id())
+                .arg(&q)
+                .arg(record)
+                .arg(d.status.as_str())
+                .arg(d.next_at.as_millisecond())
+                .arg(KEEP_SETTLED)
+                .arg(Timestamp::now().as_millisecond())
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn list_deliveries(
+        &self,
+        status: Status,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let keys = &self.keys;
+        self.timed(async {
+            let mut conn = self.reader().await?;
+            let stop = limit.max(1) as isize - 1;
+            let ids: Vec<String> = conn
+                .zrevrange(keys.outbox_status(status.as_str()), 0, stop)
+                .await
+                .map_err(unavailable)?;
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let raw: Vec<Option<String>> = redis::cmd("HMGET")
+                .arg(keys.outbox())
+                .arg(&ids)
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            raw.into_iter()
+                .flatten()
+                .map(|r| serde_json::from_str(&r).map_err(corrupt))
+                .collect()
+        })
+        .await
+    }
+
+    pub(super) async fn retry(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<Option<Delivery>, StoreError> {
+        let keys = &self.keys;
+        self.timed(async {
+            let mut conn = self.conn().await?;
+            let raw: Option<String> = conn.hget(keys.outbox(), id).await.map_err(unavailable)?;
+            let Some(raw) = raw else {
+                return Ok(None);
+            };
+            let d: Delivery = serde_json::from_str(&raw).map_err(corrupt)?;
+            if d.status != Status::Failed {
+                return Ok(None);
+            }
+            let d = d.retried(now);
+            let (channel, member) = d.queue();
+            let q = Keys::outbox_queue(channel, member);
+            let done: i64 = OUTBOX_SCRIPT
+                .key(keys.outbox())
+                .key(keys.outbox_status(Status::Failed.as_str()))
+                .key(keys.outbox_status(Status::Pending.as_str()))
+                .key(keys.outbox_due())
+                .key(format!("{}{q}", keys.outbox_queues()))
+                .key(keys.outbox_disabled())
+                .arg("retry")
+                .arg(id)
+                .arg(serde_json::to_string(&d).map_err(corrupt)?)
+                .arg(&q)
+                .arg(now.as_millisecond())
+                .arg(channel)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            Ok((done == 1).then_some(d))
+        })
+        .await
+    }
+
+    pub(super) async fn disable(&self, channel: &str, reason: &str) -> Result<(), StoreError> {
+        self.timed(async {
+            let mut conn = self.conn().await?;
+            let _: i64 = conn
+                .hset(self.keys.outbox_disabled(), channel, reason)
+                .await
+                .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn disabled(&self) -> Result<HashMap<String, String>, StoreError> {
+        self.timed(async {
+            let mut conn = self.reader().await?;
+            conn.hgetall(self.keys.outbox_disabled())
+                .await
+                .map_err(unavailable)
+        })
+        .await
+    }
+}
