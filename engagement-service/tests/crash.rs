@@ -157,7 +157,7 @@ async fn post(client: &reqwest::Client, base: &str, body: &Value) -> reqwest::Re
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sigkilled_service_restarts_with_every_acknowledged_event_applied_once() {
     let dir = tempfile::tempdir().unwrap();
-    let client = reqwest::Client::builder()
+    let client = engagement_service::http_client()
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();

@@ -146,7 +146,7 @@ async fn a_shuffled_backfill_gives_the_standings_of_the_events_posted_in_time_or
     // In time order, posted to a running service in batches.
     let ordered_dir = tempfile::tempdir().unwrap();
     let ordered = Service::start(ordered_dir.path(), "tok");
-    let client = reqwest::Client::new();
+    let client = engagement_service::http_client().build().unwrap();
     for chunk in lines.chunks(500) {
         let events: Vec<Value> = chunk
             .iter()
