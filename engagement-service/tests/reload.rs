@@ -92,7 +92,10 @@ async fn a_hangup_reloads_a_good_rule_file_and_keeps_the_old_rules_on_a_bad_one(
             .spawn()
             .unwrap(),
     );
-    let (client, base) = (engagement_service::http_client().build().unwrap(), format!("http://127.0.0.1:{port}"));
+    let (client, base) = (
+        engagement_service::http_client().build().unwrap(),
+        format!("http://127.0.0.1:{port}"),
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     while client.get(format!("{base}/healthz")).send().await.is_err() {
         assert!(Instant::now() < deadline, "the service did not start");
