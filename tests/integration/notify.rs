@@ -642,3 +642,87 @@ async fn private_addresses_are_refused_unless_the_channel_allows_them() {
         "nothing reached the private address"
     );
 }
+
+async fn members_entering_the_top_are_told_their_rank(store: StoreAt, dir: &Path) {
+    let receiver = Receiver::start(Script::Ok).await;
+    let channel = format!(
+        "[[notify]]\nid = \"top\"\nurl = \"{}/top\"\nsecret_env = \"FEED_SECRET\"\non = [\"rank.entered\"]\nrank = {{ board = \"contributors\", period = \"week\", top = 2 }}\nallow_private = true\n",
+        receiver.url
+    );
+    let rules = rules_with(dir, &channel);
+    let service = Service::start(&rules, &store, &[("FEED_SECRET", SECRET)]).await;
+    let now = jiff::Timestamp::now().to_string();
+    let answers = |member: &str, n: usize, from: usize| -> Vec<Value> {
+        (0..n)
+            .map(|i| {
+                json!({"id": format!("{member}-{}", from + i), "kind": "answer.posted",
+                "actor": member, "occurred_at": now})
+            })
+            .collect()
+    };
+    let post = |events: Vec<Value>| {
+        let service = &service;
+        async move {
+            let (status, body) = service
+                .post("/v1/events", &json!({ "events": events }))
+                .await;
+            assert_eq!(status, 200, "{body}");
+        }
+    };
+    post(answers("a", 3, 0)).await; // 15 points: enters at 1
+    post(answers("b", 2, 0)).await; // 10: enters at 2
+    post(vec![
+        json!({"id": "c-q", "kind": "question.asked", "actor": "c", "occurred_at": now}),
+    ])
+    .await; // 1: third
+    post(answers("c", 3, 0)).await; // 16: enters at 1, b leaves the top
+    let told = |seen: &[Seen]| -> Vec<(String, u64)> {
+        let mut out: Vec<(String, u64)> = seen
+            .iter()
+            .map(|s| {
+                let body: Value = serde_json::from_str(&s.body).unwrap();
+                assert_eq!(body["type"], "rank.entered");
+                assert_eq!(body["data"]["board"], "contributors");
+                assert_eq!(body["data"]["period"], "week");
+                assert!(signed(s));
+                let member = body["data"]["member"].as_str().unwrap().to_owned();
+                (member, body["data"]["rank"].as_u64().unwrap())
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    let seen = receiver
+        .until(Duration::from_secs(15), |s| s.len() >= 3)
+        .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let seen = if seen.len() >= 3 {
+        receiver.seen()
+    } else {
+        seen
+    };
+    assert_eq!(
+        told(&seen),
+        [
+            ("a".to_owned(), 1),
+            ("b".to_owned(), 2),
+            ("c".to_owned(), 1)
+        ],
+        "a and b entered the top 2, then c; nobody else"
+    );
+}
+
+#[tokio::test]
+async fn embedded_members_entering_the_top_are_told_their_rank() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreAt::Dir(dir.path().join("data"));
+    members_entering_the_top_are_told_their_rank(store, dir.path()).await;
+}
+
+#[tokio::test]
+async fn redis_members_entering_the_top_are_told_their_rank() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start();
+    let store = StoreAt::Redis(redis.url(), prefix("notify-rank"));
+    members_entering_the_top_are_told_their_rank(store, dir.path()).await;
+}

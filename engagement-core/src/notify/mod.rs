@@ -176,6 +176,9 @@ pub struct Notice {
     /// What causes it: an event id, or a manual grant.
     pub cause: String,
     pub what: What,
+    /// For a rank: the member's rank before (`None`: not on the board);
+    /// a channel watching the top N is told when this was below N.
+    pub rank_before: Option<u64>,
 }
 
 /// One notice for one channel: what a store writes to its outbox, in the
@@ -217,6 +220,7 @@ pub fn notices(rules: &RuleSet, cause: &str, outcome: &Outcome) -> Vec<Notice> {
         community: community.clone(),
         cause: cause.to_owned(),
         what,
+        rank_before: None,
     };
     let badges = outcome.badges.iter().map(|b| {
         let badge_name = rules
@@ -251,13 +255,22 @@ pub fn notifications(rules: &RuleSet, notice: &Notice, profile: &Profile) -> Vec
         if !channel.on.contains(&kind) {
             continue;
         }
-        if let What::Rank { board, period, .. } = &notice.what
-            && channel
-                .rank
-                .as_ref()
-                .is_none_or(|r| r.board != *board || r.period != *period)
+        if let What::Rank {
+            board,
+            period,
+            rank,
+            ..
+        } = &notice.what
         {
-            continue;
+            let entered = channel.rank.as_ref().is_some_and(|r| {
+                r.board == *board
+                    && r.period == *period
+                    && *rank <= u64::from(r.top)
+                    && notice.rank_before.is_none_or(|b| b > u64::from(r.top))
+            });
+            if !entered {
+                continue;
+            }
         }
         let told = match profile.recognition {
             Recognition::None => false,
@@ -290,6 +303,59 @@ pub fn notifications(rules: &RuleSet, notice: &Notice, profile: &Profile) -> Vec
         });
     }
     out
+}
+
+/// The boards and periods some channel watches the top of, each once.
+pub fn rank_watches(rules: &RuleSet) -> Vec<(&str, Period)> {
+    let mut out: Vec<(&str, Period)> = Vec::new();
+    for r in rules.notify.iter().filter_map(|c| c.rank.as_ref()) {
+        if !out.contains(&(r.board.as_str(), r.period)) {
+            out.push((r.board.as_str(), r.period));
+        }
+    }
+    out
+}
+
+/// The most members some channel watching `board` and `period` tells.
+pub fn widest_top(rules: &RuleSet, board: &str, period: Period) -> u64 {
+    (rules.notify.iter().filter_map(|c| c.rank.as_ref()))
+        .filter(|r| r.board == board && r.period == period)
+        .map(|r| u64::from(r.top))
+        .max()
+        .unwrap_or(0)
+}
+
+/// A member now at `rank` (1-based, listed members only) on the global
+/// scope of `board` in the current bucket of `period`, after `cause`;
+/// `rank_before` as it was (`None`: not on the board).
+#[allow(clippy::too_many_arguments)]
+pub fn rank_notice(
+    rules: &RuleSet,
+    board: &str,
+    period: Period,
+    member: &MemberId,
+    cause: &str,
+    at: Timestamp,
+    community: Option<CommunityId>,
+    rank: u64,
+    rank_before: Option<u64>,
+) -> Notice {
+    let board_name = (rules.leaderboards.iter())
+        .find(|b| &*b.id == board)
+        .map_or_else(|| board.to_owned(), |b| b.name.clone());
+    Notice {
+        member: member.clone(),
+        at,
+        community,
+        cause: cause.to_owned(),
+        what: What::Rank {
+            board: board.to_owned(),
+            board_name,
+            period,
+            rank,
+        },
+        rank_before,
+    }
 }
 
 /// `msg_` and 26 hex digits of a hash of the channel, the cause, the

@@ -11,7 +11,8 @@ const FEED: &str = r#"
 id = "community-feed"
 url = "https://hooks.example.org/engagement"
 secret_env = "ENGAGEMENT_NOTIFY_FEED_SECRET"
-on = ["badge.granted", "level.reached"]
+on = ["badge.granted", "level.reached", "rank.entered"]
+rank = { board = "contributors", period = "week", top = 10 }
 
 [[notify]]
 id = "dm"
@@ -64,7 +65,14 @@ fn channels_are_read_as_written() {
         feed.secret_env.as_deref(),
         Some("ENGAGEMENT_NOTIFY_FEED_SECRET")
     );
-    assert_eq!(feed.on, [Kind::BadgeGranted, Kind::LevelReached]);
+    assert_eq!(
+        feed.rank,
+        Some(RankWatch {
+            board: "contributors".to_owned(),
+            period: Period::Week,
+            top: 10
+        })
+    );
     assert!(dm.private && dm.format == Format::Slack && !dm.allow_private);
     assert_eq!(forum.url, "https://forum.example.org");
     assert_eq!(forum.discourse_badge("mentor", Some("gold")), Some(104));
@@ -167,9 +175,24 @@ fn bad_channels_point_at_their_values() {
             "unknown notification",
         ),
         (
-            "[[notify]]\nid = \"f\"\nurl = \"https://x.org\"\nsecret_env = \"S\"\non = [\"rank.entered\"]\nrank = { board = \"contributors\", period = \"week\", top = 10 }\n",
-            "\"rank.entered\"",
-            "not sent by this version",
+            "[[notify]]\nid = \"f\"\nurl = \"https://x.org\"\nsecret_env = \"S\"\non = [\"rank.entered\"]\nrank = { board = \"contributors\", period = \"decade\", top = 10 }\n",
+            "\"decade\"",
+            "keeps no period",
+        ),
+        (
+            "[[notify]]\nid = \"f\"\nurl = \"https://x.org\"\nsecret_env = \"S\"\non = [\"rank.entered\"]\nrank = { board = \"nope\", period = \"week\", top = 10 }\n",
+            "\"nope\"",
+            "unknown leaderboard",
+        ),
+        (
+            "[[notify]]\nid = \"f\"\nurl = \"https://x.org\"\nsecret_env = \"S\"\non = [\"rank.entered\"]\nrank = { board = \"contributors\", period = \"week\", top = 0 }\n",
+            "0 }\n",
+            "top must be",
+        ),
+        (
+            "[[notify]]\nid = \"f\"\nurl = \"https://x.org\"\nsecret_env = \"S\"\non = [\"rank.entered\"]\n",
+            "[\"rank.entered\"]",
+            "needs rank =",
         ),
         (
             "[[notify]]\nid = \"f\"\nurl = \"https://x.org\"\nsecret_env = \"1BAD\"\non = [\"badge.granted\"]\n",
@@ -221,4 +244,48 @@ fn a_standard_channel_without_a_secret_and_a_discourse_channel_without_a_key_are
         messages.iter().any(|m| m.contains("grants badges")),
         "{messages:?}"
     );
+}
+
+#[test]
+fn a_rank_tells_a_channel_only_when_the_member_enters_its_top() {
+    let rules = rules();
+    let public = profile(Recognition::Public, Visibility::Public);
+    let ana = crate::MemberId::parse("ana").unwrap();
+    let at: Timestamp = "2026-11-20T14:03:00Z".parse().unwrap();
+    let told = |rank, before, period| {
+        let notice = rank_notice(
+            &rules,
+            "contributors",
+            period,
+            &ana,
+            "e9",
+            at,
+            None,
+            rank,
+            before,
+        );
+        notifications(&rules, &notice, &public)
+            .into_iter()
+            .map(|n| n.channel)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(told(3, None, Period::Week), ["community-feed"]);
+    assert_eq!(told(10, Some(11), Period::Week), ["community-feed"]);
+    assert_eq!(
+        told(11, Some(40), Period::Week),
+        Vec::<String>::new(),
+        "still outside the top 10"
+    );
+    assert_eq!(
+        told(2, Some(5), Period::Week),
+        Vec::<String>::new(),
+        "already inside"
+    );
+    assert_eq!(
+        told(1, None, Period::Month),
+        Vec::<String>::new(),
+        "a period nobody watches"
+    );
+    assert_eq!(rank_watches(&rules), [("contributors", Period::Week)]);
+    assert_eq!(widest_top(&rules, "contributors", Period::Week), 10);
 }

@@ -4,7 +4,9 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::BufRead;
 
-use engagement_core::{Event, Increment, MemberId, MemberState, Memory, Outcome, RuleSet, Status};
+use engagement_core::{
+    BoardKey, Bucket, Event, Increment, MemberId, MemberState, Memory, Outcome, RuleSet, Status,
+};
 
 use super::aliases::AliasTable;
 use super::listing::{Listing, Special};
@@ -79,6 +81,119 @@ impl Derived {
         outcome
     }
 
+    /// Applies events as they come live: their outcomes, and the
+    /// deliveries they cause (badge tiers, levels, and members entering
+    /// the top of a watched board in its current bucket, reckoned over the
+    /// whole request).
+    pub fn apply_live(
+        &mut self,
+        rules: &RuleSet,
+        events: &[Event],
+    ) -> (Vec<Outcome>, Vec<crate::notify::Delivery>) {
+        if rules.notify.is_empty() {
+            let outcomes = events.iter().map(|e| self.apply_event(rules, e)).collect();
+            return (outcomes, Vec::new());
+        }
+        let now = jiff::Timestamp::now();
+        let watched = self.watched(rules, events, now);
+        let before: Vec<Option<u64>> = watched
+            .iter()
+            .map(|(key, member, unlisted)| self.listed_rank(key, unlisted, member))
+            .collect();
+        let outcomes: Vec<Outcome> = events.iter().map(|e| self.apply_event(rules, e)).collect();
+        let mut found: Vec<crate::notify::Delivery> = (events.iter().zip(&outcomes))
+            .flat_map(|(event, outcome)| self.deliveries(rules, event, outcome))
+            .collect();
+        for ((key, member, unlisted), before) in watched.iter().zip(before) {
+            let Some(after) = self.listed_rank(key, unlisted, member) else {
+                continue;
+            };
+            let top = engagement_core::notify::widest_top(rules, &key.board, key.bucket.period);
+            if after > top || before.is_some_and(|b| b <= after) {
+                continue;
+            }
+            // The request's last applied event naming the member caused it.
+            let Some(cause) = (events.iter().zip(&outcomes))
+                .rev()
+                .find(|(e, o)| o.status == Status::Applied && o.sign > 0 && names(e, member))
+            else {
+                continue;
+            };
+            let notice = engagement_core::notify::rank_notice(
+                rules,
+                &key.board,
+                key.bucket.period,
+                member,
+                cause.0.id.as_str(),
+                cause.0.occurred_at,
+                cause.0.community.clone(),
+                after,
+                before,
+            );
+            let profile = (self.memory.members.get(member)).map(|s| s.profile.clone());
+            let profile = profile.unwrap_or_default();
+            found.extend(
+                engagement_core::notify::notifications(rules, &notice, &profile)
+                    .into_iter()
+                    .map(|n| crate::notify::Delivery::new(n, now)),
+            );
+        }
+        (outcomes, found)
+    }
+
+    /// The (watched board bucket, member) pairs a request may move: the
+    /// members its events name, on the current bucket of each watched
+    /// board, with the members that board does not list.
+    fn watched(
+        &mut self,
+        rules: &RuleSet,
+        events: &[Event],
+        now: jiff::Timestamp,
+    ) -> Vec<(BoardKey, MemberId, std::sync::Arc<Vec<MemberId>>)> {
+        let mut named: Vec<&MemberId> = Vec::new();
+        for e in events {
+            let actor = (!e.actor_unknown).then_some(&e.actor);
+            let author = e.target.as_ref().and_then(|t| t.author.as_ref());
+            for m in actor.into_iter().chain(author) {
+                if !named.contains(&m) {
+                    named.push(m);
+                }
+            }
+        }
+        let today = rules.timezone.to_datetime(now).date();
+        let mut out = Vec::new();
+        for (board, period) in engagement_core::notify::rank_watches(rules) {
+            let Some(b) = rules.leaderboards.iter().find(|b| &*b.id == board) else {
+                continue;
+            };
+            let key = BoardKey {
+                board: board.into(),
+                community: None,
+                bucket: Bucket::containing(period, today, rules.week_starts),
+            };
+            self.memory.boards.index(&key);
+            let listing = self.listing.clone().for_board(b);
+            let unlisted = std::sync::Arc::new(listing.unlisted().cloned().collect::<Vec<_>>());
+            for m in &named {
+                out.push((key.clone(), (*m).clone(), unlisted.clone()));
+            }
+        }
+        out
+    }
+
+    /// A member's rank among the members `key`'s board lists.
+    fn listed_rank(
+        &mut self,
+        key: &BoardKey,
+        unlisted: &[MemberId],
+        member: &MemberId,
+    ) -> Option<u64> {
+        self.memory.boards.index(key);
+        let unlisted: Vec<&MemberId> = unlisted.iter().collect();
+        let (me, _) = self.memory.boards.standing(key, &unlisted, member, 0);
+        me.map(|r| r.rank)
+    }
+
     /// The deliveries an applied event's outcome causes, with the members'
     /// profiles as they now stand.
     pub fn deliveries(
@@ -140,6 +255,12 @@ impl Derived {
             LogEntry::Aliases { member, aliases } => self.aliases.set(member, aliases),
         }
     }
+}
+
+/// Whether `event` names `member` as its actor or its target's author.
+fn names(event: &Event, member: &MemberId) -> bool {
+    (!event.actor_unknown && event.actor == *member)
+        || (event.target.as_ref()).is_some_and(|t| t.author.as_ref() == Some(member))
 }
 
 /// Adds a manual grant unless the tier is held; whether it was added.

@@ -256,17 +256,9 @@ impl Store for EmbeddedStore {
         }
         inner.append(&entries)?;
         // Memory answers a second delivery as a duplicate by itself.
-        let outcomes: Vec<Outcome> = events
-            .iter()
-            .map(|event| inner.derived.apply_event(rules, event))
-            .collect();
-        if !rules.notify.is_empty() {
-            let inner = &mut *inner;
-            let found: Vec<Delivery> = (events.iter().zip(&outcomes))
-                .flat_map(|(event, outcome)| inner.derived.deliveries(rules, event, outcome))
-                .collect();
-            inner.outbox.add(found, inner.len);
-        }
+        let (outcomes, found) = inner.derived.apply_live(rules, events);
+        let covered = inner.len;
+        inner.outbox.add(found, covered);
         Ok(outcomes)
     }
 

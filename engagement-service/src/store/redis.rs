@@ -121,6 +121,7 @@ mod links;
 mod members;
 mod outbox;
 mod pool;
+mod rank;
 mod states;
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {

@@ -64,13 +64,6 @@ impl Checker<'_> {
                         self.error(k.span(), format!("\"{kind}\" is listed twice"));
                         ok = false;
                     }
-                    Some(Kind::RankEntered) => {
-                        self.error(
-                            k.span(),
-                            "\"rank.entered\" is not sent by this version yet: badge.granted and level.reached are",
-                        );
-                        ok = false;
-                    }
                     Some(kind) => on.push(kind),
                     None => {
                         self.error(
@@ -97,7 +90,7 @@ impl Checker<'_> {
             let asks_rank =
                 (n.on.get_ref().iter()).any(|k| k.get_ref() == Kind::RankEntered.as_str());
             match (asks_rank, &n.rank) {
-                (true, None) if on.contains(&Kind::RankEntered) => {
+                (true, None) => {
                     self.error(
                         n.on.span(),
                         "\"rank.entered\" needs rank = { board = \"...\", period = \"week\", top = 10 }",

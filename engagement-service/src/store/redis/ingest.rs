@@ -20,6 +20,7 @@ use super::super::{LEDGER_KEEP, LogEntry, ledger_lines};
 use super::fair_play::FairWrites;
 use super::insights::{ReadQuestions, Writes, keeps_points, stored_expiry};
 use super::pool::Connection;
+use super::rank::RankWatch;
 use super::{
     BOARD_SCRIPT, MAX_ATTEMPTS, RedisStore, STRIPES, StoreError, Target, WIDE, corrupt, unavailable,
 };
@@ -66,6 +67,14 @@ impl RedisStore {
         events: &[Event],
         target: Target,
     ) -> Result<Option<Vec<Outcome>>, StoreError> {
+        // Who the watched boards list, when a channel watches one.
+        let listing = if matches!(target, Target::Live)
+            && !engagement_core::notify::rank_watches(rules).is_empty()
+        {
+            Some(self.read_listing().await?)
+        } else {
+            None
+        };
         // Records of the events and of the events they revoke.
         let mut seen: HashSet<&EventId> = HashSet::new();
         let ids: Vec<&EventId> = events
@@ -234,6 +243,12 @@ impl RedisStore {
                 .ignore();
             }
         }
+        let ranks = match (&target, &listing) {
+            (Target::Live, Some(listing)) => {
+                RankWatch::new(rules, &keys, listing, events, &outcomes, &states)
+            }
+            _ => None,
+        };
         for (member, state) in states {
             if let Some(name) = &state.profile.name
                 && names_before.get(&member) != Some(&state.profile.name)
@@ -247,6 +262,9 @@ impl RedisStore {
         questions.write(&keys, &mut pipe)?;
         let added = insight_writes.write(&mut pipe);
         fair_writes.write(&mut pipe);
+        if let Some(ranks) = &ranks {
+            ranks.call(&keys, &mut pipe, "before")?;
+        }
         if let Some((board_keys, board_args)) = changes.script_input(keys.seq()) {
             pipe.cmd("EVAL")
                 .arg(BOARD_SCRIPT)
@@ -254,6 +272,9 @@ impl RedisStore {
                 .arg(&board_keys)
                 .arg(&board_args)
                 .ignore();
+        }
+        if let Some(ranks) = &ranks {
+            ranks.call(&keys, &mut pipe, "after")?;
         }
         let committed: Option<Value> = pipe.query_async(conn).await.map_err(unavailable)?;
         if committed.is_some() {
