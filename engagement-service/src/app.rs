@@ -185,8 +185,13 @@ impl Store for AnyStore {
     async fn set_profile(&self, member: &MemberId, profile: Profile) -> Result<(), StoreError> {
         delegate!(self, s => s.set_profile(member, profile))
     }
-    async fn grant_badge(&self, member: &MemberId, grant: ManualGrant) -> Result<bool, StoreError> {
-        delegate!(self, s => s.grant_badge(member, grant))
+    async fn grant_badge(
+        &self,
+        rules: &RuleSet,
+        member: &MemberId,
+        grant: ManualGrant,
+    ) -> Result<bool, StoreError> {
+        delegate!(self, s => s.grant_badge(rules, member, grant))
     }
     async fn member(&self, member: &MemberId) -> Result<Option<MemberState>, StoreError> {
         delegate!(self, s => s.member(member))

@@ -171,7 +171,7 @@ impl Ingest<'_> {
             at: jiff::Timestamp::now(),
             reason,
         };
-        let granted = self.store.grant_badge(member, grant).await?;
+        let granted = self.store.grant_badge(self.rules, member, grant).await?;
         Ok((badge.tiers[index].name.clone(), granted))
     }
 

@@ -399,8 +399,13 @@ async fn a_manual_badge_is_granted_once<S: Store>(store: &S) {
         at: NOON.parse().unwrap(),
         reason: Some("keynote at the annual meeting".into()),
     };
-    assert!(store.grant_badge(&m("ana"), grant.clone()).await.unwrap());
-    assert!(!store.grant_badge(&m("ana"), grant).await.unwrap());
+    assert!(
+        store
+            .grant_badge(&rules(), &m("ana"), grant.clone())
+            .await
+            .unwrap()
+    );
+    assert!(!store.grant_badge(&rules(), &m("ana"), grant).await.unwrap());
     let state = store.member(&m("ana")).await.unwrap().unwrap();
     assert_eq!(state.badges.len(), 1);
     assert_eq!(

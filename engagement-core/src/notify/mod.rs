@@ -305,6 +305,29 @@ pub fn notifications(rules: &RuleSet, notice: &Notice, profile: &Profile) -> Vec
     out
 }
 
+/// The notice of a badge tier an admin granted by hand (`tier`: its index).
+pub fn grant_notice(
+    rules: &RuleSet,
+    member: &MemberId,
+    badge: &str,
+    tier: usize,
+    at: Timestamp,
+) -> Option<Notice> {
+    let b = rules.badge(badge)?;
+    Some(Notice {
+        member: member.clone(),
+        at,
+        community: None,
+        cause: format!("grant\0{tier}"),
+        what: What::Badge {
+            badge: badge.to_owned(),
+            badge_name: b.name.clone(),
+            tier: b.tiers.get(tier).and_then(|t| t.name.clone()),
+        },
+        rank_before: None,
+    })
+}
+
 /// The boards and periods some channel watches the top of, each once.
 pub fn rank_watches(rules: &RuleSet) -> Vec<(&str, Period)> {
     let mut out: Vec<(&str, Period)> = Vec::new();

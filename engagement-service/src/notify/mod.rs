@@ -174,6 +174,22 @@ pub fn deliveries<'p>(
     out
 }
 
+/// The deliveries of a badge tier an admin granted by hand.
+pub fn grant_deliveries(
+    rules: &RuleSet,
+    member: &MemberId,
+    grant: &crate::store::ManualGrant,
+    profile: &Profile,
+) -> Vec<Delivery> {
+    let now = Timestamp::now();
+    notify::grant_notice(rules, member, &grant.badge, grant.tier, grant.at)
+        .map(|notice| notify::notifications(rules, &notice, profile))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|n| Delivery::new(n, now))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -194,6 +194,23 @@ impl Derived {
         me.map(|r| r.rank)
     }
 
+    /// The deliveries of a logged change once applied: a badge tier an
+    /// admin granted by hand.
+    pub fn change_deliveries(
+        &self,
+        rules: &RuleSet,
+        entry: &LogEntry,
+    ) -> Vec<crate::notify::Delivery> {
+        let LogEntry::Badge { member, grant } = entry else {
+            return Vec::new();
+        };
+        if rules.notify.is_empty() {
+            return Vec::new();
+        }
+        let profile = (self.memory.members.get(member)).map(|s| s.profile.clone());
+        crate::notify::grant_deliveries(rules, member, grant, &profile.unwrap_or_default())
+    }
+
     /// The deliveries an applied event's outcome causes, with the members'
     /// profiles as they now stand.
     pub fn deliveries(

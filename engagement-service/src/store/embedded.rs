@@ -104,10 +104,13 @@ fn replay_tail(
         &path.display().to_string(),
         |entry| match &entry {
             LogEntry::Event { event } => {
-                let outcome = derived.apply_event(rules, event);
-                found.extend(derived.deliveries(rules, event, &outcome));
+                let (_, deliveries) = derived.apply_live(rules, std::slice::from_ref(event));
+                found.extend(deliveries);
             }
-            change => derived.apply_change(change),
+            change => {
+                derived.apply_change(change);
+                found.extend(derived.change_deliveries(rules, change));
+            }
         },
     )?;
     let end = from + read;
@@ -269,7 +272,12 @@ impl Store for EmbeddedStore {
         })
     }
 
-    async fn grant_badge(&self, member: &MemberId, grant: ManualGrant) -> Result<bool, StoreError> {
+    async fn grant_badge(
+        &self,
+        rules: &RuleSet,
+        member: &MemberId,
+        grant: ManualGrant,
+    ) -> Result<bool, StoreError> {
         let mut inner = self.lock();
         if inner
             .derived
@@ -280,10 +288,14 @@ impl Store for EmbeddedStore {
         {
             return Ok(false);
         }
-        inner.record(LogEntry::Badge {
+        let entry = LogEntry::Badge {
             member: member.clone(),
             grant,
-        })?;
+        };
+        inner.record(entry.clone())?;
+        let found = inner.derived.change_deliveries(rules, &entry);
+        let covered = inner.len;
+        inner.outbox.add(found, covered);
         Ok(true)
     }
 

@@ -149,6 +149,7 @@ pub trait Store: Send + Sync {
     /// Grants a badge tier by hand; `false` when the member already holds it.
     fn grant_badge(
         &self,
+        rules: &RuleSet,
         member: &MemberId,
         grant: ManualGrant,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;

@@ -223,7 +223,12 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    async fn grant_badge(&self, member: &MemberId, grant: ManualGrant) -> Result<bool, StoreError> {
+    async fn grant_badge(
+        &self,
+        rules: &RuleSet,
+        member: &MemberId,
+        grant: ManualGrant,
+    ) -> Result<bool, StoreError> {
         let entry = LogEntry::Badge {
             member: member.clone(),
             grant: grant.clone(),
@@ -233,8 +238,14 @@ impl Store for RedisStore {
                 .iter()
                 .any(|b| b.badge.is(&grant.badge) && b.tier == grant.tier)
         };
-        self.timed(self.update_member(member, |s| (!held(s)).then(|| entry.clone())))
-            .await
+        let notify =
+            |s: &MemberState| crate::notify::grant_deliveries(rules, member, &grant, &s.profile);
+        self.timed(self.update_member_notifying(
+            member,
+            |s| (!held(s)).then(|| entry.clone()),
+            &notify,
+        ))
+        .await
     }
 
     // Member, ledger and listing reads: see `members.rs`.

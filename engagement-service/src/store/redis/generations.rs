@@ -123,7 +123,7 @@ impl RedisStore {
                             LogEntry::Event { .. } | LogEntry::Aliases { .. } => continue,
                         };
                         let again = |_: &MemberState| Some(change.clone());
-                        optimistic!(self, c => self.try_update_member(&mut c, member, &again, target))?;
+                        optimistic!(self, c => self.try_update_member(&mut c, member, &again, &|_| Vec::new(), target))?;
                     }
                 }
             }

@@ -11,6 +11,7 @@ use super::super::listing::{Listing, Special};
 use super::super::{LedgerEntry, LogEntry};
 use super::pool::Connection;
 use super::{GENERATION_CACHE, MAX_ATTEMPTS, RedisStore, StoreError, Target, corrupt, unavailable};
+use crate::notify::Delivery;
 
 impl RedisStore {
     /// Rewrites a member's state under WATCH; `entry` returns `None` to write nothing.
@@ -19,7 +20,19 @@ impl RedisStore {
         member: &MemberId,
         entry: impl Fn(&MemberState) -> Option<LogEntry> + Send + Sync,
     ) -> Result<bool, StoreError> {
-        optimistic!(self, conn => self.try_update_member(&mut conn, member, &entry, Target::Live))
+        self.update_member_notifying(member, entry, &|_| Vec::new())
+            .await
+    }
+
+    /// [`RedisStore::update_member`], with the deliveries the change causes
+    /// (`notify`, from the state before it) written in the same transaction.
+    pub(super) async fn update_member_notifying(
+        &self,
+        member: &MemberId,
+        entry: impl Fn(&MemberState) -> Option<LogEntry> + Send + Sync,
+        notify: &(dyn Fn(&MemberState) -> Vec<Delivery> + Send + Sync),
+    ) -> Result<bool, StoreError> {
+        optimistic!(self, conn => self.try_update_member(&mut conn, member, &entry, notify, Target::Live))
     }
 
     pub(super) async fn try_update_member(
@@ -27,6 +40,7 @@ impl RedisStore {
         conn: &mut Connection,
         member: &MemberId,
         entry: &(impl Fn(&MemberState) -> Option<LogEntry> + Send + Sync),
+        notify: &(dyn Fn(&MemberState) -> Vec<Delivery> + Send + Sync),
         target: Target,
     ) -> Result<Option<bool>, StoreError> {
         let Some((keys, raw)) = self
@@ -50,6 +64,9 @@ impl RedisStore {
             };
             let mut pipe = redis::pipe();
             pipe.atomic();
+            if let Target::Live = target {
+                super::outbox::queue(&self.keys, &mut pipe, &notify(&state))?;
+            }
             match &log {
                 LogEntry::Profile { profile, .. } => {
                     state.set_profile(profile.clone());
