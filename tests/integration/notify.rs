@@ -726,3 +726,79 @@ async fn redis_members_entering_the_top_are_told_their_rank() {
     let store = StoreAt::Redis(redis.url(), prefix("notify-rank"));
     members_entering_the_top_are_told_their_rank(store, dir.path()).await;
 }
+
+mod embedded_outbox {
+    //! The embedded store's outbox across restarts, through the store's
+    //! own API: what a crash between the event log and the outbox leaves.
+
+    use engagement_core::{Event, MemberId, RuleSet};
+    use engagement_service::notify::Status;
+    use engagement_service::store::{EmbeddedStore, ManualGrant, Store};
+
+    use super::{RULES, share, standard_channel};
+
+    fn rules() -> RuleSet {
+        let source = format!("{RULES}\n{}", standard_channel("https://hooks.example.org"));
+        RuleSet::from_toml(&source).unwrap()
+    }
+
+    async fn pending(store: &EmbeddedStore) -> Vec<String> {
+        let found = store.deliveries(Status::Pending, 100).await.unwrap();
+        let mut ids: Vec<String> = found.into_iter().map(|d| d.notification.id).collect();
+        ids.sort();
+        ids
+    }
+
+    #[tokio::test]
+    async fn deliveries_lost_between_the_two_writes_are_recovered_under_the_same_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let rules = rules();
+        let outbox = dir.path().join("outbox.log");
+        let events: Vec<Event> = vec![serde_json::from_value(share("e1", "ana")).unwrap()];
+        let before_crash = {
+            let store = EmbeddedStore::open(dir.path(), &rules).unwrap();
+            let header = std::fs::metadata(&outbox).unwrap().len();
+            store.ingest(&rules, &events).await.unwrap();
+            let grant = ManualGrant {
+                badge: "speaker".into(),
+                tier: 0,
+                at: "2026-11-21T09:00:00Z".parse().unwrap(),
+                reason: None,
+            };
+            let ana = MemberId::parse("ana").unwrap();
+            assert!(store.grant_badge(&rules, &ana, grant).await.unwrap());
+            let ids = pending(&store).await;
+            assert_eq!(ids.len(), 2, "a first share and a speaker badge: {ids:?}");
+            // The crash: everything the outbox wrote after opening is gone.
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&outbox)
+                .unwrap();
+            file.set_len(header).unwrap();
+            ids
+        };
+        let store = EmbeddedStore::open(dir.path(), &rules).unwrap();
+        assert_eq!(
+            pending(&store).await,
+            before_crash,
+            "the same deliveries, the same ids"
+        );
+        drop(store);
+        // Opening again finds them in the outbox and adds nothing.
+        let store = EmbeddedStore::open(dir.path(), &rules).unwrap();
+        assert_eq!(pending(&store).await, before_crash);
+    }
+
+    #[tokio::test]
+    async fn adding_a_channel_sends_nothing_about_the_past() {
+        let dir = tempfile::tempdir().unwrap();
+        let quiet = RuleSet::from_toml(RULES).unwrap();
+        let events: Vec<Event> = vec![serde_json::from_value(share("e1", "ana")).unwrap()];
+        {
+            let store = EmbeddedStore::open(dir.path(), &quiet).unwrap();
+            store.ingest(&quiet, &events).await.unwrap();
+        }
+        let store = EmbeddedStore::open(dir.path(), &rules()).unwrap();
+        assert_eq!(pending(&store).await, Vec::<String>::new());
+    }
+}

@@ -280,9 +280,11 @@ pub fn notifications(rules: &RuleSet, notice: &Notice, profile: &Profile) -> Vec
         if !told {
             continue;
         }
-        // A shared channel names an anonymous member nowhere; a Discourse
-        // badge would name them on the forum.
-        let named = channel.private || profile.visibility == Visibility::Public;
+        // A shared channel shows an anonymous member nowhere (a private
+        // one has their id to reach them, never their name); a Discourse
+        // badge would show them on the forum.
+        let public = profile.visibility == Visibility::Public;
+        let named = channel.private || public;
         if !named && channel.format == Format::Discourse {
             continue;
         }
@@ -295,7 +297,9 @@ pub fn notifications(rules: &RuleSet, notice: &Notice, profile: &Profile) -> Vec
             id: notification_id(&channel.id, notice),
             channel: channel.id.clone(),
             member: notice.member.clone(),
-            name: named.then(|| profile.name.clone()).flatten(),
+            name: (profile.visibility != Visibility::Anonymous)
+                .then(|| profile.name.clone())
+                .flatten(),
             named,
             community: notice.community.clone(),
             at: notice.at,

@@ -131,13 +131,14 @@ fn members_are_told_only_the_way_they_chose() {
         private,
         [("dm".to_owned(), true, Some("Ana Souza".to_owned()))]
     );
-    // Anonymous: never named on a shared channel, no forum badge.
+    // Anonymous: named nowhere, shown on a shared channel without id, no
+    // forum badge; a private channel has the id it needs to reach them.
     let anonymous = to(Recognition::Public, Visibility::Anonymous);
     assert_eq!(
         anonymous,
         [
             ("community-feed".to_owned(), false, None),
-            ("dm".to_owned(), true, Some("Ana Souza".to_owned()))
+            ("dm".to_owned(), true, None)
         ]
     );
     // Hidden: privately only.
@@ -288,4 +289,16 @@ fn a_rank_tells_a_channel_only_when_the_member_enters_its_top() {
     );
     assert_eq!(rank_watches(&rules), [("contributors", Period::Week)]);
     assert_eq!(widest_top(&rules, "contributors", Period::Week), 10);
+}
+
+#[test]
+fn a_discourse_channel_cannot_be_private() {
+    let src = format!(
+        "{CANONICAL}\n[[notify]]\nid = \"f\"\nurl = \"https://x.org\"\nformat = \"discourse\"\nprivate = true\napi_key_env = \"K\"\napi_username = \"system\"\non = [\"badge.granted\"]\n[notify.badges]\n\"mentor\" = 1\n"
+    );
+    let messages: Vec<String> = errors(&src).into_iter().map(|e| e.message).collect();
+    assert!(
+        messages.iter().any(|m| m.contains("cannot be private")),
+        "{messages:?}"
+    );
 }

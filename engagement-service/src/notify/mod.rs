@@ -65,6 +65,10 @@ pub struct Delivery {
     pub next_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// The claim this copy was taken under (Redis): settling it must
+    /// still hold the lease.
+    #[serde(skip)]
+    pub lease: Option<u64>,
 }
 
 impl Delivery {
@@ -76,6 +80,7 @@ impl Delivery {
             created_at: now,
             next_at: now,
             last_error: None,
+            lease: None,
         }
     }
 

@@ -188,7 +188,9 @@ impl Sender {
                     .header("webhook-signature", sign(key, &n.id, timestamp, &body))
                     .body(body)
             }
-            (Format::Slack, _) => client.post(url).json(&json!({ "text": sentence(n) })),
+            (Format::Slack, _) => client
+                .post(url)
+                .json(&json!({ "text": slack_escape(&sentence(n)) })),
             (Format::Discourse, Secret::ApiKey(key)) => {
                 let Some(username) = discourse_user else {
                     return Err(Failure::permanent(format!(
@@ -229,13 +231,20 @@ impl Sender {
                 )));
             }
         };
+        // Errors name the channel, not its address: a Slack address is a
+        // credential, and admins read these.
         let response = request.send().await.map_err(|e| {
             let what = if e.is_timeout() {
                 "timed out"
             } else {
                 "failed"
             };
-            Failure::retry(format!("request {what}: {}", error_chain(&e)))
+            let e = e.without_url();
+            Failure::retry(format!(
+                "request to channel \"{}\" {what}: {}",
+                channel.id,
+                error_chain(&e)
+            ))
         })?;
         let status = response.status();
         if status.is_success() {
@@ -245,7 +254,7 @@ impl Sender {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| retry_after(v, now));
         Err(Failure {
-            message: format!("{} answered {status}", channel.url),
+            message: format!("channel \"{}\" answered {status}", channel.id),
             retry_after,
             gone: status == reqwest::StatusCode::GONE,
             permanent: false,
@@ -357,6 +366,14 @@ pub fn sentence(n: &Notification) -> String {
     }
 }
 
+/// Slack's control characters escaped, so that a name such as
+/// `<!channel>` is shown, not acted on.
+fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 /// `Retry-After` in seconds or as an HTTP date.
 fn retry_after(value: &str, now: jiff::Timestamp) -> Option<Duration> {
     if let Ok(seconds) = value.trim().parse::<u64>() {
@@ -391,7 +408,7 @@ fn literal_ip(url: &reqwest::Url) -> Option<IpAddr> {
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
+            let [a, b, c, _] = v4.octets();
             !(v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
@@ -400,18 +417,37 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || v4.is_documentation()
                 || v4.is_multicast()
                 || a == 0
-                || (a == 100 && (64..128).contains(&b)))
+                || a >= 240
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (18..20).contains(&b))
+                || (a == 192 && b == 0 && c == 0))
         }
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            let s = v6.segments();
+            // Addresses that carry an IPv4 one are judged by it.
+            let carried = |hi: u16, lo: u16| {
+                let [a, b] = hi.to_be_bytes();
+                let [c, d] = lo.to_be_bytes();
+                is_public(IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d)))
+            };
+            if s[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified() {
+                return carried(s[6], s[7]); // IPv4-compatible ::a.b.c.d
+            }
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return carried(s[6], s[7]); // NAT64
+            }
+            if s[0] == 0x2002 {
+                return carried(s[1], s[2]); // 6to4
+            }
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80)
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0)
         }
     }
 }
@@ -468,13 +504,33 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "2002:7f00:1::",
+            "::7f00:1",
+            "fec0::1",
+            "198.18.0.1",
+            "240.0.0.1",
+            "192.0.0.8",
             "255.255.255.255",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["93.184.215.14", "2606:4700::6810:84e5", "8.8.8.8"] {
+        for ip in [
+            "93.184.215.14",
+            "2606:4700::6810:84e5",
+            "8.8.8.8",
+            "64:ff9b::808:808",
+        ] {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
+    }
+
+    #[test]
+    fn slack_text_shows_names_instead_of_acting_on_them() {
+        assert_eq!(
+            slack_escape("<!channel> & co earned Mentor"),
+            "&lt;!channel&gt; &amp; co earned Mentor"
+        );
     }
 
     #[test]

@@ -43,7 +43,8 @@ pub async fn run(state: web::Data<AppState>) {
     }
 }
 
-/// Claims, sends and settles one batch; how many were claimed.
+/// Claims, sends and settles one batch; how many were claimed. One
+/// delivery's trouble never holds up the others'.
 async fn round(state: &AppState) -> Result<usize, StoreError> {
     let claimed = state
         .store
@@ -54,28 +55,27 @@ async fn round(state: &AppState) -> Result<usize, StoreError> {
     }
     let sender = state.sender();
     let disabled = state.store.disabled_channels().await?;
-    let settled = join_all(
-        claimed
-            .iter()
-            .map(|d| attempt(state, &sender, &disabled, d.clone())),
-    )
-    .await;
     let n = claimed.len();
-    for result in settled {
-        let (delivery, gone) = result?;
+    let settled =
+        join_all((claimed.into_iter()).map(|d| attempt(state, &sender, &disabled, d))).await;
+    for (delivery, gone) in settled {
         if let Some(reason) = gone {
-            state
-                .store
-                .disable_channel(&delivery.notification.channel, &reason)
-                .await?;
+            let channel = &delivery.notification.channel;
+            if let Err(e) = state.store.disable_channel(channel, &reason).await {
+                tracing::error!(error = %e, channel, "could not disable a channel");
+            }
         }
         let status = delivery.status;
-        state.store.settle_delivery(delivery).await?;
-        state
-            .metrics
-            .deliveries
-            .with_label_values(&[status.as_str()])
-            .inc();
+        let id = delivery.id().to_owned();
+        match state.store.settle_delivery(delivery).await {
+            // Its lease runs out, and it is tried again.
+            Err(e) => tracing::error!(error = %e, id, "could not settle a delivery"),
+            Ok(()) => state
+                .metrics
+                .deliveries
+                .with_label_values(&[status.as_str()])
+                .inc(),
+        }
     }
     Ok(n)
 }
@@ -86,15 +86,21 @@ async fn attempt(
     sender: &Arc<Sender>,
     disabled: &std::collections::HashMap<String, String>,
     d: Delivery,
-) -> Result<(Delivery, Option<String>), StoreError> {
+) -> (Delivery, Option<String>) {
     let channel = d.notification.channel.clone();
     if let Some(reason) = disabled.get(&channel) {
         let error = format!("channel \"{channel}\" is disabled: {reason}");
-        return Ok((d.failed(error, Timestamp::now()), None));
+        return (d.failed(error, Timestamp::now()), None);
     }
     let username = match sender.channel(&channel).map(|c| c.format) {
         Some(engagement_core::notify::Format::Discourse) => {
-            discourse_user(state, &d.notification.member).await?
+            match discourse_user(state, &d.notification.member).await {
+                Ok(name) => name,
+                Err(e) => {
+                    let error = format!("could not look up the member's forum account: {e}");
+                    return (d.after_failure(error, None, Timestamp::now()), None);
+                }
+            }
         }
         _ => None,
     };
@@ -102,13 +108,12 @@ async fn attempt(
         .send(&d.notification, username.as_deref(), Timestamp::now())
         .await;
     let now = Timestamp::now();
-    Ok(match result {
+    match result {
         Ok(()) => (d.delivered(now), None),
         Err(f) if f.gone => {
             let reason = format!("{} (410 Gone)", f.message);
             tracing::warn!(channel, "channel answered 410 Gone: disabled");
-            let d = d.failed(reason.clone(), now);
-            (d, Some(reason))
+            (d.failed(reason.clone(), now), Some(reason))
         }
         Err(f) if f.permanent => (d.failed(f.message, now), None),
         Err(f) => {
@@ -122,7 +127,7 @@ async fn attempt(
             }
             (d, None)
         }
-    })
+    }
 }
 
 /// The member's Discourse username: their own id, or a linked alias.

@@ -154,14 +154,12 @@ impl EmbeddedStore {
         let mut derived = Derived::deferred(options.insights, options.fair_play);
         derived.retention = options.retention;
         let mut outbox = Outbox::open(dir, size)?;
-        let covered = outbox.covered.min(size);
-        let mut len = replay_range(&path, 0, covered, rules, &mut derived)?;
+        // Up to the outbox's mark (or the last whole line before it)...
+        let seen = replay_range(&path, 0, outbox.covered.min(size), rules, &mut derived)?;
         derived.settle();
-        if len == covered {
-            // Events logged past what the outbox covers (a crash between
-            // the two writes) have their deliveries worked out again.
-            len = replay_tail(&path, len, size, rules, &mut derived, &mut outbox)?;
-        }
+        // ...then as live: events logged past it (a crash between the two
+        // writes) have their deliveries worked out again.
+        let len = replay_tail(&path, seen, size, rules, &mut derived, &mut outbox)?;
         // A line cut short by a crash was never acknowledged: drop it.
         log.set_len(len).map_err(|e| unavailable(&path, e))?;
         Ok(EmbeddedStore {

@@ -102,6 +102,11 @@ impl Keys {
         format!("{}:outbox:{status}", self.tag)
     }
 
+    /// Which worker holds each claimed queue (hash queue → lease token).
+    pub fn outbox_leases(&self) -> String {
+        format!("{}:outbox:leases", self.tag)
+    }
+
     /// Channels answering 410 Gone (hash channel → why).
     pub fn outbox_disabled(&self) -> String {
         format!("{}:outbox:disabled", self.tag)

@@ -2,10 +2,11 @@
 //! appended to `outbox.log` (JSON lines) beside the event log.
 //!
 //! A delivery is written after the events that cause it, and the outbox
-//! records how much of the event log it covers: at start, deliveries of
-//! events past that mark (a crash between the two writes) are worked out
-//! again from the log, under the same ids. So an acknowledged outcome
-//! never loses its notification.
+//! records how much of the event log it has seen (a mark written after
+//! every request): at start, deliveries of events past that mark (a crash
+//! between the two writes) are worked out again from the log, under the
+//! same ids, and those already known are left alone. So an acknowledged
+//! outcome never loses its notification, and nothing is sent twice.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
@@ -48,6 +49,9 @@ type Queue = (String, MemberId);
 #[derive(Debug)]
 pub struct Outbox {
     records: HashMap<String, Delivery>,
+    /// Order of arrival: kept through compaction.
+    seq: HashMap<String, u64>,
+    next_seq: u64,
     /// Pending ids of each member on each channel, oldest first.
     queues: HashMap<Queue, VecDeque<String>>,
     /// The head of each queue with a pending delivery, by when it is due
@@ -59,7 +63,12 @@ pub struct Outbox {
     pub disabled: HashMap<String, String>,
     /// Bytes of the event log whose deliveries are written here.
     pub covered: u64,
+    /// Deliveries kept in memory that a failed write did not save: saved
+    /// with the next write, and the mark stays behind them until then.
+    unsaved: Vec<Delivery>,
     file: File,
+    /// Bytes of complete lines in the file.
+    len: u64,
     path: PathBuf,
 }
 
@@ -69,36 +78,47 @@ fn unavailable(path: &Path, e: impl std::fmt::Display) -> StoreError {
 
 impl Outbox {
     /// Reads `outbox.log` in `dir` and writes it back compacted; a new
-    /// outbox covers the `log_len` bytes already logged (no notification
+    /// outbox has seen the `log_len` bytes already logged (no notification
     /// for the past).
     pub fn open(dir: &Path, log_len: u64) -> Result<Outbox, StoreError> {
         let path = dir.join(OUTBOX_FILE);
+        let file = match File::open(&path) {
+            Ok(file) => Some(file),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(unavailable(&path, e)),
+        };
         let mut outbox = Outbox {
             records: HashMap::new(),
+            seq: HashMap::new(),
+            next_seq: 0,
             queues: HashMap::new(),
             due: BTreeSet::new(),
             due_at: HashMap::new(),
             settled: HashMap::new(),
             disabled: HashMap::new(),
-            covered: log_len,
+            covered: if file.is_some() { 0 } else { log_len },
+            unsaved: Vec::new(),
             file: File::open("/dev/null").map_err(|e| unavailable(&path, e))?,
+            len: 0,
             path: path.clone(),
         };
-        match File::open(&path) {
-            Ok(file) => {
-                outbox.covered = 0;
-                for (number, line) in BufReader::new(file).lines().enumerate() {
-                    let line = line.map_err(|e| unavailable(&path, e))?;
-                    // A line cut short by a crash was never relied on.
-                    let Ok(line) = serde_json::from_str::<Line>(&line) else {
-                        tracing::warn!(line = number + 1, "outbox: skipping a line cut short");
-                        continue;
-                    };
-                    outbox.load(line);
+        if let Some(file) = file {
+            let mut reader = BufReader::new(file);
+            let mut line = Vec::new();
+            let mut number = 0usize;
+            loop {
+                line.clear();
+                let n = (reader.read_until(b'\n', &mut line)).map_err(|e| unavailable(&path, e))?;
+                if n == 0 {
+                    break;
+                }
+                number += 1;
+                // A line cut short by a crash was never relied on.
+                match serde_json::from_slice::<Line>(line.strip_suffix(b"\n").unwrap_or(&line)) {
+                    Ok(parsed) if line.ends_with(b"\n") => outbox.load(parsed),
+                    _ => tracing::warn!(line = number, "outbox: skipping a line cut short"),
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(unavailable(&path, e)),
         }
         outbox.compact()?;
         Ok(outbox)
@@ -120,8 +140,6 @@ impl Outbox {
     /// Rewrites the file with what is kept, and appends from then on.
     fn compact(&mut self) -> Result<(), StoreError> {
         let tmp = self.path.with_extension("log.tmp");
-        let mut out =
-            std::io::BufWriter::new(File::create(&tmp).map_err(|e| unavailable(&tmp, e))?);
         let mut lines = vec![Line::Covered { upto: self.covered }];
         for (channel, reason) in &self.disabled {
             lines.push(Line::Disabled {
@@ -130,40 +148,38 @@ impl Outbox {
             });
         }
         let mut records: Vec<&Delivery> = self.records.values().collect();
-        records.sort_by(|a, b| (a.created_at, a.id()).cmp(&(b.created_at, b.id())));
-        for line in lines
-            .iter()
-            .map(serde_json::to_vec)
-            .chain(records.into_iter().map(|d| {
-                serde_json::to_vec(&Line::Put {
-                    delivery: Box::new(d.clone()),
-                })
-            }))
-        {
-            let mut line = line.map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            line.push(b'\n');
-            out.write_all(&line).map_err(|e| unavailable(&tmp, e))?;
-        }
-        let file = out.into_inner().map_err(|e| unavailable(&tmp, e.error()))?;
-        file.sync_all().map_err(|e| unavailable(&tmp, e))?;
+        records.sort_by_key(|d| self.seq.get(d.id()).copied().unwrap_or(u64::MAX));
+        lines.extend(records.into_iter().map(|d| Line::Put {
+            delivery: Box::new(d.clone()),
+        }));
+        let buf = encode(&lines)?;
+        let mut file = File::create(&tmp).map_err(|e| unavailable(&tmp, e))?;
+        (file.write_all(&buf))
+            .and_then(|()| file.sync_all())
+            .map_err(|e| unavailable(&tmp, e))?;
         std::fs::rename(&tmp, &self.path).map_err(|e| unavailable(&self.path, e))?;
         self.file = OpenOptions::new()
             .append(true)
             .open(&self.path)
             .map_err(|e| unavailable(&self.path, e))?;
+        self.len = buf.len() as u64;
         Ok(())
     }
 
-    fn write(&mut self, lines: &[Line]) -> Result<(), StoreError> {
-        let mut buf = Vec::new();
-        for line in lines {
-            serde_json::to_writer(&mut buf, line)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            buf.push(b'\n');
+    /// Appends lines, synced when `sync`; on failure the file is cut back
+    /// so that nothing of a failed write remains.
+    fn write(&mut self, lines: &[Line], sync: bool) -> Result<(), StoreError> {
+        let buf = encode(lines)?;
+        let written = self
+            .file
+            .write_all(&buf)
+            .and_then(|()| if sync { self.file.sync_data() } else { Ok(()) });
+        if let Err(e) = written {
+            let _ = self.file.set_len(self.len);
+            return Err(unavailable(&self.path, e));
         }
-        (self.file.write_all(&buf))
-            .and_then(|()| self.file.sync_data())
-            .map_err(|e| unavailable(&self.path, e))
+        self.len += buf.len() as u64;
+        Ok(())
     }
 
     pub fn knows(&self, id: &str) -> bool {
@@ -171,27 +187,31 @@ impl Outbox {
     }
 
     /// Adds new deliveries (known ids are left alone) caused by the event
-    /// log up to `covered`. They are kept in memory even when the file
-    /// cannot be written: a restart works them out again from the log.
+    /// log up to `covered`, and moves the mark there. New deliveries are
+    /// synced; a mark alone is only written (losing it costs a look at a
+    /// few more events at start). Deliveries are kept in memory even when
+    /// the file cannot be written: they are saved with the next write, and
+    /// a restart meanwhile works them out again from the log.
     pub fn add(&mut self, deliveries: Vec<Delivery>, covered: u64) {
         let fresh: Vec<Delivery> = deliveries
             .into_iter()
             .filter(|d| !self.knows(d.id()))
             .collect();
-        if fresh.is_empty() {
-            return;
-        }
-        let mut lines: Vec<Line> = fresh
-            .iter()
+        let mut saving = std::mem::take(&mut self.unsaved);
+        saving.extend(fresh.iter().cloned());
+        let sync = !saving.is_empty();
+        let mut lines: Vec<Line> = (saving.iter())
             .map(|d| Line::Put {
                 delivery: Box::new(d.clone()),
             })
             .collect();
         lines.push(Line::Covered { upto: covered });
-        if let Err(e) = self.write(&lines) {
-            tracing::error!(error = %e, "outbox: could not write new deliveries; a restart recovers them from the event log");
-        } else {
-            self.covered = covered;
+        match self.write(&lines, sync) {
+            Ok(()) => self.covered = covered,
+            Err(e) => {
+                tracing::error!(error = %e, "outbox: could not write; a restart recovers new deliveries from the event log");
+                self.unsaved = saving;
+            }
         }
         for d in fresh {
             self.put(d);
@@ -205,17 +225,27 @@ impl Outbox {
             d.notification.channel.clone(),
             d.notification.member.clone(),
         );
-        let before = self.records.insert(id.clone(), d.clone());
+        if !self.seq.contains_key(&id) {
+            self.seq.insert(id.clone(), self.next_seq);
+            self.next_seq += 1;
+        }
+        let before = self.records.insert(id.clone(), d.clone()).map(|b| b.status);
         if let Some(at) = self.due_at.remove(&id) {
             self.due.remove(&(at, id.clone()));
+        }
+        // Out of the list of what it was, when that changes.
+        if let Some(was @ (Status::Delivered | Status::Failed)) = before
+            && was != d.status
+            && let Some(list) = self.settled.get_mut(&was)
+        {
+            list.retain(|x| *x != id);
         }
         match d.status {
             Status::Pending => {
                 let q = self.queues.entry(queue.clone()).or_default();
                 if !q.contains(&id) {
-                    q.push_back(id.clone());
+                    q.push_back(id);
                 }
-                self.schedule_head(&queue);
             }
             Status::Delivered | Status::Failed => {
                 if let Some(q) = self.queues.get_mut(&queue) {
@@ -224,23 +254,19 @@ impl Outbox {
                         self.queues.remove(&queue);
                     }
                 }
-                if before.as_ref().is_none_or(|b| b.status != d.status) {
+                if before != Some(d.status) {
                     let list = self.settled.entry(d.status).or_default();
-                    list.push_back(id.clone());
+                    list.push_back(id);
                     while list.len() > KEEP_SETTLED {
                         if let Some(old) = list.pop_front() {
                             self.records.remove(&old);
+                            self.seq.remove(&old);
                         }
                     }
                 }
-                if let Some(Status::Delivered | Status::Failed) = before.map(|b| b.status)
-                    && let Some(list) = self.settled.get_mut(&other(d.status))
-                {
-                    list.retain(|x| *x != id);
-                }
-                self.schedule_head(&queue);
             }
         }
+        self.schedule_head(&queue);
     }
 
     /// Puts the queue's head in the due set, at its own time.
@@ -251,10 +277,7 @@ impl Outbox {
         if self.due_at.contains_key(&head) {
             return;
         }
-        let at = self
-            .records
-            .get(&head)
-            .map_or(0, |d| d.next_at.as_millisecond());
+        let at = (self.records.get(&head)).map_or(0, |d| d.next_at.as_millisecond());
         self.due.insert((at, head.clone()));
         self.due_at.insert(head, at);
     }
@@ -273,18 +296,35 @@ impl Outbox {
         let mut out = Vec::new();
         for (at, id) in taken {
             self.due.remove(&(at, id.clone()));
-            self.due.insert((until, id.clone()));
-            self.due_at.insert(id.clone(), until);
-            out.extend(self.records.get(&id).cloned());
+            self.due_at.remove(&id);
+            match self.records.get(&id) {
+                Some(d) => {
+                    out.push(d.clone());
+                    self.due.insert((until, id.clone()));
+                    self.due_at.insert(id, until);
+                }
+                // Not kept any more: the queue moves on.
+                None => {
+                    let stale = self.queues.iter_mut().find(|(_, q)| q.front() == Some(&id));
+                    if let Some((queue, q)) = stale {
+                        q.pop_front();
+                        let queue = queue.clone();
+                        self.schedule_head(&queue);
+                    }
+                }
+            }
         }
         out
     }
 
     /// Writes a claimed delivery's new state.
     pub fn settle(&mut self, d: Delivery) -> Result<(), StoreError> {
-        self.write(&[Line::Put {
-            delivery: Box::new(d.clone()),
-        }])?;
+        self.write(
+            &[Line::Put {
+                delivery: Box::new(d.clone()),
+            }],
+            true,
+        )?;
         self.put(d);
         Ok(())
     }
@@ -292,9 +332,7 @@ impl Outbox {
     /// Deliveries with `status`, newest first.
     pub fn list(&self, status: Status, limit: usize) -> Vec<Delivery> {
         let mut found: Vec<&Delivery> = match status {
-            Status::Pending => self
-                .records
-                .values()
+            Status::Pending => (self.records.values())
                 .filter(|d| d.status == status)
                 .collect(),
             _ => (self.settled.get(&status).into_iter().flatten())
@@ -307,9 +345,7 @@ impl Outbox {
 
     /// A failed delivery pending again; its channel enabled again.
     pub fn retry(&mut self, id: &str, now: Timestamp) -> Result<Option<Delivery>, StoreError> {
-        let Some(d) = self
-            .records
-            .get(id)
+        let Some(d) = (self.records.get(id))
             .filter(|d| d.status == Status::Failed)
             .cloned()
         else {
@@ -325,28 +361,109 @@ impl Outbox {
                 channel: channel.clone(),
             });
         }
-        self.write(&lines)?;
+        self.write(&lines, true)?;
         self.disabled.remove(&channel);
-        if let Some(list) = self.settled.get_mut(&Status::Failed) {
-            list.retain(|x| x != id);
-        }
         self.put(d.clone());
         Ok(Some(d))
     }
 
     pub fn disable(&mut self, channel: &str, reason: &str) -> Result<(), StoreError> {
-        self.write(&[Line::Disabled {
-            channel: channel.to_owned(),
-            reason: reason.to_owned(),
-        }])?;
+        self.write(
+            &[Line::Disabled {
+                channel: channel.to_owned(),
+                reason: reason.to_owned(),
+            }],
+            true,
+        )?;
         self.disabled.insert(channel.to_owned(), reason.to_owned());
         Ok(())
     }
 }
 
-fn other(status: Status) -> Status {
-    match status {
-        Status::Delivered => Status::Failed,
-        _ => Status::Delivered,
+fn encode(lines: &[Line]) -> Result<Vec<u8>, StoreError> {
+    let mut buf = Vec::new();
+    for line in lines {
+        serde_json::to_writer(&mut buf, line).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        buf.push(b'\n');
+    }
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use engagement_core::notify::{Notification, What};
+
+    fn delivery(id: &str, member: &str) -> Delivery {
+        let n = Notification {
+            id: id.to_owned(),
+            channel: "feed".to_owned(),
+            member: MemberId::parse(member).unwrap(),
+            name: None,
+            named: true,
+            community: None,
+            at: "2026-12-01T10:00:00Z".parse().unwrap(),
+            what: What::Level {
+                level: "Contributor".to_owned(),
+            },
+        };
+        Delivery::new(n, "2026-12-01T10:00:00Z".parse().unwrap())
+    }
+
+    #[test]
+    fn a_retried_delivery_leaves_the_failed_list_through_a_restart_and_keeps_its_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let now: Timestamp = "2026-12-01T10:00:01Z".parse().unwrap();
+        let mut outbox = Outbox::open(dir.path(), 0).unwrap();
+        outbox.add(vec![delivery("msg_b", "ana"), delivery("msg_a", "ana")], 10);
+        let claimed = outbox.claim(now, 10);
+        assert_eq!(claimed.len(), 1, "one at a time per member and channel");
+        assert_eq!(claimed[0].id(), "msg_b", "in the order they came");
+        let failed = claimed[0].clone().failed("gone".to_owned(), now);
+        outbox.settle(failed).unwrap();
+        assert_eq!(outbox.list(Status::Failed, 10).len(), 1);
+        outbox.retry("msg_b", now).unwrap().unwrap();
+        drop(outbox);
+
+        let mut outbox = Outbox::open(dir.path(), 0).unwrap();
+        assert_eq!(outbox.covered, 10);
+        assert!(
+            outbox.list(Status::Failed, 10).is_empty(),
+            "retried: not failed any more"
+        );
+        let claimed = outbox.claim(now, 10);
+        let ids: Vec<&str> = claimed.iter().map(Delivery::id).collect();
+        assert_eq!(
+            ids,
+            ["msg_a"],
+            "msg_b went to the back of the line when retried"
+        );
+    }
+
+    #[test]
+    fn a_line_cut_short_inside_a_character_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut outbox = Outbox::open(dir.path(), 0).unwrap();
+        let mut d = delivery("msg_a", "ana");
+        d.notification.name = Some("Zoë".to_owned());
+        outbox.add(vec![d], 5);
+        drop(outbox);
+        let path = dir.path().join(OUTBOX_FILE);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let mut torn = serde_json::to_vec(&Line::Put {
+            delivery: Box::new({
+                let mut d = delivery("msg_b", "bo");
+                d.notification.name = Some("Zoë".to_owned());
+                d
+            }),
+        })
+        .unwrap();
+        let cut = torn.iter().position(|b| *b == 0xc3).unwrap() + 1;
+        torn.truncate(cut);
+        bytes.extend(torn);
+        std::fs::write(&path, bytes).unwrap();
+        let outbox = Outbox::open(dir.path(), 0).unwrap();
+        assert!(outbox.knows("msg_a") && !outbox.knows("msg_b"));
     }
 }

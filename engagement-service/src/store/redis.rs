@@ -358,7 +358,8 @@ impl Store for RedisStore {
         now: jiff::Timestamp,
         limit: usize,
     ) -> Result<Vec<crate::notify::Delivery>, StoreError> {
-        self.claim(now, limit).await
+        let _ = now;
+        self.claim(limit).await
     }
 
     async fn settle_delivery(&self, delivery: crate::notify::Delivery) -> Result<(), StoreError> {

@@ -122,6 +122,13 @@ impl Checker<'_> {
                 }
                 None => ok = false,
             }
+            if format == Some(Format::Discourse) && n.private {
+                self.error(
+                    span.clone(),
+                    "a \"discourse\" channel grants badges everyone on the forum sees: it cannot be private",
+                );
+                ok = false;
+            }
             if format != Some(Format::Discourse)
                 && let Some(b) = &n.badges
             {

@@ -1,11 +1,14 @@
 //! The Redis outbox. New deliveries are written in the ingest transaction
 //! (`queue`); the delivery worker claims, settles and retries them with
 //! `outbox.lua`, each move one atomic script, so several instances share
-//! the work and a claimed delivery is nobody else's for a lease.
+//! the work. A claim leases a queue to one worker under a token, timed by
+//! Redis's clock; settling checks the token, so a worker whose lease ran
+//! out writes nothing over the one that took over.
 //!
 //! Keys: the records (hash id → JSON); one list per member and channel
 //! (the queue, oldest first); a sorted set of queues by when their oldest
-//! delivery is due; sorted sets of pending, delivered and failed ids.
+//! delivery is due; the leases; sorted sets of pending, delivered and
+//! failed ids.
 
 use std::collections::HashMap;
 
@@ -50,30 +53,39 @@ pub(super) fn queue(
 }
 
 impl RedisStore {
-    pub(super) async fn claim(
-        &self,
-        now: Timestamp,
-        limit: usize,
-    ) -> Result<Vec<Delivery>, StoreError> {
+    /// Claims due deliveries; each carries its lease's token.
+    pub(super) async fn claim(&self, limit: usize) -> Result<Vec<Delivery>, StoreError> {
         let keys = &self.keys;
+        let token: u64 = rand::random();
         self.timed(async {
             let mut conn = self.conn().await?;
-            let until = now.as_millisecond() + LEASE.as_millis() as i64;
             let raw: Vec<String> = OUTBOX_SCRIPT
                 .key(keys.outbox_due())
                 .key(keys.outbox())
+                .key(keys.outbox_leases())
+                .key(keys.outbox_status(Status::Pending.as_str()))
                 .arg("claim")
-                .arg(now.as_millisecond())
-                .arg(until)
+                .arg(LEASE.as_millis() as u64)
                 .arg(limit)
                 .arg(keys.outbox_queues())
+                .arg(token)
                 .invoke_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
-            raw.chunks(2)
-                .filter_map(|pair| pair.get(1))
-                .map(|record| serde_json::from_str(record).map_err(corrupt))
-                .collect()
+            let mut out = Vec::new();
+            for record in raw.chunks(2).filter_map(|pair| pair.get(1)) {
+                // One unreadable record must not hold up the others.
+                match serde_json::from_str::<Delivery>(record) {
+                    Ok(mut d) => {
+                        d.lease = Some(token);
+                        out.push(d);
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "outbox: an unreadable delivery is skipped");
+                    }
+                }
+            }
+            Ok(out)
         })
         .await
     }
@@ -82,16 +94,16 @@ impl RedisStore {
         let keys = &self.keys;
         let (channel, member) = d.queue();
         let q = Keys::outbox_queue(channel, member);
-        let settled = d.status;
         let record = serde_json::to_string(&d).map_err(corrupt)?;
         self.timed(async {
             let mut conn = self.conn().await?;
-            let _: i64 = OUTBOX_SCRIPT
+            let done: i64 = OUTBOX_SCRIPT
                 .key(keys.outbox_due())
                 .key(keys.outbox())
                 .key(keys.outbox_status(Status::Pending.as_str()))
-                .key(keys.outbox_status(settled.as_str()))
+                .key(keys.outbox_status(d.status.as_str()))
                 .key(format!("{}{q}", keys.outbox_queues()))
+                .key(keys.outbox_leases())
                 .arg("settle")
                 .arg(d.id())
                 .arg(&q)
@@ -99,10 +111,16 @@ impl RedisStore {
                 .arg(d.status.as_str())
                 .arg(d.next_at.as_millisecond())
                 .arg(KEEP_SETTLED)
-                .arg(Timestamp::now().as_millisecond())
+                .arg(d.lease.unwrap_or_default())
                 .invoke_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
+            if done < 0 {
+                tracing::warn!(
+                    id = d.id(),
+                    "outbox: a lease ran out before its delivery was settled; another worker has it"
+                );
+            }
             Ok(())
         })
         .await
@@ -168,7 +186,6 @@ impl RedisStore {
                 .arg(id)
                 .arg(serde_json::to_string(&d).map_err(corrupt)?)
                 .arg(&q)
-                .arg(now.as_millisecond())
                 .arg(channel)
                 .invoke_async(&mut conn)
                 .await
