@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 pub const CONCURRENT: usize = 32;
 
 /// Requests (or units) per second and latency percentiles of one measure.
+#[allow(dead_code)]
 pub struct Figure {
     pub what: String,
     pub per_second: f64,

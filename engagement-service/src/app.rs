@@ -284,8 +284,12 @@ impl Store for AnyStore {
         delegate!(self, s => s.claim_deliveries(now, limit))
     }
 
-    async fn settle_delivery(&self, delivery: Delivery) -> Result<(), StoreError> {
-        delegate!(self, s => s.settle_delivery(delivery))
+    async fn settle_deliveries(&self, deliveries: Vec<Delivery>) -> Result<(), StoreError> {
+        delegate!(self, s => s.settle_deliveries(deliveries))
+    }
+
+    async fn flush_outbox(&self) -> Result<(), StoreError> {
+        delegate!(self, s => s.flush_outbox())
     }
 
     async fn deliveries(

@@ -769,7 +769,9 @@ mod embedded_outbox {
             assert!(store.grant_badge(&rules, &ana, grant).await.unwrap());
             let ids = pending(&store).await;
             assert_eq!(ids.len(), 2, "a first share and a speaker badge: {ids:?}");
-            // The crash: everything the outbox wrote after opening is gone.
+            // The crash: the process stops without a word (no drop), and
+            // everything the outbox wrote after opening is gone.
+            std::mem::forget(store);
             let file = std::fs::OpenOptions::new()
                 .write(true)
                 .open(&outbox)

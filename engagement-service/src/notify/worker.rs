@@ -20,7 +20,7 @@ use crate::store::{Store, StoreError};
 /// Deliveries claimed per round.
 const BATCH: usize = 64;
 /// How often an idle worker looks for due deliveries.
-const IDLE: Duration = Duration::from_millis(200);
+const IDLE: Duration = Duration::from_millis(50);
 
 /// Runs until the process ends.
 pub async fn run(state: web::Data<AppState>) {
@@ -46,6 +46,7 @@ pub async fn run(state: web::Data<AppState>) {
 /// Claims, sends and settles one batch; how many were claimed. One
 /// delivery's trouble never holds up the others'.
 async fn round(state: &AppState) -> Result<usize, StoreError> {
+    state.store.flush_outbox().await?;
     let claimed = state
         .store
         .claim_deliveries(Timestamp::now(), BATCH)
@@ -58,6 +59,7 @@ async fn round(state: &AppState) -> Result<usize, StoreError> {
     let n = claimed.len();
     let settled =
         join_all((claimed.into_iter()).map(|d| attempt(state, &sender, &disabled, d))).await;
+    let mut done = Vec::with_capacity(n);
     for (delivery, gone) in settled {
         if let Some(reason) = gone {
             let channel = &delivery.notification.channel;
@@ -65,16 +67,18 @@ async fn round(state: &AppState) -> Result<usize, StoreError> {
                 tracing::error!(error = %e, channel, "could not disable a channel");
             }
         }
-        let status = delivery.status;
-        let id = delivery.id().to_owned();
-        match state.store.settle_delivery(delivery).await {
-            // Its lease runs out, and it is tried again.
-            Err(e) => tracing::error!(error = %e, id, "could not settle a delivery"),
-            Ok(()) => state
-                .metrics
-                .deliveries
-                .with_label_values(&[status.as_str()])
-                .inc(),
+        done.push(delivery);
+    }
+    let statuses: Vec<Status> = done.iter().map(|d| d.status).collect();
+    match state.store.settle_deliveries(done).await {
+        // Their leases run out, and they are tried again.
+        Err(e) => tracing::error!(error = %e, "could not settle {n} deliveries"),
+        Ok(()) => {
+            for status in statuses {
+                (state.metrics.deliveries)
+                    .with_label_values(&[status.as_str()])
+                    .inc();
+            }
         }
     }
     Ok(n)

@@ -189,6 +189,16 @@ impl EmbeddedStore {
     }
 }
 
+impl Drop for EmbeddedStore {
+    /// A stop records how far the outbox has seen the log (the delivery
+    /// worker does so every round meanwhile).
+    fn drop(&mut self) {
+        if let Err(e) = self.lock().outbox.flush() {
+            tracing::warn!(error = %e, "outbox: the mark was not recorded at stop");
+        }
+    }
+}
+
 impl Inner {
     /// Logs then applies one profile change or manual grant.
     fn record(&mut self, entry: LogEntry) -> Result<(), StoreError> {
@@ -538,8 +548,12 @@ impl Store for EmbeddedStore {
         Ok(self.lock().outbox.claim(now, limit))
     }
 
-    async fn settle_delivery(&self, delivery: Delivery) -> Result<(), StoreError> {
-        self.lock().outbox.settle(delivery)
+    async fn flush_outbox(&self) -> Result<(), StoreError> {
+        self.lock().outbox.flush()
+    }
+
+    async fn settle_deliveries(&self, deliveries: Vec<Delivery>) -> Result<(), StoreError> {
+        self.lock().outbox.settle(deliveries)
     }
 
     async fn deliveries(

@@ -277,12 +277,16 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Delivery>, StoreError>> + Send;
 
-    /// Writes a claimed delivery's new state: delivered, failed, or
-    /// pending until its `next_at`.
-    fn settle_delivery(
+    /// Writes claimed deliveries' new states: delivered, failed, or
+    /// pending until their `next_at`.
+    fn settle_deliveries(
         &self,
-        delivery: Delivery,
+        deliveries: Vec<Delivery>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Makes new deliveries durable where the store writes them lazily
+    /// (the embedded store); the delivery worker calls it every round.
+    fn flush_outbox(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Deliveries with `status`, the most recently scheduled or settled
     /// first.

@@ -61,8 +61,12 @@ pub struct Outbox {
     /// Delivered and failed ids, oldest first.
     settled: HashMap<Status, VecDeque<String>>,
     pub disabled: HashMap<String, String>,
-    /// Bytes of the event log whose deliveries are written here.
+    /// Bytes of the event log whose deliveries are written here...
     pub covered: u64,
+    /// ...and as the file says, synced.
+    durable: u64,
+    /// Whether deliveries were written since the last sync.
+    dirty: bool,
     /// Deliveries kept in memory that a failed write did not save: saved
     /// with the next write, and the mark stays behind them until then.
     unsaved: Vec<Delivery>,
@@ -97,6 +101,8 @@ impl Outbox {
             settled: HashMap::new(),
             disabled: HashMap::new(),
             covered: if file.is_some() { 0 } else { log_len },
+            durable: 0,
+            dirty: false,
             unsaved: Vec::new(),
             file: File::open("/dev/null").map_err(|e| unavailable(&path, e))?,
             len: 0,
@@ -121,6 +127,7 @@ impl Outbox {
             }
         }
         outbox.compact()?;
+        outbox.durable = outbox.covered;
         Ok(outbox)
     }
 
@@ -187,11 +194,14 @@ impl Outbox {
     }
 
     /// Adds new deliveries (known ids are left alone) caused by the event
-    /// log up to `covered`, and moves the mark there. New deliveries are
-    /// synced; a mark alone is only written (losing it costs a look at a
-    /// few more events at start). Deliveries are kept in memory even when
-    /// the file cannot be written: they are saved with the next write, and
-    /// a restart meanwhile works them out again from the log.
+    /// log up to `covered`. They are written at once but not synced: the
+    /// request that caused them waits for the event log's sync only. The
+    /// mark of what the outbox has seen moves on disk in [`Outbox::flush`],
+    /// after a sync, so a crash before then only means the events past
+    /// the mark are looked at again at start (and their deliveries, being
+    /// known, are left alone). When the file cannot be written, the
+    /// deliveries are kept in memory, saved with the next write, and the
+    /// mark stays behind them.
     pub fn add(&mut self, deliveries: Vec<Delivery>, covered: u64) {
         let fresh: Vec<Delivery> = deliveries
             .into_iter()
@@ -199,23 +209,45 @@ impl Outbox {
             .collect();
         let mut saving = std::mem::take(&mut self.unsaved);
         saving.extend(fresh.iter().cloned());
-        let sync = !saving.is_empty();
-        let mut lines: Vec<Line> = (saving.iter())
-            .map(|d| Line::Put {
-                delivery: Box::new(d.clone()),
-            })
-            .collect();
-        lines.push(Line::Covered { upto: covered });
-        match self.write(&lines, sync) {
-            Ok(()) => self.covered = covered,
-            Err(e) => {
-                tracing::error!(error = %e, "outbox: could not write; a restart recovers new deliveries from the event log");
-                self.unsaved = saving;
+        if saving.is_empty() {
+            self.covered = covered;
+        } else {
+            let lines: Vec<Line> = (saving.iter())
+                .map(|d| Line::Put {
+                    delivery: Box::new(d.clone()),
+                })
+                .collect();
+            match self.write(&lines, false) {
+                Ok(()) => {
+                    self.covered = covered;
+                    self.dirty = true;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "outbox: could not write; a restart recovers new deliveries from the event log");
+                    self.unsaved = saving;
+                }
             }
         }
         for d in fresh {
             self.put(d);
         }
+    }
+
+    /// Syncs what [`Outbox::add`] wrote, then records the mark it reached
+    /// (itself synced): the mark on disk never runs ahead of the
+    /// deliveries on disk.
+    pub fn flush(&mut self) -> Result<(), StoreError> {
+        if !self.dirty && self.covered == self.durable {
+            return Ok(());
+        }
+        let covered = self.covered;
+        if self.dirty {
+            (self.file.sync_data()).map_err(|e| unavailable(&self.path, e))?;
+            self.dirty = false;
+        }
+        self.write(&[Line::Covered { upto: covered }], true)?;
+        self.durable = covered;
+        Ok(())
     }
 
     /// Keeps `d` as it now stands, in its queue and the due set.
@@ -317,15 +349,17 @@ impl Outbox {
         out
     }
 
-    /// Writes a claimed delivery's new state.
-    pub fn settle(&mut self, d: Delivery) -> Result<(), StoreError> {
-        self.write(
-            &[Line::Put {
+    /// Writes claimed deliveries' new states, with one sync.
+    pub fn settle(&mut self, settled: Vec<Delivery>) -> Result<(), StoreError> {
+        let lines: Vec<Line> = (settled.iter())
+            .map(|d| Line::Put {
                 delivery: Box::new(d.clone()),
-            }],
-            true,
-        )?;
-        self.put(d);
+            })
+            .collect();
+        self.write(&lines, true)?;
+        for d in settled {
+            self.put(d);
+        }
         Ok(())
     }
 
@@ -421,13 +455,14 @@ mod tests {
         assert_eq!(claimed.len(), 1, "one at a time per member and channel");
         assert_eq!(claimed[0].id(), "msg_b", "in the order they came");
         let failed = claimed[0].clone().failed("gone".to_owned(), now);
-        outbox.settle(failed).unwrap();
+        outbox.settle(vec![failed]).unwrap();
         assert_eq!(outbox.list(Status::Failed, 10).len(), 1);
         outbox.retry("msg_b", now).unwrap().unwrap();
+        outbox.flush().unwrap();
         drop(outbox);
 
         let mut outbox = Outbox::open(dir.path(), 0).unwrap();
-        assert_eq!(outbox.covered, 10);
+        assert_eq!(outbox.covered, 10, "the mark, once flushed");
         assert!(
             outbox.list(Status::Failed, 10).is_empty(),
             "retried: not failed any more"

@@ -362,8 +362,16 @@ impl Store for RedisStore {
         self.claim(limit).await
     }
 
-    async fn settle_delivery(&self, delivery: crate::notify::Delivery) -> Result<(), StoreError> {
-        self.settle(delivery).await
+    async fn flush_outbox(&self) -> Result<(), StoreError> {
+        // Deliveries are written in the transaction of their outcome.
+        Ok(())
+    }
+
+    async fn settle_deliveries(
+        &self,
+        deliveries: Vec<crate::notify::Delivery>,
+    ) -> Result<(), StoreError> {
+        self.settle(deliveries).await
     }
 
     async fn deliveries(

@@ -90,15 +90,19 @@ impl RedisStore {
         .await
     }
 
-    pub(super) async fn settle(&self, d: Delivery) -> Result<(), StoreError> {
+    /// Settles claimed deliveries in one round trip, each move atomic.
+    pub(super) async fn settle(&self, settled: Vec<Delivery>) -> Result<(), StoreError> {
+        if settled.is_empty() {
+            return Ok(());
+        }
         let keys = &self.keys;
-        let (channel, member) = d.queue();
-        let q = Keys::outbox_queue(channel, member);
-        let record = serde_json::to_string(&d).map_err(corrupt)?;
-        self.timed(async {
-            let mut conn = self.conn().await?;
-            let done: i64 = OUTBOX_SCRIPT
-                .key(keys.outbox_due())
+        let mut invocations = Vec::with_capacity(settled.len());
+        for d in &settled {
+            let (channel, member) = d.queue();
+            let q = Keys::outbox_queue(channel, member);
+            let record = serde_json::to_string(d).map_err(corrupt)?;
+            let mut invocation = OUTBOX_SCRIPT.key(keys.outbox_due());
+            invocation
                 .key(keys.outbox())
                 .key(keys.outbox_status(Status::Pending.as_str()))
                 .key(keys.outbox_status(d.status.as_str()))
@@ -111,15 +115,25 @@ impl RedisStore {
                 .arg(d.status.as_str())
                 .arg(d.next_at.as_millisecond())
                 .arg(KEEP_SETTLED)
-                .arg(d.lease.unwrap_or_default())
-                .invoke_async(&mut conn)
-                .await
-                .map_err(unavailable)?;
-            if done < 0 {
-                tracing::warn!(
-                    id = d.id(),
-                    "outbox: a lease ran out before its delivery was settled; another worker has it"
-                );
+                .arg(d.lease.unwrap_or_default());
+            invocations.push(invocation);
+        }
+        let mut pipe = redis::pipe();
+        // Loaded first, so that the calls after it find it.
+        pipe.load_script(&OUTBOX_SCRIPT).ignore();
+        for invocation in &invocations {
+            pipe.invoke_script(invocation);
+        }
+        self.timed(async {
+            let mut conn = self.conn().await?;
+            let done: Vec<i64> = pipe.query_async(&mut conn).await.map_err(unavailable)?;
+            for (d, done) in settled.iter().zip(done) {
+                if done < 0 {
+                    tracing::warn!(
+                        id = d.id(),
+                        "outbox: a lease ran out before its delivery was settled; another worker has it"
+                    );
+                }
             }
             Ok(())
         })
