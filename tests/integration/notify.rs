@@ -804,3 +804,39 @@ mod embedded_outbox {
         assert_eq!(pending(&store).await, Vec::<String>::new());
     }
 }
+
+#[tokio::test]
+async fn deliveries_wait_out_a_redis_outage_and_go_on_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // Redis keeps its data through the outage (every write in its AOF).
+    let mut redis = RedisServer::start_with(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let store = StoreAt::Redis(redis.url(), prefix("notify-outage"));
+    let receiver = Receiver::start(Script::Down).await;
+    let rules = rules_with(dir.path(), &standard_channel(&receiver.url));
+    let service = Service::start(&rules, &store, &[("FEED_SECRET", SECRET)]).await;
+    let (status, _) = service
+        .post("/v1/events", &json!({"events": [share("e1", "ana")]}))
+        .await;
+    assert_eq!(status, 200);
+    receiver
+        .until(Duration::from_secs(10), |s| !s.is_empty())
+        .await;
+    redis.kill();
+    receiver.set(Script::Ok);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    redis.restart();
+    let seen = receiver
+        .until(Duration::from_secs(30), |s| {
+            first_shares(s, "ana").iter().any(|x| x.status == 200)
+        })
+        .await;
+    let ana = first_shares(&seen, "ana");
+    assert_eq!(
+        ana.last().map(|s| s.status),
+        Some(200),
+        "delivered after the outage"
+    );
+    let ids: std::collections::HashSet<&String> =
+        ana.iter().map(|s| &s.headers["webhook-id"]).collect();
+    assert_eq!(ids.len(), 1);
+}

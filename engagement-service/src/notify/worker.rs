@@ -25,8 +25,12 @@ const IDLE: Duration = Duration::from_millis(50);
 /// Runs until the process ends.
 pub async fn run(state: web::Data<AppState>) {
     let mut failures = 0u32;
+    // Attempts made whose outcome the store could not take yet: written
+    // first thing once it answers again, so a blip delays nothing by a
+    // whole lease.
+    let mut unsettled: Vec<Delivery> = Vec::new();
     loop {
-        match round(&state).await {
+        match round(&state, &mut unsettled).await {
             Ok(0) => {
                 failures = 0;
                 tokio::time::sleep(IDLE).await;
@@ -45,8 +49,19 @@ pub async fn run(state: web::Data<AppState>) {
 
 /// Claims, sends and settles one batch; how many were claimed. One
 /// delivery's trouble never holds up the others'.
-async fn round(state: &AppState) -> Result<usize, StoreError> {
+async fn round(state: &AppState, unsettled: &mut Vec<Delivery>) -> Result<usize, StoreError> {
+    if !unsettled.is_empty() {
+        let retrying = std::mem::take(unsettled);
+        if let Err(e) = state.store.settle_deliveries(retrying.clone()).await {
+            *unsettled = retrying;
+            return Err(e);
+        }
+        count(state, &retrying);
+    }
     state.store.flush_outbox().await?;
+    // Read before claiming: nothing may fail between a claim and its
+    // attempts, or the claimed deliveries would wait out their lease.
+    let disabled = state.store.disabled_channels().await?;
     let claimed = state
         .store
         .claim_deliveries(Timestamp::now(), BATCH)
@@ -55,7 +70,6 @@ async fn round(state: &AppState) -> Result<usize, StoreError> {
         return Ok(0);
     }
     let sender = state.sender();
-    let disabled = state.store.disabled_channels().await?;
     let n = claimed.len();
     let settled =
         join_all((claimed.into_iter()).map(|d| attempt(state, &sender, &disabled, d))).await;
@@ -69,19 +83,22 @@ async fn round(state: &AppState) -> Result<usize, StoreError> {
         }
         done.push(delivery);
     }
-    let statuses: Vec<Status> = done.iter().map(|d| d.status).collect();
-    match state.store.settle_deliveries(done).await {
-        // Their leases run out, and they are tried again.
-        Err(e) => tracing::error!(error = %e, "could not settle {n} deliveries"),
-        Ok(()) => {
-            for status in statuses {
-                (state.metrics.deliveries)
-                    .with_label_values(&[status.as_str()])
-                    .inc();
-            }
-        }
+    if let Err(e) = state.store.settle_deliveries(done.clone()).await {
+        tracing::warn!(error = %e, "{n} deliveries are settled once the store answers");
+        *unsettled = done;
+        return Err(e);
     }
+    count(state, &done);
     Ok(n)
+}
+
+/// Counts settled attempts by the status they left.
+fn count(state: &AppState, settled: &[Delivery]) {
+    for d in settled {
+        (state.metrics.deliveries)
+            .with_label_values(&[d.status.as_str()])
+            .inc();
+    }
 }
 
 /// Sends one delivery; its new state, and why its channel is gone.

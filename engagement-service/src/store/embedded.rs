@@ -548,12 +548,30 @@ impl Store for EmbeddedStore {
         Ok(self.lock().outbox.claim(now, limit))
     }
 
+    /// The sync runs without the lock: ingest goes on meanwhile.
     async fn flush_outbox(&self) -> Result<(), StoreError> {
-        self.lock().outbox.flush()
+        let (covered, dirty, file) = {
+            let mut inner = self.lock();
+            let Some((covered, dirty)) = inner.outbox.begin_flush() else {
+                return Ok(());
+            };
+            (covered, dirty, inner.outbox.handle()?)
+        };
+        if dirty && let Err(e) = file.sync_data() {
+            self.lock().outbox.sync_failed();
+            return Err(StoreError::Unavailable(format!("outbox: {e}")));
+        }
+        self.lock().outbox.end_flush(covered)
     }
 
     async fn settle_deliveries(&self, deliveries: Vec<Delivery>) -> Result<(), StoreError> {
-        self.lock().outbox.settle(deliveries)
+        let file = {
+            let mut inner = self.lock();
+            inner.outbox.settle(deliveries)?;
+            inner.outbox.handle()?
+        };
+        file.sync_data()
+            .map_err(|e| StoreError::Unavailable(format!("outbox: {e}")))
     }
 
     async fn deliveries(

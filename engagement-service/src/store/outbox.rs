@@ -233,21 +233,47 @@ impl Outbox {
         }
     }
 
-    /// Syncs what [`Outbox::add`] wrote, then records the mark it reached
-    /// (itself synced): the mark on disk never runs ahead of the
-    /// deliveries on disk.
+    /// Syncs what was written, then records the mark reached: the mark
+    /// on disk never runs ahead of the deliveries on disk. (The mark line
+    /// itself is synced by the next flush; lost, it only means a few more
+    /// events looked at again at start.)
     pub fn flush(&mut self) -> Result<(), StoreError> {
-        if !self.dirty && self.covered == self.durable {
+        let Some((covered, dirty)) = self.begin_flush() else {
             return Ok(());
-        }
-        let covered = self.covered;
-        if self.dirty {
+        };
+        if dirty {
             (self.file.sync_data()).map_err(|e| unavailable(&self.path, e))?;
-            self.dirty = false;
         }
-        self.write(&[Line::Covered { upto: covered }], true)?;
+        self.end_flush(covered)
+    }
+
+    /// What a flush records, and whether it must sync first; `None` when
+    /// there is nothing to do. The sync may then run without the store's
+    /// lock, on [`Outbox::handle`], before [`Outbox::end_flush`].
+    pub fn begin_flush(&mut self) -> Option<(u64, bool)> {
+        if !self.dirty && self.covered == self.durable {
+            return None;
+        }
+        let dirty = std::mem::take(&mut self.dirty);
+        Some((self.covered, dirty))
+    }
+
+    pub fn end_flush(&mut self, covered: u64) -> Result<(), StoreError> {
+        self.write(&[Line::Covered { upto: covered }], false)?;
         self.durable = covered;
         Ok(())
+    }
+
+    /// The file, to sync without holding the store.
+    pub fn handle(&self) -> Result<File, StoreError> {
+        self.file
+            .try_clone()
+            .map_err(|e| unavailable(&self.path, e))
+    }
+
+    /// Puts a failed sync's claim back: the next flush syncs again.
+    pub fn sync_failed(&mut self) {
+        self.dirty = true;
     }
 
     /// Keeps `d` as it now stands, in its queue and the due set.
@@ -349,14 +375,16 @@ impl Outbox {
         out
     }
 
-    /// Writes claimed deliveries' new states, with one sync.
+    /// Writes claimed deliveries' new states, unsynced: the caller syncs
+    /// [`Outbox::handle`] (a settle lost in a crash only means a delivery
+    /// sent again, as at least once allows).
     pub fn settle(&mut self, settled: Vec<Delivery>) -> Result<(), StoreError> {
         let lines: Vec<Line> = (settled.iter())
             .map(|d| Line::Put {
                 delivery: Box::new(d.clone()),
             })
             .collect();
-        self.write(&lines, true)?;
+        self.write(&lines, false)?;
         for d in settled {
             self.put(d);
         }
