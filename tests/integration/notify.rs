@@ -676,6 +676,7 @@ async fn members_entering_the_top_are_told_their_rank(store: StoreAt, dir: &Path
     ])
     .await; // 1: third
     post(answers("c", 3, 0)).await; // 16: enters at 1, b leaves the top
+    post(answers("d", 3, 0)).await; // 15, level with a: both #2, as the board shows
     let told = |seen: &[Seen]| -> Vec<(String, u64)> {
         let mut out: Vec<(String, u64)> = seen
             .iter()
@@ -693,10 +694,10 @@ async fn members_entering_the_top_are_told_their_rank(store: StoreAt, dir: &Path
         out
     };
     let seen = receiver
-        .until(Duration::from_secs(15), |s| s.len() >= 3)
+        .until(Duration::from_secs(15), |s| s.len() >= 4)
         .await;
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let seen = if seen.len() >= 3 {
+    let seen = if seen.len() >= 4 {
         receiver.seen()
     } else {
         seen
@@ -706,10 +707,24 @@ async fn members_entering_the_top_are_told_their_rank(store: StoreAt, dir: &Path
         [
             ("a".to_owned(), 1),
             ("b".to_owned(), 2),
-            ("c".to_owned(), 1)
+            ("c".to_owned(), 1),
+            ("d".to_owned(), 2)
         ],
-        "a and b entered the top 2, then c; nobody else"
+        "a and b entered the top 2, then c, then d level with a; nobody else"
     );
+    // The rank told is the one the board shows.
+    let board = service
+        .get("/v1/leaderboards/contributors?period=week&limit=3")
+        .await;
+    let shown: Vec<(String, u64)> = (board["entries"].as_array().unwrap().iter())
+        .map(|e| {
+            (
+                e["member"].as_str().unwrap().to_owned(),
+                e["rank"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(shown.contains(&("d".to_owned(), 2)), "{board}");
 }
 
 #[tokio::test]

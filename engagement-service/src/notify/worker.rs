@@ -19,8 +19,13 @@ use crate::store::{Store, StoreError};
 
 /// Deliveries claimed per round.
 const BATCH: usize = 64;
-/// How often an idle worker looks for due deliveries.
+/// Failed rounds (half a second apart) after which unsettled attempts are
+/// let go.
+const GIVE_UP_SETTLING: u32 = 120;
+/// How often an idle worker looks for due deliveries...
 const IDLE: Duration = Duration::from_millis(50);
+/// ...and when the rules have no channel.
+const IDLE_WITHOUT_CHANNELS: Duration = Duration::from_secs(5);
 
 /// Runs until the process ends.
 pub async fn run(state: web::Data<AppState>) {
@@ -30,10 +35,26 @@ pub async fn run(state: web::Data<AppState>) {
     // whole lease.
     let mut unsettled: Vec<Delivery> = Vec::new();
     loop {
+        // A settle the store keeps refusing is let go after a while: the
+        // deliveries' leases run out and they are tried again.
+        if failures >= GIVE_UP_SETTLING && !unsettled.is_empty() {
+            tracing::error!(
+                deliveries = unsettled.len(),
+                "could not settle deliveries; they are tried again when their lease runs out"
+            );
+            unsettled.clear();
+        }
         match round(&state, &mut unsettled).await {
             Ok(0) => {
                 failures = 0;
-                tokio::time::sleep(IDLE).await;
+                // Without channels, only deliveries left by earlier rules
+                // can be due (to be failed): no need to look often.
+                let idle = if state.sender().is_empty() {
+                    IDLE_WITHOUT_CHANNELS
+                } else {
+                    IDLE
+                };
+                tokio::time::sleep(idle).await;
             }
             Ok(_) => failures = 0,
             Err(e) => {

@@ -309,6 +309,31 @@ pub fn read_lines(
     origin: &str,
     mut each: impl FnMut(LogEntry),
 ) -> Result<u64, StoreError> {
+    read_requests(reader, origin, |line| parse_line(line, &mut each))
+}
+
+/// Reads complete log lines, one request each (a change, or the events of
+/// one ingest), calling `each` with the entries of each line.
+pub fn read_batches(
+    reader: &mut impl BufRead,
+    origin: &str,
+    mut each: impl FnMut(Vec<LogEntry>),
+) -> Result<u64, StoreError> {
+    read_requests(reader, origin, |line| {
+        let mut entries = Vec::new();
+        parse_line(line, &mut |e| entries.push(e))?;
+        each(entries);
+        Ok(())
+    })
+}
+
+/// The loop of [`read_lines`] and [`read_batches`]: each complete line
+/// (without its newline) to `each`; bytes consumed.
+fn read_requests(
+    reader: &mut impl BufRead,
+    origin: &str,
+    mut each: impl FnMut(&[u8]) -> Result<(), serde_json::Error>,
+) -> Result<u64, StoreError> {
     let mut kept = 0u64;
     let mut line = Vec::new();
     let mut number = 0usize;
@@ -323,7 +348,7 @@ pub fn read_lines(
         number += 1;
         let corrupt =
             |e: serde_json::Error| StoreError::Corrupt(format!("{origin}: line {number}: {e}"));
-        parse_line(&line[..n - 1], &mut each).map_err(corrupt)?;
+        each(&line[..n - 1]).map_err(corrupt)?;
         kept += n as u64;
     }
 }

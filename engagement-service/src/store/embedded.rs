@@ -20,7 +20,7 @@ use engagement_core::{
     RuleSet,
 };
 
-use super::derived::{Derived, holds, read_lines, read_lines_ahead};
+use super::derived::{Derived, holds, read_batches, read_lines, read_lines_ahead};
 use super::listing::Listing;
 use super::outbox::Outbox;
 use super::retention::Retention;
@@ -99,20 +99,22 @@ fn replay_tail(
         .map_err(|e| unavailable(path, e))?;
     let mut reader = BufReader::new(file.take(to.saturating_sub(from)));
     let mut found = Vec::new();
-    let read = read_lines(
-        &mut reader,
-        &path.display().to_string(),
-        |entry| match &entry {
-            LogEntry::Event { event } => {
-                let (_, deliveries) = derived.apply_live(rules, std::slice::from_ref(event));
-                found.extend(deliveries);
+    // One logged line is one request: applied as one, as it was live, so
+    // that ranks compare as they did then.
+    let read = read_batches(&mut reader, &path.display().to_string(), |entries| {
+        let mut events = Vec::new();
+        for entry in entries {
+            match entry {
+                LogEntry::Event { event } => events.push(event),
+                change => {
+                    found.extend(derived.apply_live(rules, &std::mem::take(&mut events)).1);
+                    derived.apply_change(&change);
+                    found.extend(derived.change_deliveries(rules, &change));
+                }
             }
-            change => {
-                derived.apply_change(change);
-                found.extend(derived.change_deliveries(rules, change));
-            }
-        },
-    )?;
+        }
+        found.extend(derived.apply_live(rules, &events).1);
+    })?;
     let end = from + read;
     if !found.is_empty() {
         tracing::info!(
@@ -186,6 +188,16 @@ impl EmbeddedStore {
         self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Syncs the outbox's file on a thread that may block.
+async fn sync(file: File) -> Result<(), StoreError> {
+    let synced = tokio::task::spawn_blocking(move || file.sync_data()).await;
+    match synced {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(StoreError::Unavailable(format!("outbox: {e}"))),
+        Err(e) => Err(StoreError::Unavailable(format!("outbox: {e}"))),
     }
 }
 
@@ -548,7 +560,9 @@ impl Store for EmbeddedStore {
         Ok(self.lock().outbox.claim(now, limit))
     }
 
-    /// The sync runs without the lock: ingest goes on meanwhile.
+    /// The sync runs without the lock: ingest goes on meanwhile. One
+    /// caller at a time (the delivery worker): a second one could record
+    /// the mark before the first one's sync is done.
     async fn flush_outbox(&self) -> Result<(), StoreError> {
         let (covered, dirty, file) = {
             let mut inner = self.lock();
@@ -557,9 +571,9 @@ impl Store for EmbeddedStore {
             };
             (covered, dirty, inner.outbox.handle()?)
         };
-        if dirty && let Err(e) = file.sync_data() {
+        if dirty && let Err(e) = sync(file).await {
             self.lock().outbox.sync_failed();
-            return Err(StoreError::Unavailable(format!("outbox: {e}")));
+            return Err(e);
         }
         self.lock().outbox.end_flush(covered)
     }
@@ -570,8 +584,7 @@ impl Store for EmbeddedStore {
             inner.outbox.settle(deliveries)?;
             inner.outbox.handle()?
         };
-        file.sync_data()
-            .map_err(|e| StoreError::Unavailable(format!("outbox: {e}")))
+        sync(file).await
     }
 
     async fn deliveries(

@@ -207,7 +207,12 @@ impl Outbox {
             .into_iter()
             .filter(|d| !self.knows(d.id()))
             .collect();
-        let mut saving = std::mem::take(&mut self.unsaved);
+        // Deliveries a failed write left unsaved, as they now stand (the
+        // worker may have settled them meanwhile).
+        let mut saving: Vec<Delivery> = std::mem::take(&mut self.unsaved)
+            .into_iter()
+            .map(|d| self.records.get(d.id()).cloned().unwrap_or(d))
+            .collect();
         saving.extend(fresh.iter().cloned());
         if saving.is_empty() {
             self.covered = covered;

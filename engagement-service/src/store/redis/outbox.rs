@@ -221,9 +221,11 @@ impl RedisStore {
         .await
     }
 
+    /// Read on a pooled connection, as every move of the worker is: the
+    /// shared read connections stay out of its polling.
     pub(super) async fn disabled(&self) -> Result<HashMap<String, String>, StoreError> {
         self.timed(async {
-            let mut conn = self.reader().await?;
+            let mut conn = self.conn().await?;
             conn.hgetall(self.keys.outbox_disabled())
                 .await
                 .map_err(unavailable)

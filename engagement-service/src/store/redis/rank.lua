@@ -23,24 +23,29 @@ for j = 1, k do
   at = at + n + 1
 end
 
--- The member's rank (1-based) among the members the board lists.
+-- Scores are points * 2^30 plus an order among equal points (board.lua).
+local SHIFT = 1073741824
+
+-- The member's rank among the members the board lists, as its pages show
+-- it: one more than the listed members with more points (ties share it).
 local function listed_rank(j, member)
   if unlisted[j][member] then
     return nil
   end
   local key = KEYS[1 + j]
-  local raw = redis.call('ZREVRANK', key, member)
-  if not raw then
+  local score = redis.call('ZSCORE', key, member)
+  if not score then
     return nil
   end
-  local above = 0
+  local points = math.floor(tonumber(score) / SHIFT)
+  local above = redis.call('ZCOUNT', key, (points + 1) * SHIFT, '+inf')
   for u in pairs(unlisted[j]) do
-    local r = redis.call('ZREVRANK', key, u)
-    if r and r < raw then
-      above = above + 1
+    local s = redis.call('ZSCORE', key, u)
+    if s and math.floor(tonumber(s) / SHIFT) > points then
+      above = above - 1
     end
   end
-  return raw - above + 1
+  return above + 1
 end
 
 local count = tonumber(ARGV[at])
