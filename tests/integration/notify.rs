@@ -19,6 +19,41 @@ use crate::support::{RedisServer, free_port, prefix};
 const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 const RULES: &str = include_str!("../../rules/knowledge-sharing.toml");
 
+/// Runs each `scenario(store, dir)` on the embedded store (in `dir`) and
+/// on a Redis of its own, as tests named `name`.
+macro_rules! on_both_stores_as_processes {
+    ($($name:ident => $scenario:ident),* $(,)?) => {
+        mod embedded_store {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let store = super::StoreAt::Dir(dir.path().join("data"));
+                    super::$scenario(store, dir.path()).await;
+                }
+            )*
+        }
+        mod redis_store {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let redis = crate::support::RedisServer::start();
+                    let prefix = crate::support::prefix(stringify!($name));
+                    let store = super::StoreAt::Redis(redis.url(), prefix);
+                    super::$scenario(store, dir.path()).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores_as_processes!(
+    deliveries_are_signed_retried_and_received_once => signed_retried_once_and_none_members_silent,
+    a_killed_service_delivers_after_restart => delivered_after_a_kill,
+    members_entering_the_top_are_told_their_rank => members_entering_the_top_are_told_their_rank,
+);
+
 /// The `engagement` binary, built once for these tests.
 fn binary() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
@@ -392,21 +427,6 @@ async fn signed_retried_once_and_none_members_silent(store: StoreAt, dir: &Path)
     assert_eq!(pending["deliveries"], json!([]), "{pending}");
 }
 
-#[tokio::test]
-async fn embedded_deliveries_are_signed_retried_and_received_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = StoreAt::Dir(dir.path().join("data"));
-    signed_retried_once_and_none_members_silent(store, dir.path()).await;
-}
-
-#[tokio::test]
-async fn redis_deliveries_are_signed_retried_and_received_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let redis = RedisServer::start();
-    let store = StoreAt::Redis(redis.url(), prefix("notify-retries"));
-    signed_retried_once_and_none_members_silent(store, dir.path()).await;
-}
-
 async fn delivered_after_a_kill(store: StoreAt, dir: &Path) {
     let receiver = Receiver::start(Script::Down).await;
     let rules = rules_with(dir, &standard_channel(&receiver.url));
@@ -447,21 +467,6 @@ async fn delivered_after_a_kill(store: StoreAt, dir: &Path) {
         Some(1),
         "{listed}"
     );
-}
-
-#[tokio::test]
-async fn embedded_a_killed_service_delivers_after_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = StoreAt::Dir(dir.path().join("data"));
-    delivered_after_a_kill(store, dir.path()).await;
-}
-
-#[tokio::test]
-async fn redis_a_killed_service_delivers_after_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let redis = RedisServer::start();
-    let store = StoreAt::Redis(redis.url(), prefix("notify-kill"));
-    delivered_after_a_kill(store, dir.path()).await;
 }
 
 #[tokio::test]
@@ -725,21 +730,6 @@ async fn members_entering_the_top_are_told_their_rank(store: StoreAt, dir: &Path
         })
         .collect();
     assert!(shown.contains(&("d".to_owned(), 2)), "{board}");
-}
-
-#[tokio::test]
-async fn embedded_members_entering_the_top_are_told_their_rank() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = StoreAt::Dir(dir.path().join("data"));
-    members_entering_the_top_are_told_their_rank(store, dir.path()).await;
-}
-
-#[tokio::test]
-async fn redis_members_entering_the_top_are_told_their_rank() {
-    let dir = tempfile::tempdir().unwrap();
-    let redis = RedisServer::start();
-    let store = StoreAt::Redis(redis.url(), prefix("notify-rank"));
-    members_entering_the_top_are_told_their_rank(store, dir.path()).await;
 }
 
 mod embedded_outbox {
