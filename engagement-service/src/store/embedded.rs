@@ -575,7 +575,9 @@ impl Store for EmbeddedStore {
             self.lock().outbox.sync_failed();
             return Err(e);
         }
-        self.lock().outbox.end_flush(covered)
+        let mut inner = self.lock();
+        inner.outbox.end_flush(covered)?;
+        inner.outbox.maybe_compact()
     }
 
     async fn settle_deliveries(&self, deliveries: Vec<Delivery>) -> Result<(), StoreError> {

@@ -22,6 +22,10 @@ use crate::notify::{Delivery, KEEP_SETTLED, LEASE, Status};
 
 pub const OUTBOX_FILE: &str = "outbox.log";
 
+/// The file is rewritten with only what is kept once it grows past this
+/// and past four times what the last rewrite left.
+const COMPACT_AT: u64 = 16 << 20;
+
 /// One line of `outbox.log`.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -71,8 +75,11 @@ pub struct Outbox {
     /// with the next write, and the mark stays behind them until then.
     unsaved: Vec<Delivery>,
     file: File,
-    /// Bytes of complete lines in the file.
+    /// Bytes of complete lines in the file...
     len: u64,
+    /// ...and after the last rewrite.
+    compacted: u64,
+    compact_at: u64,
     path: PathBuf,
 }
 
@@ -106,6 +113,8 @@ impl Outbox {
             unsaved: Vec::new(),
             file: File::open("/dev/null").map_err(|e| unavailable(&path, e))?,
             len: 0,
+            compacted: 0,
+            compact_at: COMPACT_AT,
             path: path.clone(),
         };
         if let Some(file) = file {
@@ -170,6 +179,19 @@ impl Outbox {
             .open(&self.path)
             .map_err(|e| unavailable(&self.path, e))?;
         self.len = buf.len() as u64;
+        self.compacted = self.len;
+        // Everything kept is in the new file, synced.
+        self.durable = self.covered;
+        self.dirty = false;
+        self.unsaved.clear();
+        Ok(())
+    }
+
+    /// Rewrites the file when it has grown enough (see [`COMPACT_AT`]).
+    pub fn maybe_compact(&mut self) -> Result<(), StoreError> {
+        if self.len > self.compact_at.max(4 * self.compacted) {
+            self.compact()?;
+        }
         Ok(())
     }
 
@@ -507,6 +529,36 @@ mod tests {
             ["msg_a"],
             "msg_b went to the back of the line when retried"
         );
+    }
+
+    #[test]
+    fn the_file_is_rewritten_once_it_has_grown_and_keeps_what_it_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let now: Timestamp = "2026-12-01T10:00:01Z".parse().unwrap();
+        let mut outbox = Outbox::open(dir.path(), 0).unwrap();
+        outbox.compact_at = 4096;
+        for i in 0..40 {
+            let d = delivery(&format!("msg_{i:02}"), "ana");
+            outbox.add(vec![d.clone()], i);
+            outbox
+                .settle(vec![d.clone().after_failure("503".into(), None, now)])
+                .unwrap();
+            outbox.settle(vec![d.delivered(now)]).unwrap();
+            outbox.flush().unwrap();
+            outbox.maybe_compact().unwrap();
+        }
+        let size = std::fs::metadata(dir.path().join(OUTBOX_FILE))
+            .unwrap()
+            .len();
+        assert!(
+            size < 4 * 4096 + 4096,
+            "rewritten along the way: {size} bytes"
+        );
+        assert!(outbox.compacted > 0);
+        drop(outbox);
+        let outbox = Outbox::open(dir.path(), 0).unwrap();
+        assert_eq!(outbox.list(Status::Delivered, 100).len(), 40);
+        assert_eq!(outbox.covered, 39);
     }
 
     #[test]
