@@ -72,7 +72,7 @@ async fn service(backend: Backend<'_>, fair_play: bool) -> String {
     settings.admin_token = Some(ADMIN.into());
     // Nothing of the generated month expires.
     settings.retention_days = 36_500;
-    let app = Application::build(settings).unwrap();
+    let app = Application::build(settings).await.unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     base
@@ -195,6 +195,7 @@ fn main() {
             pool_size: 8,
             insights: true,
             fair_play: true,
+            min_replicas: 0,
         })
         .unwrap();
         let started = Instant::now();

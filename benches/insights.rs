@@ -58,7 +58,7 @@ async fn service(port: u16, prefix: &str, insights: bool) -> String {
     // the admin's with its own.
     settings.read_token = Some(READ.into());
     settings.admin_token = Some("admin".into());
-    let app = Application::build(settings).unwrap();
+    let app = Application::build(settings).await.unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     base
@@ -108,6 +108,7 @@ fn main() {
             pool_size: 8,
             insights: true,
             fair_play: true,
+            min_replicas: 0,
         })
         .unwrap();
         let started = Instant::now();

@@ -72,7 +72,7 @@ fn main() {
             "/rules/knowledge-sharing.toml"
         ));
         settings.workers = Some(2);
-        let app = Application::build(settings).unwrap();
+        let app = Application::build(settings).await.unwrap();
         let base = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
 

@@ -58,6 +58,7 @@ fn main() {
             pool_size: 4,
             insights: true,
             fair_play: true,
+            min_replicas: 0,
         })
         .unwrap()
     });

@@ -111,7 +111,7 @@ async fn service(backend: Backend<'_>, rules: &Path) -> String {
     settings.rules = rules.to_path_buf();
     settings.workers = Some(2);
     settings.retention_days = 36_500;
-    let app = Application::build(settings).unwrap();
+    let app = Application::build(settings).await.unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     base

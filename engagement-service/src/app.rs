@@ -14,8 +14,9 @@ use crate::notify::{Delivery, Status as DeliveryStatus};
 use crate::pages::live::LiveStreams;
 use crate::settings::Settings;
 use crate::store::{
-    AliasRefused, EmbeddedOptions, EmbeddedStore, LedgerEntry, Listing, LogEntry, ManualGrant,
-    Page, RedisSettings, RedisStore, ReplaySummary, Retention, Standing, Store, StoreError,
+    Activation, AliasRefused, EmbeddedOptions, EmbeddedStore, LedgerEntry, Listing, LogEntry,
+    ManualGrant, Page, RedisSettings, RedisStore, ReplaySummary, Retention, Standing, Store,
+    StoreError,
 };
 
 /// A checked rule file and the text it came from.
@@ -93,6 +94,7 @@ impl AppState {
             store: &self.store,
             rules,
             metrics: Some(&self.metrics),
+            service: Some(self),
         }
     }
 
@@ -104,12 +106,19 @@ impl AppState {
             .clone()
     }
 
-    /// Puts new (already checked) rules in force for the next requests,
-    /// unless a notification channel's credential is missing from the
-    /// environment: then the rules in force stay, and the error says
-    /// which variable.
+    /// Puts new (already checked) rules in force on this instance for the
+    /// next requests, unless a notification channel's credential is
+    /// missing from the environment: then the rules in force stay, and the
+    /// error says which variable. For the whole deployment, see
+    /// [`crate::rules_sync::activate`].
     pub fn swap_rules(&self, rules: LoadedRules) -> Result<(), String> {
         let sender = Sender::from_env(&rules.rules)?;
+        self.install_rules(rules, sender);
+        Ok(())
+    }
+
+    /// Puts `rules` in force on this instance, with their channels.
+    pub fn install_rules(&self, rules: LoadedRules, sender: Sender) {
         let mut held = self
             .rules
             .write()
@@ -119,7 +128,6 @@ impl AppState {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(sender);
         *held = Arc::new(rules);
-        Ok(())
     }
 }
 
@@ -147,6 +155,7 @@ impl AnyStore {
                 pool_size,
                 insights: settings.insights,
                 fair_play: settings.fair_play,
+                min_replicas: settings.redis_min_replicas,
             })?)),
             None => AnyStore::Embedded(Box::new(EmbeddedStore::open_with(
                 &settings.data_dir,
@@ -163,7 +172,15 @@ impl AnyStore {
     /// Which store this is, for the start-up line.
     pub fn describe(&self, settings: &Settings) -> String {
         match self {
-            AnyStore::Redis(_) => format!("redis (key prefix \"{}\")", settings.key_prefix),
+            AnyStore::Redis(store) => format!(
+                "{} (key prefix \"{}\")",
+                if store.is_cluster() {
+                    "redis cluster"
+                } else {
+                    "redis"
+                },
+                settings.key_prefix
+            ),
             AnyStore::Embedded(_) => format!("embedded ({})", settings.data_dir.display()),
         }
     }
@@ -318,6 +335,18 @@ impl Store for AnyStore {
         delegate!(self, s => s.disabled_channels())
     }
 
+    async fn active_rules(&self) -> Result<Option<String>, StoreError> {
+        delegate!(self, s => s.active_rules())
+    }
+    async fn rules_history(&self) -> Result<Vec<Activation>, StoreError> {
+        delegate!(self, s => s.rules_history())
+    }
+    async fn rules_source(&self, version: &str) -> Result<Option<String>, StoreError> {
+        delegate!(self, s => s.rules_source(version))
+    }
+    async fn activate_rules(&self, activation: Activation, source: &str) -> Result<(), StoreError> {
+        delegate!(self, s => s.activate_rules(activation, source))
+    }
     async fn ping(&self) -> Result<(), StoreError> {
         delegate!(self, s => s.ping())
     }

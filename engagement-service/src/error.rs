@@ -177,6 +177,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Unavailable(cause) => ApiError::Unavailable(cause),
             StoreError::Corrupt(cause) => ApiError::Internal(cause),
+            e @ StoreError::RulesChanged { .. } => ApiError::Unavailable(e.to_string()),
         }
     }
 }

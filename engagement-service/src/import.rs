@@ -274,6 +274,7 @@ pub fn into_store<'a>(store: &'a AnyStore, rules: &'a engagement_core::RuleSet) 
         store,
         rules,
         metrics: None,
+        service: None,
     })
 }
 

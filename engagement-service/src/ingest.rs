@@ -14,7 +14,7 @@ use engagement_core::event::MAX_REASON_BYTES;
 use engagement_core::fair_play;
 use engagement_core::{Event, EventId, MemberId, Outcome, RuleSet, Status};
 
-use crate::app::AnyStore;
+use crate::app::{AnyStore, AppState};
 use crate::metrics::Metrics;
 use crate::store::{ManualGrant, ReplaySummary, Store, StoreError};
 use crate::webhooks::{MAX_GENERATIONS, Step, StepKind};
@@ -74,6 +74,10 @@ pub struct Ingest<'a> {
     pub store: &'a AnyStore,
     pub rules: &'a RuleSet,
     pub metrics: Option<&'a Metrics>,
+    /// The service the rules come from: when the deployment's rules change
+    /// while a request is under way, it is applied again under the new
+    /// ones instead of failing.
+    pub service: Option<&'a AppState>,
 }
 
 impl Ingest<'_> {
@@ -123,7 +127,7 @@ impl Ingest<'_> {
         if origin == Origin::Admin {
             self.refuse_below_zero(&events).await?;
         }
-        let outcomes = self.store.ingest(self.rules, &events).await?;
+        let outcomes = self.apply(&events).await?;
         if let Some(metrics) = self.metrics {
             for outcome in &outcomes {
                 let status = match outcome.status {
@@ -135,6 +139,23 @@ impl Ingest<'_> {
             }
         }
         Ok(events.into_iter().zip(outcomes).collect())
+    }
+
+    /// `Store::ingest` under the request's rules, or under the
+    /// deployment's new ones when they changed meanwhile (nothing was
+    /// written under the old ones: the store refused the whole request).
+    async fn apply(&self, events: &[Event]) -> Result<Vec<Outcome>, StoreError> {
+        let mut tried = 0;
+        let mut result = self.store.ingest(self.rules, events).await;
+        while let (Err(StoreError::RulesChanged { in_force }), Some(service)) =
+            (&result, self.service)
+            && tried < 3
+        {
+            tried += 1;
+            let fresh = crate::rules_sync::catch_up(service, in_force).await?;
+            result = self.store.ingest(&fresh.rules, events).await;
+        }
+        result
     }
 
     /// Grants a badge tier by hand (the first tier when `tier` is `None`):

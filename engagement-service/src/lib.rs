@@ -13,6 +13,7 @@ pub mod notify;
 pub mod pages;
 pub mod routes;
 pub mod rules_file;
+pub mod rules_sync;
 pub mod settings;
 pub mod simulate;
 pub mod startup;

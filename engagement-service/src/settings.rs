@@ -14,9 +14,15 @@ pub struct Settings {
     /// Rule file; the bundled canonical rules when the default path is missing.
     #[arg(long, env = "ENGAGEMENT_RULES", default_value = DEFAULT_RULES)]
     pub rules: PathBuf,
-    /// Redis URL; unset means the embedded store.
+    /// Redis URL; unset means the embedded store. Several comma-separated
+    /// `redis://host:port` URLs are the nodes of a Redis Cluster.
     #[arg(long, env = "ENGAGEMENT_REDIS_URL")]
     pub redis_url: Option<String>,
+    /// Replicas that must confirm every write (Redis `WAIT`) before it is
+    /// acknowledged; 0 acknowledges once the primary has it.
+    #[arg(long, env = "ENGAGEMENT_REDIS_MIN_REPLICAS", default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(0..=16))]
+    pub redis_min_replicas: u32,
     /// Directory of the embedded store's event log.
     #[arg(long, env = "ENGAGEMENT_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
@@ -80,6 +86,7 @@ impl Settings {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             rules: PathBuf::from(DEFAULT_RULES),
             redis_url: None,
+            redis_min_replicas: 0,
             data_dir,
             key_prefix: "engagement".to_owned(),
             retention_days: 90,

@@ -13,7 +13,9 @@ use crate::metrics::Metrics;
 use crate::notify::send::Sender;
 use crate::routes;
 use crate::rules_file;
+use crate::rules_sync;
 use crate::settings::{BUNDLED_RULES, DEFAULT_RULES, Settings};
+use crate::store::RulesOrigin;
 
 /// A bound, not yet running, service.
 pub struct Application {
@@ -59,7 +61,7 @@ pub fn issuer(settings: &Settings) -> anyhow::Result<Option<crate::credentials::
 }
 
 impl Application {
-    pub fn build(settings: Settings) -> anyhow::Result<Application> {
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let loopback = settings.bind.ip().is_loopback();
         if !loopback && (settings.ingest_token.is_none() || settings.admin_token.is_none()) {
             anyhow::bail!(
@@ -68,7 +70,10 @@ impl Application {
             );
         }
         let issuer = issuer(&settings)?;
-        let loaded = load_rules(&settings)?;
+        let mut loaded = load_rules(&settings)?;
+        if settings.redis_url.is_none() {
+            loaded = rules_sync::embedded_start(&settings.data_dir, loaded)?;
+        }
         let store = AnyStore::open(&settings, &loaded.rules, 64)?;
         let store_name = store.describe(&settings);
         let rules_origin = if settings.rules.exists() {
@@ -91,6 +96,9 @@ impl Application {
         state.fair_play = settings.fair_play;
         state.credentials = issuer.map(std::sync::Arc::new);
         let state = web::Data::new(state);
+        // Before any request: the deployment's rules, stored or followed.
+        let settled = Box::pin(rules_sync::settle(&state)).await;
+        tokio::spawn(rules_sync::run(state.clone(), settled));
         // The worker also runs without channels: deliveries left pending
         // by earlier rules still go out, or fail, as their channel says.
         if tokio::runtime::Handle::try_current().is_ok() {
@@ -185,7 +193,7 @@ fn reload_on_hangup(state: web::Data<AppState>, path: std::path::PathBuf) {
                 match rules_file::read(&path) {
                     Ok(loaded) => {
                         let version = loaded.rules.version.clone();
-                        match state.swap_rules(loaded) {
+                        match rules_sync::activate(&state, loaded, RulesOrigin::Reload).await {
                             Ok(()) => {
                                 tracing::info!(file = %path.display(), %version, "rules reloaded")
                             }

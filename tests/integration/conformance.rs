@@ -825,6 +825,7 @@ fn redis(test: &str) -> Harness<RedisStore> {
         pool_size: 4,
         insights: true,
         fair_play: true,
+        min_replicas: 0,
     })
     .unwrap();
     Harness {

@@ -365,6 +365,7 @@ async fn logged_events(redis: &RedisServer, prefix: &str) -> Vec<Event> {
         pool_size: 1,
         insights: true,
         fair_play: true,
+        min_replicas: 0,
     })
     .unwrap();
     store

@@ -1332,6 +1332,7 @@ async fn hostile_requests_get_4xx_errors_and_leave_redis_unchanged() {
         pool_size: 2,
         insights: true,
         fair_play: true,
+        min_replicas: 0,
     })
     .unwrap();
     let (count, took) = survive(&app, &Log::Redis(Box::new(store)), cases).await;

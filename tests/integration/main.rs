@@ -43,6 +43,7 @@ mod insights_page;
 mod notify;
 mod pages;
 mod retention;
+mod rule_versions;
 mod support;
 mod tuning;
 mod webhooks;

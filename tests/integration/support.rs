@@ -154,7 +154,9 @@ impl TestApp {
             "/rules/knowledge-sharing.toml"
         ));
         tweak(&mut settings);
-        let app = Application::build(settings).expect("the service builds");
+        let app = Application::build(settings)
+            .await
+            .expect("the service builds");
         let base = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
         tokio::spawn(app.run_until_stopped());
@@ -209,6 +211,32 @@ impl TestApp {
             .expect("the service answers");
         let status = res.status().as_u16();
         (status, res.text().await.unwrap_or_default())
+    }
+
+    /// PUTs a rule file (TOML).
+    pub async fn put_toml(&self, path: &str, source: &str) -> (u16, Value) {
+        let res = self
+            .client
+            .put(format!("{}{path}", self.base))
+            .header("content-type", "application/toml")
+            .body(source.to_owned())
+            .send()
+            .await
+            .expect("the service answers");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let res = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .await
+            .expect("the service answers");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn put_json(&self, path: &str, body: &Value) -> (u16, Value) {

@@ -20,16 +20,9 @@ fn richer_answers() -> String {
 }
 
 async fn put_rules(app: &TestApp, source: String) -> Value {
-    let res = app
-        .client
-        .put(format!("{}/v1/admin/rules", app.base))
-        .header("content-type", "application/toml")
-        .body(source)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    res.json().await.unwrap()
+    let (status, body) = app.put_toml("/v1/admin/rules", &source).await;
+    assert_eq!(status, 200, "{body}");
+    body
 }
 
 async fn simulate_matches_the_service(app: &TestApp) {

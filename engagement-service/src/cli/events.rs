@@ -50,6 +50,7 @@ pub(super) fn replay(settings: Settings) -> anyhow::Result<()> {
                     store: &store,
                     rules: &rules,
                     metrics: None,
+                    service: None,
                 };
                 ingest.replay().await?
             }

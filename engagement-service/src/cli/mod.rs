@@ -258,7 +258,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     init_tracing();
     let workers = settings.workers;
     actix_web::rt::System::new().block_on(async move {
-        let app = Application::build(settings)?;
+        let app = Application::build(settings).await?;
         outln!("engagement {}", app.description());
         let _ = workers;
         app.run_until_stopped().await?;

@@ -9,6 +9,114 @@ use crate::app::{AppState, LoadedRules};
 use crate::error::{ApiError, Invalid};
 use crate::ingest::IngestError;
 use crate::rules_file::{self, RulesFileError};
+use crate::rules_sync::{self, ActivateError};
+use crate::store::{Activation, RulesOrigin, Store};
+
+/// Stores `loaded` as the deployment's rules and switches to them.
+async fn put_in_force(
+    state: &AppState,
+    loaded: LoadedRules,
+    origin: RulesOrigin,
+) -> Result<(), ApiError> {
+    rules_sync::activate(state, loaded, origin)
+        .await
+        .map_err(|e| match e {
+            ActivateError::Refused(e) => ApiError::invalid(Invalid::Rules, e),
+            ActivateError::Store(e) => e.into(),
+        })
+}
+
+/// A rule version the deployment has put in force.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionView {
+    pub version: String,
+    /// What put it in force: `start`, `api`, `reload` or `rollback`.
+    pub origin: RulesOrigin,
+    pub activated_at: String,
+    /// Whether it is the version in force now.
+    pub active: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionsView {
+    /// The version in force, which every instance follows within a second.
+    pub active: Option<String>,
+    /// Every activation, newest first.
+    pub versions: Vec<VersionView>,
+}
+
+/// Every rule version the deployment has put in force, newest first.
+#[utoipa::path(get, path = "/v1/admin/rules/versions", tag = "admin", responses((status = 200, body = VersionsView)))]
+pub async fn rule_versions(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state, Access::Admin)?;
+    let history = state.store.rules_history().await?;
+    let active = history.first().map(|a| a.version.clone());
+    let versions = history
+        .into_iter()
+        .enumerate()
+        .map(|(i, a): (usize, Activation)| VersionView {
+            active: i == 0,
+            version: a.version,
+            origin: a.origin,
+            activated_at: a.activated_at.to_string(),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(VersionsView { active, versions }))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRequest {
+    /// The version to go back to; the one in force before the current one
+    /// when absent.
+    pub version: Option<String>,
+}
+
+/// Puts an earlier rule version back in force for the whole deployment.
+#[utoipa::path(post, path = "/v1/admin/rules/rollback", tag = "admin", request_body(content = RollbackRequest, description = "optional"),
+    responses((status = 200, body = RulesView), (status = 404), (status = 422)))]
+pub async fn rollback_rules(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state, Access::Admin)?;
+    let body = read_body(&req, payload).await?;
+    let asked: RollbackRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RollbackRequest::default()
+    } else {
+        let value: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::Malformed(format!("malformed JSON: {e}")))?;
+        from_json(value).map_err(|e| ApiError::invalid(Invalid::Rules, e))?
+    };
+    let history = state.store.rules_history().await?;
+    let current = history.first().map(|a| a.version.as_str());
+    let version = match asked.version {
+        Some(version) => version,
+        None => history
+            .iter()
+            .map(|a| a.version.as_str())
+            .find(|v| Some(*v) != current)
+            .ok_or_else(|| {
+                ApiError::invalid(Invalid::Rules, "no earlier rule version to go back to")
+            })?
+            .to_owned(),
+    };
+    let loaded = rules_sync::stored(&state, &version)
+        .await
+        .map_err(ApiError::Internal)?
+        .ok_or_else(|| ApiError::NotFound(format!("no stored rule version {version}")))?;
+    let view = RulesView {
+        summary: loaded.rules.summary(),
+        source: loaded.source.clone(),
+    };
+    put_in_force(&state, loaded, RulesOrigin::Rollback).await?;
+    tracing::info!(%version, "rules rolled back");
+    Ok(HttpResponse::Ok().json(view))
+}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RulesView {
@@ -81,7 +189,9 @@ pub async fn check_rules(
     })
 }
 
-/// Checks, then swaps the rules in atomically; a bad file leaves the old rules in force.
+/// Checks, then puts the rules in force for the whole deployment (stored
+/// with their version; every instance switches within a second); a bad
+/// file leaves the old rules in force.
 #[utoipa::path(put, path = "/v1/admin/rules", tag = "admin", request_body(content = String, content_type = "application/toml"),
     responses((status = 200, body = RulesView), (status = 422, body = CheckFailure)))]
 pub async fn replace_rules(
@@ -96,9 +206,7 @@ pub async fn replace_rules(
                 summary: loaded.rules.summary(),
                 source: loaded.source.clone(),
             };
-            if let Err(e) = state.swap_rules(loaded) {
-                return Err(ApiError::invalid(Invalid::Rules, e));
-            }
+            put_in_force(&state, loaded, RulesOrigin::Api).await?;
             tracing::info!(version = %view.summary.version, "rules replaced");
             HttpResponse::Ok().json(view)
         }

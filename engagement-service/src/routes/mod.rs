@@ -111,6 +111,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/admin/rules", web::get().to(admin::rules))
             .route("/admin/rules", web::put().to(admin::replace_rules))
             .route("/admin/rules/check", web::post().to(admin::check_rules))
+            .route("/admin/rules/versions", web::get().to(admin::rule_versions))
+            .route(
+                "/admin/rules/rollback",
+                web::post().to(admin::rollback_rules),
+            )
             .route("/admin/replay", web::post().to(admin::replay))
             .route("/admin/deliveries", web::get().to(deliveries::list))
             .route(

@@ -29,6 +29,8 @@ use crate::store::Store;
         super::admin::rules,
         super::admin::check_rules,
         super::admin::replace_rules,
+        super::admin::rule_versions,
+        super::admin::rollback_rules,
         super::admin::grant_badge,
         super::adjust::adjust,
         super::adjust::revoke,

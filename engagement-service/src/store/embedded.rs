@@ -24,9 +24,10 @@ use super::derived::{Derived, holds, read_batches, read_lines, read_lines_ahead}
 use super::listing::Listing;
 use super::outbox::Outbox;
 use super::retention::Retention;
+use super::rule_versions::RulesLog;
 use super::{
-    AliasRefused, Entry, LedgerEntry, LogEntry, ManualGrant, Page, ReplaySummary, Standing, Store,
-    StoreError,
+    Activation, AliasRefused, Entry, LedgerEntry, LogEntry, ManualGrant, Page, ReplaySummary,
+    Standing, Store, StoreError,
 };
 use crate::notify::{Delivery, Status as DeliveryStatus};
 
@@ -48,6 +49,8 @@ pub struct Options {
 #[derive(Debug)]
 pub struct EmbeddedStore {
     inner: Mutex<Inner>,
+    /// The deployment's rule versions, apart from the store's lock.
+    rules: Mutex<RulesLog>,
 }
 
 #[derive(Debug)]
@@ -172,6 +175,7 @@ impl EmbeddedStore {
                 len,
                 outbox,
             }),
+            rules: Mutex::new(RulesLog::open(dir)?),
         })
     }
 
@@ -182,6 +186,12 @@ impl EmbeddedStore {
             events: inner.derived.memory.events_seen(),
             members: inner.derived.memory.members.len(),
         }
+    }
+
+    fn rule_versions(&self) -> MutexGuard<'_, RulesLog> {
+        self.rules
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -613,6 +623,22 @@ impl Store for EmbeddedStore {
         &self,
     ) -> Result<std::collections::HashMap<String, String>, StoreError> {
         Ok(self.lock().outbox.disabled.clone())
+    }
+
+    async fn active_rules(&self) -> Result<Option<String>, StoreError> {
+        Ok(self.rule_versions().active().map(str::to_owned))
+    }
+
+    async fn rules_history(&self) -> Result<Vec<Activation>, StoreError> {
+        Ok(self.rule_versions().history())
+    }
+
+    async fn rules_source(&self, version: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.rule_versions().source(version).map(str::to_owned))
+    }
+
+    async fn activate_rules(&self, activation: Activation, source: &str) -> Result<(), StoreError> {
+        self.rule_versions().activate(activation, source)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

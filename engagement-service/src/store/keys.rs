@@ -41,6 +41,12 @@ impl Keys {
         }
     }
 
+    /// The deployment's hash tag, `{prefix}`: every key holds it, so the
+    /// deployment lives in one Redis Cluster slot.
+    pub fn tag(&self) -> &str {
+        &self.tag
+    }
+
     /// The keys of generation `generation` of the derived state.
     pub fn at(&self, generation: u64) -> Keys {
         Keys {
@@ -52,6 +58,22 @@ impl Keys {
     /// Which generation of derived state is live (a number).
     pub fn generation(&self) -> String {
         format!("{}:generation", self.tag)
+    }
+
+    /// The version of the deployment's rules in force (a string). Rule
+    /// versions live outside generations: a replay does not change them.
+    pub fn rules_active(&self) -> String {
+        format!("{}:rules:active", self.tag)
+    }
+
+    /// Every activation of a rule version, newest first (list of JSON).
+    pub fn rules_history(&self) -> String {
+        format!("{}:rules:history", self.tag)
+    }
+
+    /// The text of every rule version (hash version → TOML).
+    pub fn rules_sources(&self) -> String {
+        format!("{}:rules:sources", self.tag)
     }
 
     /// A SCAN pattern matching every key of this generation.

@@ -12,6 +12,7 @@ mod listing;
 mod outbox;
 mod redis;
 pub mod retention;
+pub mod rule_versions;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ pub use self::embedded::{EmbeddedStore, Options as EmbeddedOptions};
 pub use self::listing::Listing;
 pub use self::redis::{RedisSettings, RedisStore};
 pub use self::retention::Retention;
+pub use self::rule_versions::{Activation, RulesOrigin};
 
 /// Why a store could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +41,10 @@ pub enum StoreError {
     /// Stored data could not be read back; a bug or a foreign writer.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// The deployment's rules changed to `in_force` since the request's
+    /// were read; nothing was written.
+    #[error("the deployment's rules are now version {in_force}; retry")]
+    RulesChanged { in_force: String },
 }
 
 /// One line of the event log: everything replay needs, in order.
@@ -315,6 +321,27 @@ pub trait Store: Send + Sync {
     fn disabled_channels(
         &self,
     ) -> impl Future<Output = Result<std::collections::HashMap<String, String>, StoreError>> + Send;
+
+    /// The version of the deployment's rules in force, `None` before any
+    /// was stored. Every instance follows it (see `rules_sync`).
+    fn active_rules(&self) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// Every activation of a rule version, newest first.
+    fn rules_history(&self) -> impl Future<Output = Result<Vec<Activation>, StoreError>> + Send;
+
+    /// The text of a stored rule version.
+    fn rules_source(
+        &self,
+        version: &str,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// Puts a rule version in force for the whole deployment. On Redis, a
+    /// write computed under another version aborts from then on.
+    fn activate_rules(
+        &self,
+        activation: Activation,
+        source: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Whether the backend answers.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;

@@ -15,7 +15,7 @@
 
 use std::time::{Duration, Instant};
 
-use deadpool_redis::redis::aio::{ConnectionLike, ConnectionManager};
+use deadpool_redis::redis::aio::ConnectionLike;
 use deadpool_redis::redis::{self, AsyncCommands};
 use std::sync::Arc;
 
@@ -28,7 +28,10 @@ use pool::Pool;
 use super::aliases::AliasRefused;
 use super::keys::Keys;
 use super::listing::Listing;
-use super::{LedgerEntry, LogEntry, ManualGrant, Page, ReplaySummary, Standing, Store, StoreError};
+use super::{
+    Activation, LedgerEntry, LogEntry, ManualGrant, Page, ReplaySummary, Standing, Store,
+    StoreError,
+};
 
 const BOARD_SCRIPT: &str = include_str!("board.lua");
 /// Sent by hash, and by body only when Redis does not know it yet.
@@ -52,6 +55,7 @@ const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
 /// How to reach Redis and lay out keys.
 #[derive(Debug, Clone)]
 pub struct RedisSettings {
+    /// One `redis://` URL, or the comma-separated nodes of a Redis Cluster.
     pub url: String,
     pub prefix: String,
     /// Days a day or week bucket is kept after it ends.
@@ -61,6 +65,9 @@ pub struct RedisSettings {
     pub insights: bool,
     /// Whether fair-play tallies are kept.
     pub fair_play: bool,
+    /// Replicas that must confirm a write before it is acknowledged
+    /// (`WAIT`); 0 acknowledges once the primary has it.
+    pub min_replicas: u32,
 }
 
 #[derive(Clone)]
@@ -80,7 +87,9 @@ pub struct RedisStore {
     listing: std::sync::Arc<std::sync::Mutex<Option<(u64, Instant, Listing)>>>,
     /// Member states last read or written, found by their JSON.
     states: std::sync::Arc<states::ParsedStates>,
-    client: redis::Client,
+    backend: pool::Backend,
+    /// Replicas that must confirm a write before it is acknowledged.
+    min_replicas: u32,
     /// Whether knowledge-flow insights are kept.
     insights: bool,
     /// Whether fair-play tallies are kept.
@@ -89,7 +98,7 @@ pub struct RedisStore {
     reports: std::sync::Arc<insights::ReportCache>,
     /// Communities and months already in the insight sets.
     known: std::sync::Arc<insights::Known>,
-    readers: std::sync::Arc<Vec<tokio::sync::OnceCell<ConnectionManager>>>,
+    readers: std::sync::Arc<Vec<tokio::sync::OnceCell<pool::Link>>>,
 }
 
 /// Which generation a write goes to: the live one (checked under WATCH and
@@ -122,6 +131,7 @@ mod members;
 mod outbox;
 mod pool;
 mod rank;
+mod rule_versions;
 mod states;
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -136,7 +146,9 @@ impl RedisStore {
     /// Builds the pool; connections are made on first use, so a Redis that
     /// is down at start makes requests answer 503 until it is back.
     pub fn connect(settings: &RedisSettings) -> Result<RedisStore, StoreError> {
-        let pool = Pool::builder(pool::Manager::new(&settings.url).map_err(unavailable)?)
+        let keys = Keys::new(&settings.prefix);
+        let backend = pool::Backend::new(&settings.url, keys.tag()).map_err(unavailable)?;
+        let pool = Pool::builder(pool::Manager::new(backend.clone()))
             .max_size(settings.pool_size.max(1))
             .wait_timeout(Some(Duration::from_secs(2)))
             .create_timeout(Some(Duration::from_secs(2)))
@@ -146,7 +158,7 @@ impl RedisStore {
             .map_err(unavailable)?;
         Ok(RedisStore {
             pool,
-            keys: Keys::new(&settings.prefix),
+            keys,
             retention_days: settings.retention_days,
             stripes: std::sync::Arc::new(
                 (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
@@ -155,13 +167,19 @@ impl RedisStore {
             listing: std::sync::Arc::new(std::sync::Mutex::new(None)),
             wide: std::sync::Arc::new(tokio::sync::Mutex::new(())),
             states: std::sync::Arc::default(),
-            client: redis::Client::open(settings.url.as_str()).map_err(unavailable)?,
+            backend,
+            min_replicas: settings.min_replicas,
             insights: settings.insights,
             fair_play: settings.fair_play,
             reports: std::sync::Arc::default(),
             known: std::sync::Arc::default(),
             readers: std::sync::Arc::new((0..READERS).map(|_| Default::default()).collect()),
         })
+    }
+
+    /// Whether the deployment lives on a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.backend.is_cluster()
     }
 
     fn remember_generation(&self, generation: u64) {
@@ -398,6 +416,23 @@ impl Store for RedisStore {
         &self,
     ) -> Result<std::collections::HashMap<String, String>, StoreError> {
         self.disabled().await
+    }
+
+    // The deployment's rule versions: see `rule_versions.rs`.
+    async fn active_rules(&self) -> Result<Option<String>, StoreError> {
+        self.read_active_rules().await
+    }
+
+    async fn rules_history(&self) -> Result<Vec<Activation>, StoreError> {
+        self.read_rules_history().await
+    }
+
+    async fn rules_source(&self, version: &str) -> Result<Option<String>, StoreError> {
+        self.read_rules_source(version).await
+    }
+
+    async fn activate_rules(&self, activation: Activation, source: &str) -> Result<(), StoreError> {
+        self.store_activation(activation, source).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

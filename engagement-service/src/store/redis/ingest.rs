@@ -93,7 +93,7 @@ impl RedisStore {
                 )
             });
         let Some((keys, mut raw)) = self
-            .watch_target(conn, target, |keys| {
+            .watch_target(conn, target, Some(&rules.version), |keys| {
                 let records = ids.iter().map(|id| keys.event(id));
                 let members = known.iter().flat_map(|k| &k.0).map(|m| keys.member(m));
                 let questions = known.iter().flat_map(|k| &k.1).map(|q| keys.question(q));
@@ -279,6 +279,7 @@ impl RedisStore {
         let committed: Option<Value> = pipe.query_async(conn).await.map_err(unavailable)?;
         if committed.is_some() {
             self.known.note(&added);
+            self.replicated(conn).await?;
         }
         Ok(committed.map(|_| outcomes))
     }

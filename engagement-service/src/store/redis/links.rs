@@ -174,6 +174,9 @@ impl RedisStore {
         )
         .ignore();
         let committed: Option<Value> = pipe.query_async(conn).await.map_err(unavailable)?;
+        if committed.is_some() {
+            self.replicated(conn).await?;
+        }
         Ok(committed.map(|_| Ok(())))
     }
 }

@@ -44,7 +44,7 @@ impl RedisStore {
         target: Target,
     ) -> Result<Option<bool>, StoreError> {
         let Some((keys, raw)) = self
-            .watch_target(conn, target, |keys| vec![keys.member(member)])
+            .watch_target(conn, target, None, |keys| vec![keys.member(member)])
             .await?
         else {
             return Ok(None);
@@ -107,6 +107,9 @@ impl RedisStore {
                 .ignore();
             }
             let committed: Option<Value> = pipe.query_async(conn).await.map_err(unavailable)?;
+            if committed.is_some() {
+                self.replicated(conn).await?;
+            }
             Ok(committed.map(|_| true))
         }
     }

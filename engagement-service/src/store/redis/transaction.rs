@@ -7,11 +7,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use deadpool_redis::redis;
-use deadpool_redis::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::super::keys::Keys;
-use super::pool::Connection;
+use super::pool::{Connection, Link};
 use super::{OPERATION_TIMEOUT, RedisStore, StoreError, Target, unavailable};
+
+/// How long a write waits for its replicas (`ENGAGEMENT_REDIS_MIN_REPLICAS`).
+const REPLICA_WAIT: Duration = Duration::from_secs(2);
 
 /// Runs one optimistic transaction (`Ok(None)` = conflict) until it commits.
 macro_rules! optimistic {
@@ -54,24 +56,42 @@ impl RedisStore {
     /// together, and nothing is checked out of the pool, which costs a round
     /// trip each time. Each thread keeps to one of them, connected from that
     /// thread on first use and reconnected after a failure.
-    pub(super) async fn reader(&self) -> Result<ConnectionManager, StoreError> {
+    pub(super) async fn reader(&self) -> Result<Link, StoreError> {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         thread_local! {
             static SLOT: usize = NEXT.fetch_add(1, Ordering::Relaxed);
         }
         let slot = SLOT.with(|s| *s) % self.readers.len();
         self.readers[slot]
-            .get_or_try_init(|| {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(Duration::from_secs(2)))
-                    .set_response_timeout(Some(OPERATION_TIMEOUT))
-                    // Back within half a second of Redis.
-                    .set_max_delay(Duration::from_millis(500));
-                ConnectionManager::new_with_config(self.client.clone(), config)
-            })
+            .get_or_try_init(|| self.backend.reader())
             .await
             .cloned()
             .map_err(unavailable)
+    }
+
+    /// With `ENGAGEMENT_REDIS_MIN_REPLICAS`, waits until that many replicas
+    /// hold what `conn` wrote, so that a failover loses no acknowledged
+    /// write; refuses (503) when they do not confirm in time. The write
+    /// stands on the primary either way: a client's retry of the same
+    /// events is answered as a duplicate, and waits again.
+    pub(super) async fn replicated(&self, conn: &mut Connection) -> Result<(), StoreError> {
+        if self.min_replicas == 0 {
+            return Ok(());
+        }
+        let confirmed: u32 = redis::cmd("WAIT")
+            .arg(self.min_replicas)
+            .arg(REPLICA_WAIT.as_millis() as u64)
+            .query_async(conn)
+            .await
+            .map_err(unavailable)?;
+        if confirmed < self.min_replicas {
+            return Err(unavailable(format!(
+                "{confirmed} of the {} replicas asked for confirmed the write within {} ms; retry",
+                self.min_replicas,
+                REPLICA_WAIT.as_millis()
+            )));
+        }
+        Ok(())
     }
 
     /// Runs an operation with a deadline, so a hung Redis answers 503.
@@ -108,11 +128,15 @@ impl RedisStore {
     /// For a write: the keys of the target generation with `keys(generation)`
     /// watched and read in one round trip. For the live generation the
     /// generation pointer is watched too; `None` when it moved (a replay
-    /// switched), after which the caller starts again.
+    /// switched), after which the caller starts again. With `rules`, the
+    /// deployment's active rule version is watched as well, and a write
+    /// computed under another version is refused: no event is applied
+    /// under rules older than the ones put in force.
     pub(super) async fn watch_target(
         &self,
         conn: &mut Connection,
         target: Target,
+        rules: Option<&str>,
         keys_of: impl Fn(&Keys) -> Vec<String>,
     ) -> Result<Option<(Keys, Vec<Option<String>>)>, StoreError> {
         let generation = match target {
@@ -126,17 +150,32 @@ impl RedisStore {
         let keys = self.keys.at(generation);
         let wanted = keys_of(&keys);
         let pointer = self.keys.generation();
-        let (live, values): (Option<u64>, Vec<Option<String>>) = redis::pipe()
-            .cmd("WATCH")
-            .arg(&pointer)
-            .arg(&wanted)
-            .ignore()
-            .get(&pointer)
-            .cmd("MGET")
-            .arg(&wanted)
-            .query_async(conn)
-            .await
-            .map_err(unavailable)?;
+        let active = self.keys.rules_active();
+        let (live, in_force, values): (Option<u64>, Option<String>, Vec<Option<String>>) =
+            redis::pipe()
+                .cmd("WATCH")
+                .arg(&pointer)
+                .arg(&active)
+                .arg(&wanted)
+                .ignore()
+                .get(&pointer)
+                .get(&active)
+                .cmd("MGET")
+                .arg(&wanted)
+                .query_async(conn)
+                .await
+                .map_err(unavailable)?;
+        if let (Some(expected), Some(in_force)) = (rules, &in_force)
+            && expected != in_force
+        {
+            redis::cmd("UNWATCH")
+                .query_async::<()>(conn)
+                .await
+                .map_err(unavailable)?;
+            return Err(StoreError::RulesChanged {
+                in_force: in_force.clone(),
+            });
+        }
         let live = live.unwrap_or(0);
         if live != generation {
             self.remember_generation(live);
