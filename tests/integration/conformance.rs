@@ -8,7 +8,7 @@ use engagement_service::store::{
     EmbeddedStore, Listing, ManualGrant, RedisSettings, RedisStore, Store,
 };
 
-use super::support::{RedisServer, event, event_on, prefix};
+use super::support::{RedisCluster, RedisServer, event, event_on, prefix};
 
 const RULES: &str = include_str!("../../rules/knowledge-sharing.toml");
 const NOON: &str = "2026-11-20T17:00:00Z";
@@ -854,6 +854,31 @@ macro_rules! conformance {
                     super::$name(&h.store).await;
                 }
             )*
+        }
+        /// One cluster for all of them (six servers each would crowd the
+        /// machine), each scenario in a deployment of its own.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn every_scenario_passes_on_a_redis_cluster() {
+            let cluster = RedisCluster::start();
+            let mut shards = std::collections::HashSet::new();
+            $(
+                let deployment = prefix(stringify!($name));
+                shards.insert(cluster.primary_of(&format!("{{{deployment}}}")));
+                let store = RedisStore::connect(&RedisSettings {
+                    url: cluster.url(),
+                    prefix: deployment,
+                    retention_days: 90,
+                    pool_size: 4,
+                    insights: true,
+                    fair_play: true,
+                    min_replicas: 1,
+                })
+                .unwrap();
+                assert!(store.is_cluster());
+                $name(&store).await;
+            )*
+            // The deployments spread over the primaries.
+            assert!(shards.len() > 1, "{shards:?}");
         }
     };
 }

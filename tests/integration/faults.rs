@@ -244,7 +244,7 @@ const CAPS: [(&str, i64); 4] = [
 /// `n` events with distinct ids for 40 members over three days, heavy on
 /// capped rules. No revocations, so the totals do not depend on the order
 /// concurrent clients happen to apply them in.
-fn load_events(tag: &str, n: usize) -> Vec<Value> {
+pub(crate) fn load_events(tag: &str, n: usize) -> Vec<Value> {
     let kinds = [
         "answer.posted",
         "question.asked",
@@ -283,7 +283,9 @@ fn load_events(tag: &str, n: usize) -> Vec<Value> {
 
 /// Member points after feeding these events, in this order, to a fresh
 /// in-memory deployment.
-fn memory_points<'a>(events: impl IntoIterator<Item = &'a Event>) -> HashMap<String, i64> {
+pub(crate) fn memory_points<'a>(
+    events: impl IntoIterator<Item = &'a Event>,
+) -> HashMap<String, i64> {
     let rules = RuleSet::from_toml(RULES).unwrap();
     let mut memory = Memory::default();
     for e in events {
@@ -296,7 +298,7 @@ fn memory_points<'a>(events: impl IntoIterator<Item = &'a Event>) -> HashMap<Str
         .collect()
 }
 
-fn decoded(events: &[Value]) -> Vec<Event> {
+pub(crate) fn decoded(events: &[Value]) -> Vec<Event> {
     events
         .iter()
         .map(|e| serde_json::from_value(e.clone()).unwrap())
@@ -304,7 +306,7 @@ fn decoded(events: &[Value]) -> Vec<Event> {
 }
 
 /// Every member's points and the all-time board are `expected`.
-async fn assert_totals(app: &TestApp, expected: &HashMap<String, i64>) {
+pub(crate) async fn assert_totals(app: &TestApp, expected: &HashMap<String, i64>) {
     for (member, points) in expected {
         let (status, profile) = app.get(&format!("/v1/members/{member}")).await;
         assert_eq!(status, 200, "{member}: {profile}");
@@ -356,10 +358,11 @@ async fn assert_caps_kept(app: &TestApp, members: impl Iterator<Item = &String>)
     }
 }
 
-/// The events in a Redis log, oldest first.
-async fn logged_events(redis: &RedisServer, prefix: &str) -> Vec<Event> {
+/// The events in the Redis log at `url` (one server or a cluster's
+/// nodes), oldest first.
+pub(crate) async fn logged_events(url: &str, prefix: &str) -> Vec<Event> {
     let store = RedisStore::connect(&RedisSettings {
-        url: redis.url(),
+        url: url.to_owned(),
         prefix: prefix.to_owned(),
         retention_days: 90,
         pool_size: 1,
@@ -382,26 +385,28 @@ async fn logged_events(redis: &RedisServer, prefix: &str) -> Vec<Event> {
 
 /// What the clients saw while Redis crashed under them.
 #[derive(Default)]
-struct Delivery {
+pub(crate) struct Delivery {
     /// Event indexes answered 200, with when.
-    acked: Vec<(usize, Instant)>,
+    pub acked: Vec<(usize, Instant)>,
     /// Answers other than 200 and 503 (must stay empty).
-    unexpected: Vec<String>,
-    unavailable: usize,
-    connection_errors: usize,
+    pub unexpected: Vec<String>,
+    pub unavailable: usize,
+    pub connection_errors: usize,
 }
 
-/// Sends `events` from 16 clients in batches of 1 to 8; each batch is
-/// retried after a 503 or a connection error until it gets a 200.
-fn start_clients(
-    app: &Arc<TestApp>,
+/// Sends `events` from 16 clients in batches of 1 to 8, spread over
+/// `apps` (instances of one deployment); each batch is retried after a 503
+/// or a connection error until it gets a 200.
+pub(crate) fn start_clients(
+    apps: &[Arc<TestApp>],
     events: &Arc<Vec<Value>>,
     delivery: &Arc<std::sync::Mutex<Delivery>>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     const CLIENTS: usize = 16;
     (0..CLIENTS)
         .map(|client| {
-            let (app, events, delivery) = (app.clone(), events.clone(), delivery.clone());
+            let app = apps[client % apps.len()].clone();
+            let (events, delivery) = (events.clone(), delivery.clone());
             tokio::spawn(async move {
                 let mine: Vec<usize> = (client..events.len()).step_by(CLIENTS).collect();
                 let mut sizes = [1, 4, 8, 3, 6].into_iter().cycle();
@@ -473,7 +478,7 @@ async fn load_through_a_redis_crash(
     let total = events.len();
     let events = Arc::new(events);
     let delivery = Arc::new(std::sync::Mutex::new(Delivery::default()));
-    let clients = start_clients(app, &events, &delivery);
+    let clients = start_clients(std::slice::from_ref(app), &events, &delivery);
     let deadline = Instant::now() + Duration::from_secs(60);
     while delivery.lock().unwrap().acked.len() < total / 2 {
         assert!(Instant::now() < deadline, "the load did not get going");
@@ -555,7 +560,7 @@ async fn a_redis_crash_under_load_with_fsync_always_keeps_every_acknowledged_eve
     assert_eq!(acked.len(), events.len());
     assert_eq!(run.delivery.acked.len(), events.len(), "one 200 per event");
     // ...is in the log exactly once...
-    let logged = logged_events(&redis, &p).await;
+    let logged = logged_events(&redis.url(), &p).await;
     let ids: HashSet<&str> = logged.iter().map(|e| e.id.as_str()).collect();
     assert_eq!(ids.len(), logged.len(), "no event logged twice");
     assert_eq!(logged.len(), events.len(), "no acknowledged event lost");
@@ -590,7 +595,7 @@ async fn a_redis_crash_under_load_with_fsync_everysec_counts_nothing_twice_and_k
     assert_only_503_while_down(&run);
     ready_again(&app).await;
 
-    let logged = logged_events(&redis, &p).await;
+    let logged = logged_events(&redis.url(), &p).await;
     let ids: HashSet<&str> = logged.iter().map(|e| e.id.as_str()).collect();
     assert_eq!(ids.len(), logged.len(), "no event logged twice");
     let sent: HashSet<String> = events
@@ -717,7 +722,7 @@ async fn every_event_delivered_three_times_at_once_is_counted_once_by_redis() {
     let expected = memory_points(&decoded(&events));
     assert_totals(&app, &expected).await;
     assert_caps_kept(&app, expected.keys()).await;
-    assert_eq!(logged_events(&redis, &p).await.len(), events.len());
+    assert_eq!(logged_events(&redis.url(), &p).await.len(), events.len());
     eprintln!("15,000 deliveries of 5,000 events to redis in {took:.1?}");
     app.stop().await;
 }

@@ -32,6 +32,7 @@ macro_rules! on_both_stores {
 
 mod api;
 mod chromium;
+mod cluster;
 mod conformance;
 mod credentials;
 mod explain;

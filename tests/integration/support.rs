@@ -125,10 +125,150 @@ impl Drop for RedisServer {
     }
 }
 
+/// A Redis Cluster of the test's own: three primaries and three replicas
+/// on free ports (`redis-cli --cluster create`), killed when dropped.
+/// Nodes give up on a silent peer after a second, so a killed primary's
+/// replica takes over within a few seconds.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    pub fn start() -> RedisCluster {
+        let nodes: Vec<RedisServer> = (0..6)
+            .map(|_| {
+                RedisServer::start_with(&[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "1000",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
+            })
+            .collect();
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let out = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addresses)
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .output()
+            .expect("redis-cli must be installed (the README's test command installs it)");
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let cluster = RedisCluster { nodes };
+        cluster.wait_until_ok();
+        cluster.wait_for_replicas();
+        cluster
+    }
+
+    /// Until every primary's replica has caught up and streams.
+    pub fn wait_for_replicas(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.live().all(|n| {
+            n.cli(&["INFO", "replication"]).is_some_and(|info| {
+                info.contains("role:slave")
+                    || (info.contains("connected_slaves:1") && info.contains("state=online"))
+            })
+        }) {
+            assert!(Instant::now() < deadline, "the replicas did not catch up");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Until every live node says the cluster is ok and sees three primaries.
+    pub fn wait_until_ok(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ok = self.live().all(|n| {
+                n.cli(&["CLUSTER", "INFO"])
+                    .is_some_and(|info| info.contains("cluster_state:ok"))
+                    && n.cli(&["CLUSTER", "NODES"]).is_some_and(|nodes| {
+                        nodes
+                            .lines()
+                            .filter(|l| l.contains("master") && !l.contains("fail"))
+                            .count()
+                            == 3
+                    })
+            });
+            if ok {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the cluster did not come up");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn live(&self) -> impl Iterator<Item = &RedisServer> {
+        self.nodes.iter().filter(|n| n.child.is_some())
+    }
+
+    /// `ENGAGEMENT_REDIS_URL` for the cluster: every node.
+    pub fn url(&self) -> String {
+        self.nodes
+            .iter()
+            .map(RedisServer::url)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The index of the node that is primary for the slot of `key`.
+    pub fn primary_of(&self, key: &str) -> usize {
+        self.try_primary_of(key)
+            .unwrap_or_else(|| panic!("no live primary holds the slot of {key}"))
+    }
+
+    /// The index of the node that is primary for the slot of `key`, as the
+    /// first live node sees it; `None` while no live primary holds it.
+    pub fn try_primary_of(&self, key: &str) -> Option<usize> {
+        let any = self.live().next().expect("a live node");
+        let slot: u16 = any
+            .cli(&["CLUSTER", "KEYSLOT", key])
+            .and_then(|s| s.trim().parse().ok())
+            .expect("a slot");
+        let nodes = any.cli(&["CLUSTER", "NODES"]).expect("the cluster's nodes");
+        for line in nodes.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() < 9 || !fields[2].contains("master") || fields[2].contains("fail") {
+                continue;
+            }
+            let owns = fields[8..].iter().any(|range| match range.split_once('-') {
+                Some((a, b)) => {
+                    a.parse::<u16>().is_ok_and(|a| a <= slot)
+                        && b.parse::<u16>().is_ok_and(|b| slot <= b)
+                }
+                None => range.parse::<u16>() == Ok(slot),
+            });
+            if owns {
+                let port: u16 = fields[1]
+                    .split(['@', ':'])
+                    .nth(1)
+                    .and_then(|p| p.parse().ok())
+                    .expect("a node port");
+                return self.nodes.iter().position(|n| n.port == port);
+            }
+        }
+        None
+    }
+}
+
 /// Which store a test runs against.
 pub enum Backend<'a> {
     Embedded(PathBuf),
     Redis(&'a RedisServer, String),
+    /// A Redis Cluster, with the deployment's key prefix.
+    Cluster(&'a RedisCluster, String),
 }
 
 /// A running service and an HTTP client for it.
@@ -145,6 +285,12 @@ impl TestApp {
             Backend::Redis(redis, prefix) => {
                 let mut s = Settings::for_tests(PathBuf::from("unused"));
                 s.redis_url = Some(redis.url());
+                s.key_prefix = prefix;
+                s
+            }
+            Backend::Cluster(cluster, prefix) => {
+                let mut s = Settings::for_tests(PathBuf::from("unused"));
+                s.redis_url = Some(cluster.url());
                 s.key_prefix = prefix;
                 s
             }

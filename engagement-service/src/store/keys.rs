@@ -76,6 +76,12 @@ impl Keys {
         format!("{}:rules:sources", self.tag)
     }
 
+    /// Written before each `WAIT` for replicas, so that the wait covers
+    /// every earlier write of the deployment.
+    pub fn fence(&self) -> String {
+        format!("{}:fence", self.tag)
+    }
+
     /// A SCAN pattern matching every key of this generation.
     pub fn pattern(&self) -> String {
         format!("{}:*", self.scope)

@@ -70,7 +70,7 @@ impl RedisStore {
     }
 
     /// With `ENGAGEMENT_REDIS_MIN_REPLICAS`, waits until that many replicas
-    /// hold what `conn` wrote, so that a failover loses no acknowledged
+    /// hold everything written so far, so that a failover loses no acknowledged
     /// write; refuses (503) when they do not confirm in time. The write
     /// stands on the primary either way: a client's retry of the same
     /// events is answered as a duplicate, and waits again.
@@ -78,7 +78,13 @@ impl RedisStore {
         if self.min_replicas == 0 {
             return Ok(());
         }
-        let confirmed: u32 = redis::cmd("WAIT")
+        // The replication stream is ordered: once replicas hold this one
+        // write, they hold every write before it, whoever made it (a
+        // duplicate's answer made no write of its own to wait for).
+        let (confirmed,): (u32,) = redis::pipe()
+            .set(self.keys.fence(), 1)
+            .ignore()
+            .cmd("WAIT")
             .arg(self.min_replicas)
             .arg(REPLICA_WAIT.as_millis() as u64)
             .query_async(conn)
