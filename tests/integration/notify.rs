@@ -20,7 +20,8 @@ const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 const RULES: &str = include_str!("../../rules/knowledge-sharing.toml");
 
 /// Runs each `scenario(store, dir)` on the embedded store (in `dir`) and
-/// on a Redis of its own, as tests named `name`.
+/// on a Redis of its own and on a Redis Cluster of its own, as tests named
+/// `name`.
 macro_rules! on_both_stores_as_processes {
     ($($name:ident => $scenario:ident),* $(,)?) => {
         mod embedded_store {
@@ -41,6 +42,20 @@ macro_rules! on_both_stores_as_processes {
                     let redis = crate::support::RedisServer::start();
                     let prefix = crate::support::prefix(stringify!($name));
                     let store = super::StoreAt::Redis(redis.url(), prefix);
+                    super::$scenario(store, dir.path()).await;
+                }
+            )*
+        }
+        /// The outbox and rank scripts name queue keys inside the script,
+        /// under the deployment's hash tag: run them on a cluster too.
+        mod redis_cluster {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let cluster = crate::support::RedisCluster::start();
+                    let prefix = crate::support::prefix(stringify!($name));
+                    let store = super::StoreAt::Redis(cluster.url(), prefix);
                     super::$scenario(store, dir.path()).await;
                 }
             )*
