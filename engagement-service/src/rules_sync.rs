@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use crate::app::{AppState, LoadedRules};
+use crate::app::{AnyStore, AppState, LoadedRules};
 use crate::notify::send::Sender;
 use crate::rules_file;
 use crate::store::{Activation, RulesOrigin, Store, StoreError};
@@ -58,8 +58,8 @@ pub async fn activate(
 }
 
 /// The stored text of `version`, checked.
-pub async fn stored(state: &AppState, version: &str) -> Result<Option<LoadedRules>, String> {
-    let source = match state.store.rules_source(version).await {
+pub async fn stored(store: &impl Store, version: &str) -> Result<Option<LoadedRules>, String> {
+    let source = match store.rules_source(version).await {
         Ok(Some(source)) => source,
         Ok(None) => return Ok(None),
         Err(e) => return Err(e.to_string()),
@@ -97,6 +97,58 @@ pub fn embedded_start(dir: &std::path::Path, file: LoadedRules) -> anyhow::Resul
     )?)
 }
 
+/// The configured store, and the rules a command working on it uses: the
+/// deployment's rules in force when it has stored any (the ones its
+/// instances run), else the rule file.
+pub async fn open_for_command(
+    settings: &crate::settings::Settings,
+    file: LoadedRules,
+) -> anyhow::Result<(AnyStore, LoadedRules)> {
+    let note = |file: &LoadedRules, in_force: &LoadedRules| {
+        if file.rules.version != in_force.rules.version {
+            tracing::info!(
+                file = %file.rules.version, in_force = %in_force.rules.version,
+                "using the deployment's rules in force, not the rule file (PUT /v1/admin/rules or SIGHUP puts the file in force)"
+            );
+        }
+    };
+    if settings.redis_url.is_none() {
+        // The embedded store replays its log as it opens: under the rules in force.
+        let versions = crate::store::rule_versions::RulesLog::open(&settings.data_dir)?;
+        let rules = match versions
+            .active()
+            .zip(versions.active().and_then(|v| versions.source(v)))
+        {
+            Some((version, source)) if version != file.rules.version => {
+                let in_force =
+                    rules_file::parse(&format!("rules version {version}"), source.to_owned())?;
+                note(&file, &in_force);
+                in_force
+            }
+            _ => file,
+        };
+        let store = AnyStore::open(settings, &rules.rules, 4)?;
+        return Ok((store, rules));
+    }
+    let store = AnyStore::open(settings, &file.rules, 4)?;
+    let rules = match store.active_rules().await? {
+        Some(version) if version != file.rules.version => {
+            let in_force = stored(&store, &version)
+                .await
+                .map_err(anyhow::Error::msg)?
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "rules version {version} is in force but its text is not stored"
+                    )
+                })?;
+            note(&file, &in_force);
+            in_force
+        }
+        _ => file,
+    };
+    Ok((store, rules))
+}
+
 const FOLLOWING: &str = "the deployment already had this rule file's version and has since moved on: following the rules in force (SIGHUP or PUT /v1/admin/rules puts the file back)";
 
 /// The rule file this instance started with, against the deployment's:
@@ -130,7 +182,7 @@ async fn start_with_file(state: &AppState, mine: &LoadedRules) -> Result<(), Str
 
 /// Switches this instance to the stored `version`.
 async fn follow(state: &AppState, version: &str) -> Result<(), String> {
-    let loaded = stored(state, version)
+    let loaded = stored(&state.store, version)
         .await?
         .ok_or_else(|| format!("rules version {version} is in force but its text is not stored"))?;
     state.swap_rules(loaded)?;

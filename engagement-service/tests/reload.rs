@@ -127,4 +127,34 @@ async fn a_hangup_reloads_a_good_rule_file_and_keeps_the_old_rules_on_a_bad_one(
         "a bad file leaves the rules in force"
     );
     assert_eq!(answer(&client, &base, "a-3").await, 7);
+
+    // The reload is the deployment's rule version now, kept in the store.
+    let versions: Value = client
+        .get(format!("{base}/v1/admin/rules/versions"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(versions["active"], json!(reloaded), "{versions}");
+    assert_eq!(versions["versions"][0]["origin"], "reload", "{versions}");
+    assert_eq!(versions["versions"][1]["origin"], "start", "{versions}");
+    drop(service);
+
+    // A command on the store works under the rules in force, not under an
+    // older rule file.
+    std::fs::write(&rules, canonical()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_engagement"))
+        .arg("replay")
+        .env("ENGAGEMENT_DATA_DIR", dir.path().join("data"))
+        .env("ENGAGEMENT_RULES", &rules)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{printed}");
+    assert!(
+        printed.contains(&format!("under rules {reloaded}")),
+        "{printed}"
+    );
 }

@@ -26,11 +26,12 @@ pub(super) fn print_generated(params: &GenerateParams) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Opens the configured store from the command line.
+/// Opens the configured store from the command line, with the
+/// deployment's rules in force (the rule file when none is stored yet).
 pub(super) async fn open_store(settings: &Settings) -> anyhow::Result<(AnyStore, RuleSet)> {
-    let rules = crate::startup::load_rules(settings)?.rules;
-    let store = AnyStore::open(settings, &rules, 4)?;
-    Ok((store, rules))
+    let file = crate::startup::load_rules(settings)?;
+    let (store, loaded) = crate::rules_sync::open_for_command(settings, file).await?;
+    Ok((store, loaded.rules))
 }
 
 pub(super) fn replay(settings: Settings) -> anyhow::Result<()> {

@@ -105,7 +105,7 @@ pub async fn rollback_rules(
             })?
             .to_owned(),
     };
-    let loaded = rules_sync::stored(&state, &version)
+    let loaded = rules_sync::stored(&state.store, &version)
         .await
         .map_err(ApiError::Internal)?
         .ok_or_else(|| ApiError::NotFound(format!("no stored rule version {version}")))?;
