@@ -78,16 +78,6 @@ async fn batched(what: &str, base: &str, bodies: Arc<Vec<String>>) -> Figure {
     .await
 }
 
-/// Key prefixes of three deployments on three different primaries.
-fn spread(cluster: &RedisCluster) -> Vec<String> {
-    let mut primaries = std::collections::HashSet::new();
-    (0..1000)
-        .map(|i| format!("tenant-{i}"))
-        .filter(|p| primaries.insert(cluster.primary_of(&format!("{{{p}}}"))))
-        .take(3)
-        .collect()
-}
-
 fn main() {
     let scale: f64 = std::env::var("CLUSTER_SCALE")
         .ok()
@@ -101,7 +91,7 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let tenants = spread(&cluster);
+        let tenants = cluster.spread("tenant", 3);
         let mut rows: Vec<Figure> = Vec::new();
 
         let base = service(&single.url(), "alone", 0).await;

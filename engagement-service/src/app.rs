@@ -55,6 +55,8 @@ pub struct AppState {
     pub credentials: Option<Arc<crate::credentials::Issuer>>,
     /// The rules' notification channels, with their credentials.
     sender: RwLock<Arc<Sender>>,
+    /// Held while this instance switches to the deployment's rules.
+    pub(crate) following: tokio::sync::Mutex<()>,
 }
 
 impl AppState {
@@ -77,6 +79,7 @@ impl AppState {
             insights: true,
             fair_play: true,
             credentials: None,
+            following: tokio::sync::Mutex::new(()),
         }
     }
 

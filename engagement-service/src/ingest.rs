@@ -147,12 +147,11 @@ impl Ingest<'_> {
     async fn apply(&self, events: &[Event]) -> Result<Vec<Outcome>, StoreError> {
         let mut tried = 0;
         let mut result = self.store.ingest(self.rules, events).await;
-        while let (Err(StoreError::RulesChanged { in_force }), Some(service)) =
-            (&result, self.service)
+        while let (Err(StoreError::RulesChanged { .. }), Some(service)) = (&result, self.service)
             && tried < 3
         {
             tried += 1;
-            let fresh = crate::rules_sync::catch_up(service, in_force).await?;
+            let fresh = crate::rules_sync::catch_up(service).await?;
             result = self.store.ingest(&fresh.rules, events).await;
         }
         result

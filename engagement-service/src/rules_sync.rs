@@ -57,16 +57,16 @@ pub async fn activate(
     Ok(())
 }
 
-/// The stored text of `version`, checked.
-pub async fn stored(store: &impl Store, version: &str) -> Result<Option<LoadedRules>, String> {
-    let source = match store.rules_source(version).await {
-        Ok(Some(source)) => source,
-        Ok(None) => return Ok(None),
-        Err(e) => return Err(e.to_string()),
-    };
+/// The stored text of `version`, checked; a version the store names but
+/// whose text it lacks or cannot parse is corrupt stored data.
+pub async fn stored(store: &impl Store, version: &str) -> Result<LoadedRules, StoreError> {
+    let source = store.rules_source(version).await?.ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "rules version {version} is stored without its text"
+        ))
+    })?;
     rules_file::parse(&format!("rules version {version}"), source)
-        .map(Some)
-        .map_err(|e| e.to_string())
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// The version an instance starting with the rule file `file` follows
@@ -79,22 +79,43 @@ pub fn followed_at_start<'h>(history: &'h [Activation], file: &str) -> Option<&'
         .then_some(active.version.as_str())
 }
 
-/// The rules an embedded store opens with (its log is replayed under
-/// them): the rule file, or the version in force in `dir`.
-pub fn embedded_start(dir: &std::path::Path, file: LoadedRules) -> anyhow::Result<LoadedRules> {
+/// The version a command working on the store uses instead of the rule
+/// file: the one in force, whenever the deployment has one.
+fn followed_by_commands<'h>(history: &'h [Activation], file: &str) -> Option<&'h str> {
+    history
+        .first()
+        .map(|a| a.version.as_str())
+        .filter(|v| *v != file)
+}
+
+/// The rule file, or the version `pick` chooses from the embedded store's
+/// history in `dir`.
+fn embedded_rules(
+    dir: &std::path::Path,
+    file: LoadedRules,
+    pick: impl for<'h> Fn(&'h [Activation], &str) -> Option<&'h str>,
+) -> anyhow::Result<LoadedRules> {
     let versions = crate::store::rule_versions::RulesLog::open(dir)?;
     let history = versions.history();
-    let Some(version) = followed_at_start(&history, &file.rules.version) else {
+    let Some(version) = pick(&history, &file.rules.version) else {
         return Ok(file);
     };
     let source = versions.source(version).ok_or_else(|| {
-        anyhow::anyhow!("rules version {version} is in force but its text is not stored")
+        StoreError::Corrupt(format!(
+            "rules version {version} is stored without its text"
+        ))
     })?;
     tracing::info!(file = %file.rules.version, in_force = %version, "{FOLLOWING}");
     Ok(rules_file::parse(
         &format!("rules version {version}"),
         source.to_owned(),
     )?)
+}
+
+/// The rules an embedded store opens with (its log is replayed under
+/// them): the rule file, or the version in force in `dir`.
+pub fn embedded_start(dir: &std::path::Path, file: LoadedRules) -> anyhow::Result<LoadedRules> {
+    embedded_rules(dir, file, followed_at_start)
 }
 
 /// The configured store, and the rules a command working on it uses: the
@@ -104,115 +125,103 @@ pub async fn open_for_command(
     settings: &crate::settings::Settings,
     file: LoadedRules,
 ) -> anyhow::Result<(AnyStore, LoadedRules)> {
-    let note = |file: &LoadedRules, in_force: &LoadedRules| {
-        if file.rules.version != in_force.rules.version {
-            tracing::info!(
-                file = %file.rules.version, in_force = %in_force.rules.version,
-                "using the deployment's rules in force, not the rule file (PUT /v1/admin/rules or SIGHUP puts the file in force)"
-            );
-        }
-    };
     if settings.redis_url.is_none() {
         // The embedded store replays its log as it opens: under the rules in force.
-        let versions = crate::store::rule_versions::RulesLog::open(&settings.data_dir)?;
-        let rules = match versions
-            .active()
-            .zip(versions.active().and_then(|v| versions.source(v)))
-        {
-            Some((version, source)) if version != file.rules.version => {
-                let in_force =
-                    rules_file::parse(&format!("rules version {version}"), source.to_owned())?;
-                note(&file, &in_force);
-                in_force
-            }
-            _ => file,
-        };
+        let rules = embedded_rules(&settings.data_dir, file, followed_by_commands)?;
         let store = AnyStore::open(settings, &rules.rules, 4)?;
         return Ok((store, rules));
     }
     let store = AnyStore::open(settings, &file.rules, 4)?;
-    let rules = match store.active_rules().await? {
-        Some(version) if version != file.rules.version => {
-            let in_force = stored(&store, &version)
-                .await
-                .map_err(anyhow::Error::msg)?
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "rules version {version} is in force but its text is not stored"
-                    )
-                })?;
-            note(&file, &in_force);
-            in_force
+    let history = store.rules_history().await?;
+    let rules = match followed_by_commands(&history, &file.rules.version) {
+        Some(version) => {
+            tracing::info!(file = %file.rules.version, in_force = %version, "{FOLLOWING}");
+            stored(&store, version).await?
         }
-        _ => file,
+        None => file,
     };
     Ok((store, rules))
 }
 
-const FOLLOWING: &str = "the deployment already had this rule file's version and has since moved on: following the rules in force (SIGHUP or PUT /v1/admin/rules puts the file back)";
+const FOLLOWING: &str = "using the deployment's rules in force, not the rule file (SIGHUP or PUT /v1/admin/rules puts the file in force)";
 
 /// The rule file this instance started with, against the deployment's:
 /// stored when new to it, else the version in force is followed.
-async fn settle_at_start(state: &AppState) -> Result<(), String> {
-    let mine = state.rules();
+async fn settle_at_start(state: &AppState, file: &LoadedRules) -> Result<(), String> {
     let history = state
         .store
         .rules_history()
         .await
         .map_err(|e| e.to_string())?;
-    match followed_at_start(&history, &mine.rules.version) {
+    match followed_at_start(&history, &file.rules.version) {
         Some(version) => {
-            tracing::info!(file = %mine.rules.version, in_force = %version, "{FOLLOWING}");
+            tracing::info!(file = %file.rules.version, in_force = %version, "{FOLLOWING}");
             follow(state, version).await
         }
-        None if history.first().map(|a| a.version.as_str()) == Some(&mine.rules.version) => Ok(()),
-        None => start_with_file(state, &mine).await,
+        None if history.first().map(|a| a.version.as_str()) == Some(&file.rules.version) => {
+            // In force already: this instance runs it unless it followed
+            // another version while the store was out of reach.
+            follow(state, &file.rules.version).await
+        }
+        None => put_back(state, file, RulesOrigin::Start).await,
     }
 }
 
-async fn start_with_file(state: &AppState, mine: &LoadedRules) -> Result<(), String> {
+/// Puts a copy of `rules` in force for the deployment.
+async fn put_back(
+    state: &AppState,
+    rules: &LoadedRules,
+    origin: RulesOrigin,
+) -> Result<(), String> {
     let copy = LoadedRules {
-        rules: mine.rules.clone(),
-        source: mine.source.clone(),
+        rules: rules.rules.clone(),
+        source: rules.source.clone(),
     };
-    activate(state, copy, RulesOrigin::Start)
+    activate(state, copy, origin)
         .await
         .map_err(|e| e.to_string())
 }
 
-/// Switches this instance to the stored `version`.
+/// Switches this instance to the stored `version`, once however many
+/// requests ask at the same time.
 async fn follow(state: &AppState, version: &str) -> Result<(), String> {
+    let _one_at_a_time = state.following.lock().await;
+    if state.rules().rules.version == version {
+        return Ok(());
+    }
     let loaded = stored(&state.store, version)
-        .await?
-        .ok_or_else(|| format!("rules version {version} is in force but its text is not stored"))?;
+        .await
+        .map_err(|e| e.to_string())?;
     state.swap_rules(loaded)?;
     tracing::info!(%version, "rules changed by another instance: now in force here");
     Ok(())
 }
 
-/// The rules of version `in_force`, switched to on this instance if it has
-/// not yet: for a request the store refused because the deployment's rules
-/// changed under it.
-pub async fn catch_up(
-    state: &AppState,
-    in_force: &str,
-) -> Result<std::sync::Arc<LoadedRules>, StoreError> {
+/// The deployment's rules in force, switched to on this instance if it has
+/// not yet: for a request the store refused because the rules it was
+/// computed with are not the ones in force. The version is read again
+/// rather than taken from the refusal, which may be older than a change
+/// this instance has made since.
+pub async fn catch_up(state: &AppState) -> Result<std::sync::Arc<LoadedRules>, StoreError> {
     let mine = state.rules();
-    if mine.rules.version == in_force {
+    let Some(active) = state.store.active_rules().await? else {
+        return Ok(mine);
+    };
+    if active == mine.rules.version {
         return Ok(mine);
     }
-    follow(state, in_force).await.map_err(|e| {
+    follow(state, &active).await.map_err(|e| {
         StoreError::Unavailable(format!(
-            "rules version {in_force} cannot be put in force here: {e}"
+            "rules version {active} cannot be put in force here: {e}"
         ))
     })?;
     Ok(state.rules())
 }
 
-/// Settles the start once: `false` when the store did not answer, and
-/// [`run`] tries again.
-pub async fn settle(state: &AppState) -> bool {
-    match settle_at_start(state).await {
+/// Settles the start once against the rule file `file`: `false` when the
+/// store did not answer, and [`run`] tries again.
+pub async fn settle(state: &AppState, file: &LoadedRules) -> bool {
+    match settle_at_start(state, file).await {
         Ok(()) => true,
         Err(e) => {
             tracing::warn!(error = %e, "rules: the deployment's rules could not be read at start; trying again");
@@ -221,16 +230,22 @@ pub async fn settle(state: &AppState) -> bool {
     }
 }
 
-/// Settles the start if `settled` is false, then follows the deployment's
-/// rules for as long as the service runs. A version this instance cannot
-/// run (a credential its environment lacks) is logged once; meanwhile the
-/// store refuses this instance's writes under its older rules.
-pub async fn run(state: actix_web::web::Data<AppState>, mut settled: bool) {
+/// Settles the start against the rule file `file` if `settled` is false,
+/// then follows the deployment's rules for as long as the service runs. A
+/// version this instance cannot run (a credential its environment lacks)
+/// is logged once; meanwhile the store refuses this instance's writes under
+/// its older rules. When the store has lost the version in force (a Redis
+/// that restarted without its data), this instance's rules are stored again.
+pub async fn run(
+    state: actix_web::web::Data<AppState>,
+    file: std::sync::Arc<LoadedRules>,
+    mut settled: bool,
+) {
     let mut failed: Option<String> = None;
     loop {
         tokio::time::sleep(POLL).await;
         if !settled {
-            match settle_at_start(&state).await {
+            match settle_at_start(&state, &file).await {
                 Ok(()) => settled = true,
                 Err(e) => note_failure(&mut failed, "start".into(), &e),
             }
@@ -242,7 +257,15 @@ pub async fn run(state: actix_web::web::Data<AppState>, mut settled: bool) {
                     note_failure(&mut failed, active, &e);
                 }
             }
-            Ok(_) => failed = None,
+            Ok(Some(_)) => failed = None,
+            Ok(None) => {
+                tracing::warn!(
+                    "rules: the store has lost the deployment's rule version; storing this instance's again"
+                );
+                if let Err(e) = put_back(&state, &state.rules(), RulesOrigin::Start).await {
+                    note_failure(&mut failed, "lost".into(), &e);
+                }
+            }
             Err(e) => tracing::debug!(error = %e, "rules: the store did not answer"),
         }
     }

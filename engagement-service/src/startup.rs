@@ -97,8 +97,9 @@ impl Application {
         state.credentials = issuer.map(std::sync::Arc::new);
         let state = web::Data::new(state);
         // Before any request: the deployment's rules, stored or followed.
-        let settled = Box::pin(rules_sync::settle(&state)).await;
-        tokio::spawn(rules_sync::run(state.clone(), settled));
+        let file = state.rules();
+        let settled = Box::pin(rules_sync::settle(&state, &file)).await;
+        tokio::spawn(rules_sync::run(state.clone(), file, settled));
         // The worker also runs without channels: deliveries left pending
         // by earlier rules still go out, or fail, as their channel says.
         if tokio::runtime::Handle::try_current().is_ok() {

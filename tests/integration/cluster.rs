@@ -12,24 +12,6 @@ use serde_json::json;
 use crate::faults::{Delivery, assert_totals, decoded, load_events, logged_events, memory_points};
 use crate::support::{Backend, RedisCluster, TestApp, event, prefix};
 
-/// Key prefixes of `n` deployments whose hash slots sit on `n` different
-/// primaries.
-fn spread(cluster: &RedisCluster, test: &str, n: usize) -> Vec<String> {
-    let mut primaries = HashSet::new();
-    let mut chosen = Vec::new();
-    for i in 0.. {
-        let candidate = prefix(&format!("{test}-{i}"));
-        if primaries.insert(cluster.primary_of(&format!("{{{candidate}}}"))) {
-            chosen.push(candidate);
-            if chosen.len() == n {
-                return chosen;
-            }
-        }
-        assert!(i < 1000, "no prefixes over {n} primaries");
-    }
-    unreachable!()
-}
-
 async fn instances(
     cluster: &RedisCluster,
     deployment: &str,
@@ -55,7 +37,7 @@ async fn rules_version(app: &TestApp) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_deployments_with_two_instances_each_share_a_cluster_and_nothing_else() {
     let cluster = RedisCluster::start();
-    let deployments = spread(&cluster, "tenants", 3);
+    let deployments = cluster.spread("tenants", 3);
     let mut all = Vec::new();
     for d in &deployments {
         all.push(instances(&cluster, d, 1).await);
@@ -113,6 +95,8 @@ async fn three_deployments_with_two_instances_each_share_a_cluster_and_nothing_e
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    // Past two of the other deployments' looks for a change: still theirs.
+    tokio::time::sleep(engagement_service::rules_sync::POLL * 2).await;
     for k in 1..3 {
         for app in &all[k] {
             assert_eq!(rules_version(app).await, before[k], "deployment {k}");

@@ -248,3 +248,65 @@ async fn a_rollback_that_cannot_be_made_says_why() {
     assert_eq!(history(&versions(&app).await), [(only, "start".into())]);
     app.stop().await;
 }
+
+/// The store itself refuses, and writes nothing of, a write worked out
+/// under a rule version other than the one in force: events, a badge
+/// granted by hand, and the switch to a replayed generation.
+#[tokio::test]
+async fn redis_refuses_writes_made_under_rules_no_longer_in_force() {
+    use engagement_core::{Event, MemberId, RuleSet};
+    use engagement_service::store::{
+        Activation, ManualGrant, RedisSettings, RedisStore, RulesOrigin, Store, StoreError,
+    };
+
+    let redis = RedisServer::start();
+    let store = RedisStore::connect(&RedisSettings {
+        url: redis.url(),
+        prefix: prefix("refused"),
+        retention_days: 90,
+        pool_size: 2,
+        insights: true,
+        fair_play: true,
+        min_replicas: 0,
+    })
+    .unwrap();
+    let old = RuleSet::from_toml(RULES).unwrap();
+    let new_source = asking_pays(2);
+    let new = RuleSet::from_toml(&new_source).unwrap();
+    let asked = |id: &str| -> Vec<Event> {
+        let e = event(id, "question.asked", "ana", "2026-11-20T15:00:00Z");
+        vec![serde_json::from_value(e).unwrap()]
+    };
+    // Before any version is stored (a deployment older than rule
+    // versions), nothing is checked.
+    store.ingest(&old, &asked("q-0")).await.unwrap();
+
+    let activation = Activation {
+        version: new.version.clone(),
+        origin: RulesOrigin::Api,
+        activated_at: jiff::Timestamp::now(),
+    };
+    store.activate_rules(activation, &new_source).await.unwrap();
+    let refused = |result: Result<_, StoreError>| match result {
+        Err(StoreError::RulesChanged { in_force }) => assert_eq!(in_force, new.version),
+        Err(other) => panic!("refused for another reason: {other}"),
+        Ok(_) => panic!("a write under rules no longer in force went through"),
+    };
+    refused(store.ingest(&old, &asked("q-1")).await.map(|_| ()));
+    let grant = ManualGrant {
+        badge: "mentor".into(),
+        tier: 0,
+        at: jiff::Timestamp::now(),
+        reason: None,
+    };
+    let ana = MemberId::parse("ana").unwrap();
+    refused(store.grant_badge(&old, &ana, grant).await.map(|_| ()));
+    refused(store.replay(&old).await.map(|_| ()));
+    // Nothing of them was written.
+    assert_eq!(store.member(&ana).await.unwrap().unwrap().points, 1);
+    assert_eq!(store.export().await.unwrap().len(), 1);
+
+    // Under the rules in force, the same event goes through.
+    store.ingest(&new, &asked("q-1")).await.unwrap();
+    assert_eq!(store.member(&ana).await.unwrap().unwrap().points, 3);
+}

@@ -223,6 +223,19 @@ impl RedisCluster {
             .join(",")
     }
 
+    /// Key prefixes of `n` deployments of `test` whose hash slots sit on
+    /// `n` different primaries.
+    pub fn spread(&self, test: &str, n: usize) -> Vec<String> {
+        let mut primaries = std::collections::HashSet::new();
+        let chosen: Vec<String> = (0..1000)
+            .map(|i| prefix(&format!("{test}-{i}")))
+            .filter(|p| primaries.insert(self.primary_of(&format!("{{{p}}}"))))
+            .take(n)
+            .collect();
+        assert_eq!(chosen.len(), n, "no prefixes over {n} primaries");
+        chosen
+    }
+
     /// The index of the node that is primary for the slot of `key`.
     pub fn primary_of(&self, key: &str) -> usize {
         self.try_primary_of(key)

@@ -105,10 +105,12 @@ pub async fn rollback_rules(
             })?
             .to_owned(),
     };
-    let loaded = rules_sync::stored(&state.store, &version)
-        .await
-        .map_err(ApiError::Internal)?
-        .ok_or_else(|| ApiError::NotFound(format!("no stored rule version {version}")))?;
+    if !history.iter().any(|a| a.version == version) {
+        return Err(ApiError::NotFound(format!(
+            "no stored rule version {version}"
+        )));
+    }
+    let loaded = rules_sync::stored(&state.store, &version).await?;
     let view = RulesView {
         summary: loaded.rules.summary(),
         source: loaded.source.clone(),

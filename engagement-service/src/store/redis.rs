@@ -146,6 +146,12 @@ impl RedisStore {
     /// Builds the pool; connections are made on first use, so a Redis that
     /// is down at start makes requests answer 503 until it is back.
     pub fn connect(settings: &RedisSettings) -> Result<RedisStore, StoreError> {
+        if settings.prefix.is_empty() {
+            // `{}` is no hash tag: keys would spread over a cluster's slots.
+            return Err(StoreError::Unavailable(
+                "ENGAGEMENT_KEY_PREFIX must not be empty: it is the hash tag that keeps a deployment's keys together".into(),
+            ));
+        }
         let keys = Keys::new(&settings.prefix);
         let backend = pool::Backend::new(&settings.url, keys.tag()).map_err(unavailable)?;
         let pool = Pool::builder(pool::Manager::new(backend.clone()))
@@ -260,6 +266,7 @@ impl Store for RedisStore {
             |s: &MemberState| crate::notify::grant_deliveries(rules, member, &grant, &s.profile);
         self.timed(self.update_member_notifying(
             member,
+            Some(&rules.version),
             |s| (!held(s)).then(|| entry.clone()),
             &notify,
         ))

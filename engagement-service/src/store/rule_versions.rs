@@ -8,8 +8,8 @@
 //! version); Redis keeps them beside the deployment's other keys.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::fs::OpenOptions;
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -77,12 +77,22 @@ impl RulesLog {
             history: Vec::new(),
             sources: HashMap::new(),
         };
-        let file = match File::open(&log.path) {
-            Ok(file) => file,
+        let text = match std::fs::read(&log.path) {
+            Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(log),
             Err(e) => return Err(unavailable(&log.path, e)),
         };
-        for (n, line) in BufReader::new(file).lines().enumerate() {
+        // A line cut short by a crash was never acknowledged: cut it off,
+        // so that the next activation starts a line of its own.
+        let whole = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        if whole < text.len() {
+            OpenOptions::new()
+                .write(true)
+                .open(&log.path)
+                .and_then(|f| f.set_len(whole as u64))
+                .map_err(|e| unavailable(&log.path, e))?;
+        }
+        for (n, line) in text[..whole].lines().enumerate() {
             let line = line.map_err(|e| unavailable(&log.path, e))?;
             match serde_json::from_str::<Line>(&line) {
                 Ok(line) => log.note(line),
@@ -155,7 +165,7 @@ mod tests {
     }
 
     #[test]
-    fn versions_survive_a_reopen_and_a_torn_last_line() {
+    fn versions_survive_a_reopen_and_a_torn_last_line_is_cut_off() {
         let dir = tempfile::tempdir().unwrap();
         let mut log = RulesLog::open(dir.path()).unwrap();
         assert_eq!(log.active(), None);
@@ -170,7 +180,7 @@ mod tests {
         assert_eq!(text.matches("\"source\"").count(), 2);
         std::fs::write(dir.path().join(RULES_FILE), format!("{text}{{\"vers")).unwrap();
 
-        let log = RulesLog::open(dir.path()).unwrap();
+        let mut log = RulesLog::open(dir.path()).unwrap();
         assert_eq!(log.active(), Some("a"));
         let history: Vec<(String, RulesOrigin)> = log
             .history()
@@ -187,5 +197,12 @@ mod tests {
         );
         assert_eq!(log.source("b"), Some("B"));
         assert_eq!(log.source("c"), None);
+
+        // The torn line was cut off: what is written next is read back.
+        log.activate(activation("b", RulesOrigin::Rollback), "B")
+            .unwrap();
+        let log = RulesLog::open(dir.path()).unwrap();
+        assert_eq!(log.active(), Some("b"));
+        assert_eq!(log.history().len(), 4);
     }
 }

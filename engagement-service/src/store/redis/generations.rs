@@ -67,14 +67,32 @@ impl RedisStore {
         };
         drop(derived);
         // Catch up with what arrived while building, then switch once nothing
-        // new came in between (WATCH on the log makes the switch abort otherwise).
+        // new came in between (WATCH on the log makes the switch abort
+        // otherwise).
         let target = Target::Rebuild(live + 1);
         for _ in 0..MAX_ATTEMPTS {
-            redis::cmd("WATCH")
+            // Nor does it switch to state built under rules no longer in force.
+            let (in_force,): (Option<String>,) = redis::pipe()
+                .cmd("WATCH")
                 .arg(self.keys.log())
-                .query_async::<()>(&mut conn)
+                .arg(self.keys.rules_active())
+                .ignore()
+                .get(self.keys.rules_active())
+                .query_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
+            if let Some(in_force) = in_force
+                && in_force != rules.version
+            {
+                redis::cmd("UNWATCH")
+                    .query_async::<()>(&mut conn)
+                    .await
+                    .map_err(unavailable)?;
+                if let Err(e) = self.delete_generation(&mut conn, &next).await {
+                    tracing::warn!(error = %e, "unused generation not deleted");
+                }
+                return Err(StoreError::RulesChanged { in_force });
+            }
             let mut tail = Vec::new();
             let newest = self
                 .read_log_after(&mut conn, &last, |_, e| tail.push(e))
@@ -123,7 +141,7 @@ impl RedisStore {
                             LogEntry::Event { .. } | LogEntry::Aliases { .. } => continue,
                         };
                         let again = |_: &MemberState| Some(change.clone());
-                        optimistic!(self, c => self.try_update_member(&mut c, member, &again, &|_| Vec::new(), target))?;
+                        optimistic!(self, c => self.try_update_member(&mut c, member, None, &again, &|_| Vec::new(), target))?;
                     }
                 }
             }

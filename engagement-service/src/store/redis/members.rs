@@ -20,31 +20,35 @@ impl RedisStore {
         member: &MemberId,
         entry: impl Fn(&MemberState) -> Option<LogEntry> + Send + Sync,
     ) -> Result<bool, StoreError> {
-        self.update_member_notifying(member, entry, &|_| Vec::new())
+        self.update_member_notifying(member, None, entry, &|_| Vec::new())
             .await
     }
 
     /// [`RedisStore::update_member`], with the deliveries the change causes
     /// (`notify`, from the state before it) written in the same transaction.
+    /// With `rules`, the change was worked out under that rule version and
+    /// is refused once another one is in force.
     pub(super) async fn update_member_notifying(
         &self,
         member: &MemberId,
+        rules: Option<&str>,
         entry: impl Fn(&MemberState) -> Option<LogEntry> + Send + Sync,
         notify: &(dyn Fn(&MemberState) -> Vec<Delivery> + Send + Sync),
     ) -> Result<bool, StoreError> {
-        optimistic!(self, conn => self.try_update_member(&mut conn, member, &entry, notify, Target::Live))
+        optimistic!(self, conn => self.try_update_member(&mut conn, member, rules, &entry, notify, Target::Live))
     }
 
     pub(super) async fn try_update_member(
         &self,
         conn: &mut Connection,
         member: &MemberId,
+        rules: Option<&str>,
         entry: &(impl Fn(&MemberState) -> Option<LogEntry> + Send + Sync),
         notify: &(dyn Fn(&MemberState) -> Vec<Delivery> + Send + Sync),
         target: Target,
     ) -> Result<Option<bool>, StoreError> {
         let Some((keys, raw)) = self
-            .watch_target(conn, target, None, |keys| vec![keys.member(member)])
+            .watch_target(conn, target, rules, |keys| vec![keys.member(member)])
             .await?
         else {
             return Ok(None);

@@ -118,8 +118,25 @@ const READ_RETRIES: [Duration; 3] = [
     Duration::from_millis(500),
 ];
 
-fn lost(e: &RedisError) -> bool {
-    e.is_connection_dropped() || e.is_io_error() || e.is_connection_refusal()
+/// Sends a read, and sends it again after each [`READ_RETRIES`] wait while
+/// the connection has lost Redis.
+async fn again_if_lost<T, Sent>(
+    conn: &ConnectionManager,
+    send: impl Fn(ConnectionManager) -> Sent,
+) -> RedisResult<T>
+where
+    Sent: Future<Output = RedisResult<T>>,
+{
+    let lost =
+        |e: &RedisError| e.is_connection_dropped() || e.is_io_error() || e.is_connection_refusal();
+    let mut waits = READ_RETRIES.iter();
+    loop {
+        // Each try sends on a handle of its own: the manager is a cheap clone.
+        match (send(conn.clone()).await, waits.next()) {
+            (Err(e), Some(wait)) if lost(&e) => tokio::time::sleep(*wait).await,
+            (result, _) => return result,
+        }
+    }
 }
 
 /// One connection to where the deployment lives. On a cluster every
@@ -139,19 +156,9 @@ impl ConnectionLike for Link {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Link::Single(conn) => conn.req_packed_command(cmd),
-            Link::Managed(conn) => Box::pin(async move {
-                let mut tried = 0;
-                loop {
-                    let result = conn.req_packed_command(cmd).await;
-                    match result {
-                        Err(e) if tried < READ_RETRIES.len() && lost(&e) => {
-                            tokio::time::sleep(READ_RETRIES[tried]).await;
-                            tried += 1;
-                        }
-                        result => return result,
-                    }
-                }
-            }),
+            Link::Managed(conn) => Box::pin(again_if_lost(conn, move |mut c| async move {
+                c.req_packed_command(cmd).await
+            })),
             Link::Cluster(conn, route) => {
                 let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(*route));
                 Box::pin(conn.route_command(cmd.clone(), routing))
@@ -167,19 +174,9 @@ impl ConnectionLike for Link {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Link::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
-            Link::Managed(conn) => Box::pin(async move {
-                let mut tried = 0;
-                loop {
-                    let result = conn.req_packed_commands(pipeline, offset, count).await;
-                    match result {
-                        Err(e) if tried < READ_RETRIES.len() && lost(&e) => {
-                            tokio::time::sleep(READ_RETRIES[tried]).await;
-                            tried += 1;
-                        }
-                        result => return result,
-                    }
-                }
-            }),
+            Link::Managed(conn) => Box::pin(again_if_lost(conn, move |mut c| async move {
+                c.req_packed_commands(pipeline, offset, count).await
+            })),
             Link::Cluster(conn, route) => Box::pin(conn.route_pipeline(
                 pipeline.clone(),
                 offset,
