@@ -1334,6 +1334,7 @@ async fn admin_endpoints_need_the_admin_token_when_one_is_set() {
                 .post(url(app, "/v1/admin/rules/check"))
                 .body(RULES),
             app.client.put(url(app, "/v1/admin/rules")).body(RULES),
+            app.client.get(url(app, "/v1/admin/rules/versions")),
             app.client
                 .post(url(app, "/v1/admin/members/ana/badges"))
                 .json(&json!({"badge": "speaker"})),
@@ -1354,6 +1355,14 @@ async fn admin_endpoints_need_the_admin_token_when_one_is_set() {
         let (status, body) = call(request.bearer_auth("ad-secret")).await;
         assert_eq!(status, 200, "{body}");
     }
+    // A rollback is checked for the token before anything else.
+    let rollback = || app.client.post(url(app, "/v1/admin/rules/rollback"));
+    expect_error(&call(rollback()).await, 401, "unauthorized");
+    expect_error(
+        &call(rollback().bearer_auth("nope")).await,
+        401,
+        "unauthorized",
+    );
 }
 
 #[tokio::test]
@@ -1640,6 +1649,8 @@ async fn health_readiness_metrics_and_the_api_description_answer() {
         "/v1/members/{member}",
         "/v1/members/{member}/ledger",
         "/v1/admin/rules",
+        "/v1/admin/rules/versions",
+        "/v1/admin/rules/rollback",
         "/v1/insights",
     ] {
         assert!(paths.contains_key(path), "{path}");
