@@ -74,14 +74,20 @@ impl Redis {
             .spawn()
             .unwrap();
         let mut stdin = std::io::BufWriter::new(child.stdin.take().unwrap());
-        let bulk = |out: &mut dyn Write, s: &str| write!(out, "${}\r\n{s}\r\n", s.len()).unwrap();
+        let bulk = |out: &mut dyn Write, s: &[u8]| {
+            write!(out, "${}\r\n", s.len()).unwrap();
+            out.write_all(s).unwrap();
+            out.write_all(b"\r\n").unwrap();
+        };
         for event in events {
-            let entry = serde_json::to_string(&engagement_service::store::LogEntry::Event {
-                event: event.clone(),
-            })
-            .unwrap();
+            // Encoded as the service writes its log.
+            let entry = engagement_service::store::compact::entry(
+                &engagement_service::store::LogEntry::Event {
+                    event: event.clone(),
+                },
+            );
             write!(stdin, "*5\r\n").unwrap();
-            for part in ["XADD", &key, "*", "entry", &entry] {
+            for part in [b"XADD".as_slice(), key.as_bytes(), b"*", b"entry", &entry] {
                 bulk(&mut stdin, part);
             }
         }

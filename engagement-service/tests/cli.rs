@@ -283,3 +283,30 @@ fn output_read_only_in_part_ends_the_command_quietly() {
     assert!(out.status.success(), "{err}");
     assert!(err.is_empty(), "{err}");
 }
+
+#[test]
+fn archive_says_what_it_needs_instead_of_guessing() {
+    let dir = tempfile::tempdir().unwrap();
+    let to = dir.path().join("old.jsonl.zst");
+    let to = to.to_string_lossy();
+    // A date that is neither a day nor an instant.
+    let out = engagement(&["events", "archive", "--before", "last spring", "--to", &to]);
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("neither a day (2026-06-01) nor an RFC 3339 instant"),
+        "{said}"
+    );
+    // The embedded store keeps its log on disk: nothing to archive there.
+    let mut command = Command::new(env!("CARGO_BIN_EXE_engagement"));
+    command
+        .args(["events", "archive", "--before", "2026-01-01", "--to", &to])
+        .env_remove("ENGAGEMENT_REDIS_URL")
+        .env("ENGAGEMENT_DATA_DIR", dir.path().join("data"))
+        .env("ENGAGEMENT_RULES", canonical());
+    let out = command.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("archives are for the Redis store"), "{said}");
+    assert!(!dir.path().join("old.jsonl.zst").exists());
+}

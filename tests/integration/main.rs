@@ -31,6 +31,7 @@ macro_rules! on_both_stores {
 }
 
 mod api;
+mod archive;
 mod chromium;
 mod cluster;
 mod conformance;

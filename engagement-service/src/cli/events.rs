@@ -158,6 +158,35 @@ fn import_file(
     Ok(())
 }
 
+pub(super) fn archive(
+    before: jiff::Timestamp,
+    to: &Path,
+    settings: Settings,
+) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let (store, _) = open_store(&settings).await?;
+        let AnyStore::Redis(redis) = &store else {
+            anyhow::bail!(
+                "archives are for the Redis store; the embedded store keeps its log in \
+                 events.log in its data directory, on disk"
+            );
+        };
+        match redis.archive_log(before, to).await? {
+            Some(archive) => outln!(
+                "archived {} log entries received before {} to {}",
+                archive.entries,
+                archive.before,
+                archive.file.display()
+            ),
+            None => outln!("the log holds no entry received before {before}: nothing archived"),
+        }
+        Ok(())
+    })
+}
+
 pub(super) fn export(settings: Settings) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

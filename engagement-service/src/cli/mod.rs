@@ -47,7 +47,7 @@ use crate::generate::GenerateParams;
 use crate::settings::Settings;
 use crate::startup::Application;
 
-use events::{export, import, print_generated, replay};
+use events::{archive, export, import, print_generated, replay};
 pub use files::EventFile;
 use rules::{check, diff, explain, simulate};
 
@@ -170,6 +170,31 @@ enum EventsCommand {
         #[command(flatten)]
         settings: Box<Settings>,
     },
+    /// Moves the log entries Redis received before DATE to a
+    /// zstd-compressed JSON-lines file (what `events export` prints) and
+    /// trims them from the log; replay and export read the file from then
+    /// on. Idempotency records stay: duplicates are still recognised.
+    Archive {
+        /// A day (YYYY-MM-DD, from midnight UTC) or an RFC 3339 instant.
+        #[arg(long, value_name = "DATE", value_parser = parse_before)]
+        before: jiff::Timestamp,
+        /// The archive to write; it must not exist yet.
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+        #[command(flatten)]
+        settings: Box<Settings>,
+    },
+}
+
+/// `--before`: a day, from midnight UTC, or an instant.
+fn parse_before(s: &str) -> Result<jiff::Timestamp, String> {
+    if let Ok(day) = s.parse::<jiff::civil::Date>() {
+        return jiff::tz::TimeZone::UTC
+            .to_timestamp(day.to_datetime(jiff::civil::Time::midnight()))
+            .map_err(|e| e.to_string());
+    }
+    s.parse::<jiff::Timestamp>()
+        .map_err(|_| format!("{s:?} is neither a day (2026-06-01) nor an RFC 3339 instant"))
 }
 
 /// Runs a parsed command line and returns the process exit code.
@@ -217,6 +242,11 @@ pub fn run(cli: Cli) -> ExitCode {
             batch,
             settings,
         })) => return import(&file, url, batch, *settings),
+        Some(Command::Events(EventsCommand::Archive {
+            before,
+            to,
+            settings,
+        })) => archive(before, &to, *settings),
         Some(Command::Replay(settings)) => replay(*settings),
         Some(Command::Insights(args)) => insights::insights(args),
         Some(Command::FairPlay(args)) => fair_play::fair_play(args),

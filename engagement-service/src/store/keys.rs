@@ -155,6 +155,11 @@ impl Keys {
         format!("{}:log", self.tag)
     }
 
+    /// The archives of older log entries (hash file → JSON description).
+    pub fn archives(&self) -> String {
+        format!("{}:archives", self.tag)
+    }
+
     /// Display names (hash member → name).
     pub fn names(&self) -> String {
         format!("{}:names", self.scope)

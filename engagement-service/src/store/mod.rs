@@ -5,6 +5,7 @@
 //! (`tests/store_conformance.rs`).
 
 pub mod aliases;
+pub mod compact;
 mod derived;
 mod embedded;
 pub mod keys;
@@ -28,7 +29,7 @@ use crate::notify::{Delivery, Status as DeliveryStatus};
 pub use self::aliases::AliasRefused;
 pub use self::embedded::{EmbeddedStore, Options as EmbeddedOptions};
 pub use self::listing::Listing;
-pub use self::redis::{RedisSettings, RedisStore};
+pub use self::redis::{Archive, ArchiveError, RedisSettings, RedisStore};
 pub use self::retention::Retention;
 pub use self::rule_versions::{Activation, RulesOrigin};
 

@@ -19,6 +19,7 @@ use deadpool_redis::redis::aio::ConnectionLike;
 use deadpool_redis::redis::{self, AsyncCommands};
 use std::sync::Arc;
 
+pub use archive::{Archive, ArchiveError};
 use engagement_core::{
     BoardKey, Bucket, CommunityId, Event, EventId, MemberId, MemberState, Outcome, Profile, Report,
     RuleSet,
@@ -121,6 +122,7 @@ impl std::fmt::Debug for RedisStore {
 #[macro_use]
 mod transaction;
 
+mod archive;
 mod boards;
 mod fair_play;
 mod generations;

@@ -9,10 +9,12 @@ use engagement_core::fair_play::Pairs;
 use engagement_core::insights::Insights;
 use engagement_core::{MemberState, Period, RuleSet};
 
+use super::super::compact;
 use super::super::derived::Derived;
 use super::super::keys::Keys;
 use super::super::retention::Retention;
 use super::super::{LogEntry, ReplaySummary};
+use super::archive::{Archive, read_archives};
 use super::fair_play::pack;
 use super::insights::{SLOTS, flow_member, keeps_points, slot, stored_expiry};
 use super::pool::Connection;
@@ -24,20 +26,30 @@ impl RedisStore {
     pub(super) async fn read_log(&self) -> Result<Vec<LogEntry>, StoreError> {
         let mut conn = self.conn().await?;
         let mut out = Vec::new();
-        let mut from = "-".to_owned();
+        let archives = self.archives(&mut conn).await?;
+        let mut from = match archives.last() {
+            Some(newest) => format!("({}", newest.last),
+            None => "-".to_owned(),
+        };
+        let mut chunks = read_archives(archives.clone());
+        while let Some(chunk) = chunks.recv().await {
+            out.extend(chunk?);
+        }
+        self.unchanged_archives(&mut conn, &archives).await?;
         loop {
             let reply: redis::streams::StreamRangeReply = conn
                 .xrange_count(self.keys.log(), &from, "+", 10_000)
                 .await
                 .map_err(unavailable)?;
             let Some(last) = reply.ids.last().map(|i| i.id.clone()) else {
+                self.unchanged_archives(&mut conn, &archives).await?;
                 return Ok(out);
             };
             for item in &reply.ids {
-                let raw: String = item
+                let raw: Vec<u8> = item
                     .get("entry")
                     .ok_or_else(|| corrupt(format!("log entry {} has no body", item.id)))?;
-                out.push(serde_json::from_str(&raw).map_err(corrupt)?);
+                out.push(compact::read_entry(&raw).map_err(corrupt)?);
             }
             from = format!("({last}");
         }
@@ -54,11 +66,22 @@ impl RedisStore {
         // Leftovers of an interrupted replay.
         self.delete_generation(&mut conn, &next).await?;
         let mut derived = Derived::deferred(self.insights, self.fair_play);
+        // Archived entries first (read and parsed on a thread of their
+        // own), then the live log after them.
+        let archives = self.archives(&mut conn).await?;
+        let after = archives.last().map_or("-".to_owned(), |a| a.last.clone());
+        let mut chunks = read_archives(archives.clone());
+        while let Some(chunk) = chunks.recv().await {
+            for entry in chunk? {
+                derived.apply(rules, &entry);
+            }
+        }
         let mut last = self
-            .read_log_after(&mut conn, "-", |_, entry| {
+            .read_log_after(&mut conn, &after, |_, entry| {
                 derived.apply(rules, &entry);
             })
             .await?;
+        self.unchanged_archives(&mut conn, &archives).await?;
         self.write_generation(&mut conn, &next, rules, &derived)
             .await?;
         let mut summary = ReplaySummary {
@@ -152,6 +175,21 @@ impl RedisStore {
         ))
     }
 
+    /// Fails when an archive was written since `read` was listed: it may
+    /// have trimmed entries before they were read.
+    async fn unchanged_archives(
+        &self,
+        conn: &mut Connection,
+        read: &[Archive],
+    ) -> Result<(), StoreError> {
+        if self.archives(conn).await? != read {
+            return Err(unavailable(
+                "the log was archived while it was being read; run the command again",
+            ));
+        }
+        Ok(())
+    }
+
     /// Reads log entries after stream id `after` (exclusive; "-" for all),
     /// calling `each`; returns the last id read (or `after`).
     pub(super) async fn read_log_after(
@@ -175,10 +213,10 @@ impl RedisStore {
                 return Ok(last);
             }
             for item in &reply.ids {
-                let raw: String = item
+                let raw: Vec<u8> = item
                     .get("entry")
                     .ok_or_else(|| corrupt(format!("log entry {} has no body", item.id)))?;
-                each(&item.id, serde_json::from_str(&raw).map_err(corrupt)?);
+                each(&item.id, compact::read_entry(&raw).map_err(corrupt)?);
                 last.clone_from(&item.id);
             }
         }
@@ -235,8 +273,9 @@ impl RedisStore {
             pipe.flush_if_full(conn).await?;
         }
         for (id, outcome) in derived.memory.outcomes() {
-            let json = serde_json::to_string(outcome).map_err(corrupt)?;
-            pipe.add().set(keys.event(id), json).ignore();
+            pipe.add()
+                .set(keys.event(id), compact::record(outcome))
+                .ignore();
             pipe.flush_if_full(conn).await?;
         }
         for (member, lines) in &derived.ledger {

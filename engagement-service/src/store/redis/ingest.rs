@@ -15,6 +15,7 @@ use engagement_core::{
     RuleSet, Stepped, answer, members_touched, step,
 };
 
+use super::super::compact;
 use super::super::retention::Retention;
 use super::super::{LEDGER_KEEP, LogEntry, ledger_lines};
 use super::fair_play::FairWrites;
@@ -93,7 +94,7 @@ impl RedisStore {
                 )
             });
         let Some((keys, mut raw)) = self
-            .watch_target(conn, target, Some(&rules.version), |keys| {
+            .watch_target::<Vec<u8>>(conn, target, Some(&rules.version), |keys| {
                 let records = ids.iter().map(|id| keys.event(id));
                 let members = known.iter().flat_map(|k| &k.0).map(|m| keys.member(m));
                 let questions = known.iter().flat_map(|k| &k.1).map(|q| keys.question(q));
@@ -103,11 +104,11 @@ impl RedisStore {
         else {
             return Ok(None);
         };
-        let mut raw_states = raw.split_off(ids.len());
+        let mut raw_states = text(raw.split_off(ids.len()))?;
         let mut records: HashMap<EventId, Outcome> = HashMap::new();
         for (id, raw) in ids.iter().zip(raw) {
             if let Some(raw) = raw {
-                records.insert((*id).clone(), serde_json::from_str(&raw).map_err(corrupt)?);
+                records.insert((*id).clone(), compact::read_record(&raw).map_err(corrupt)?);
             }
         }
 
@@ -123,7 +124,7 @@ impl RedisStore {
                 let wanted: Vec<String> = (touched.iter().map(|m| keys.member(m)))
                     .chain(questions.iter().map(|q| keys.question(q)))
                     .collect();
-                let mut raw_states = self.watch_and_get(conn, &wanted).await?;
+                let mut raw_states: Vec<Option<String>> = self.watch_and_get(conn, &wanted).await?;
                 let raw_questions = raw_states.split_off(touched.len());
                 (touched, questions, raw_states, raw_questions)
             }
@@ -214,12 +215,8 @@ impl RedisStore {
                 let entry = LogEntry::Event {
                     event: event.clone(),
                 };
-                pipe.xadd(
-                    self.keys.log(),
-                    "*",
-                    &[("entry", serde_json::to_string(&entry).map_err(corrupt)?)],
-                )
-                .ignore();
+                pipe.xadd(self.keys.log(), "*", &[("entry", compact::entry(&entry))])
+                    .ignore();
             }
             if !rules.notify.is_empty() && matches!(target, Target::Live) {
                 let found = crate::notify::deliveries(
@@ -236,11 +233,7 @@ impl RedisStore {
         }
         for id in changed.iter().collect::<HashSet<_>>() {
             if let Some(record) = records.get(id) {
-                pipe.set(
-                    keys.event(id),
-                    serde_json::to_string(record).map_err(corrupt)?,
-                )
-                .ignore();
+                pipe.set(keys.event(id), compact::record(record)).ignore();
             }
         }
         let ranks = match (&target, &listing) {
@@ -401,4 +394,11 @@ impl ScoreChanges {
         }
         Some((keys, args))
     }
+}
+
+/// Values read as bytes beside records, which are JSON text.
+fn text(raw: Vec<Option<Vec<u8>>>) -> Result<Vec<Option<String>>, StoreError> {
+    raw.into_iter()
+        .map(|r| r.map(String::from_utf8).transpose().map_err(corrupt))
+        .collect()
 }

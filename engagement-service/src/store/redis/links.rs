@@ -10,8 +10,8 @@ use std::time::Duration;
 use deadpool_redis::redis::{self, AsyncCommands, Value};
 use engagement_core::{EventId, MemberId, Outcome};
 
-use super::super::LogEntry;
 use super::super::aliases::{self, AliasRefused};
+use super::super::{LogEntry, compact};
 use super::pool::Connection;
 use super::{MAX_ATTEMPTS, RedisStore, StoreError, corrupt, unavailable};
 
@@ -75,14 +75,14 @@ impl RedisStore {
             let mut conn = self.reader().await?;
             let keys = self.live_keys(&mut conn).await?;
             let records: Vec<String> = ids.iter().map(|id| keys.event(id)).collect();
-            let raw: Vec<Option<String>> = redis::cmd("MGET")
+            let raw: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
                 .arg(&records)
                 .query_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
             raw.into_iter()
                 .map(|r| {
-                    r.map(|r| serde_json::from_str(&r))
+                    r.map(|r| compact::read_record(&r))
                         .transpose()
                         .map_err(corrupt)
                 })

@@ -48,7 +48,7 @@ impl RedisStore {
         target: Target,
     ) -> Result<Option<bool>, StoreError> {
         let Some((keys, raw)) = self
-            .watch_target(conn, target, rules, |keys| vec![keys.member(member)])
+            .watch_target::<String>(conn, target, rules, |keys| vec![keys.member(member)])
             .await?
         else {
             return Ok(None);

@@ -111,15 +111,15 @@ impl RedisStore {
     }
 
     /// In one round trip: WATCH `keys` and read them.
-    pub(super) async fn watch_and_get(
+    pub(super) async fn watch_and_get<V: redis::FromRedisValue>(
         &self,
         conn: &mut Connection,
         keys: &[String],
-    ) -> Result<Vec<Option<String>>, StoreError> {
+    ) -> Result<Vec<Option<V>>, StoreError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let (values,): (Vec<Option<String>>,) = redis::pipe()
+        let (values,): (Vec<Option<V>>,) = redis::pipe()
             .cmd("WATCH")
             .arg(keys)
             .ignore()
@@ -138,13 +138,13 @@ impl RedisStore {
     /// deployment's active rule version is watched as well, and a write
     /// computed under another version is refused: no event is applied
     /// under rules older than the ones put in force.
-    pub(super) async fn watch_target(
+    pub(super) async fn watch_target<V: redis::FromRedisValue>(
         &self,
         conn: &mut Connection,
         target: Target,
         rules: Option<&str>,
         keys_of: impl Fn(&Keys) -> Vec<String>,
-    ) -> Result<Option<(Keys, Vec<Option<String>>)>, StoreError> {
+    ) -> Result<Option<(Keys, Vec<Option<V>>)>, StoreError> {
         let generation = match target {
             Target::Rebuild(generation) => {
                 let keys = self.keys.at(generation);
@@ -157,20 +157,19 @@ impl RedisStore {
         let wanted = keys_of(&keys);
         let pointer = self.keys.generation();
         let active = self.keys.rules_active();
-        let (live, in_force, values): (Option<u64>, Option<String>, Vec<Option<String>>) =
-            redis::pipe()
-                .cmd("WATCH")
-                .arg(&pointer)
-                .arg(&active)
-                .arg(&wanted)
-                .ignore()
-                .get(&pointer)
-                .get(&active)
-                .cmd("MGET")
-                .arg(&wanted)
-                .query_async(conn)
-                .await
-                .map_err(unavailable)?;
+        let (live, in_force, values): (Option<u64>, Option<String>, Vec<Option<V>>) = redis::pipe()
+            .cmd("WATCH")
+            .arg(&pointer)
+            .arg(&active)
+            .arg(&wanted)
+            .ignore()
+            .get(&pointer)
+            .get(&active)
+            .cmd("MGET")
+            .arg(&wanted)
+            .query_async(conn)
+            .await
+            .map_err(unavailable)?;
         if let (Some(expected), Some(in_force)) = (rules, &in_force)
             && expected != in_force
         {

@@ -1,0 +1,101 @@
+//! A Redis replay at the size of a year of a large community: 1,000,000
+//! generated events (20,000 members, 14 communities, 365 days, seed 7, the
+//! same year as the README's `rules simulate` figures) written to the log,
+//! then `replay` with insights and fair play on, timed end to end (log read,
+//! applied, the new generation written and switched to), while a reader
+//! asks for profiles from the served generation the whole time.
+//!
+//! `cargo bench --bench replay` (`REPLAY_EVENTS=200000` for a quicker run).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use engagement_core::{MemberId, RuleSet};
+use engagement_service::generate::{GenerateParams, generate};
+use engagement_service::store::{RedisSettings, RedisStore, Store};
+
+#[path = "support/redis.rs"]
+mod redis;
+
+use redis::Redis;
+
+// The allocator the `engagement` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() {
+    let count: usize = std::env::var("REPLAY_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let rules = RuleSet::from_toml(include_str!("../rules/knowledge-sharing.toml")).unwrap();
+    let events = generate(&GenerateParams {
+        members: 20_000,
+        communities: 14,
+        days: 365,
+        seed: 7,
+        start: "2026-01-05T00:00:00Z".parse().unwrap(),
+        events: Some(count),
+        rings: Vec::new(),
+    });
+    let redis = Redis::start();
+    redis.write_log("replay", &events);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = Arc::new(
+        RedisStore::connect(&RedisSettings {
+            url: format!("redis://127.0.0.1:{}", redis.port),
+            prefix: "replay".into(),
+            retention_days: 90,
+            pool_size: 8,
+            insights: true,
+            fair_play: true,
+            min_replicas: 0,
+        })
+        .unwrap(),
+    );
+    let members: Vec<MemberId> = events.iter().take(1_000).map(|e| e.actor.clone()).collect();
+    rt.block_on(async {
+        for round in 1..=2 {
+            // Profiles read from the served generation meanwhile (the first
+            // round serves an empty one, the second the first's result).
+            let done = Arc::new(AtomicBool::new(false));
+            let reader = {
+                let (store, done, members) = (store.clone(), done.clone(), members.clone());
+                tokio::spawn(async move {
+                    let (mut reads, mut slowest) = (0u64, Duration::ZERO);
+                    while !done.load(Ordering::Relaxed) {
+                        let t = Instant::now();
+                        store
+                            .member(&members[reads as usize % members.len()])
+                            .await
+                            .unwrap();
+                        slowest = slowest.max(t.elapsed());
+                        reads += 1;
+                    }
+                    (reads, slowest)
+                })
+            };
+            let started = Instant::now();
+            let summary = store.replay(&rules).await.unwrap();
+            let took = started.elapsed();
+            done.store(true, Ordering::Relaxed);
+            let (reads, slowest) = reader.await.unwrap();
+            println!(
+                "replay {round}: {} events, {} members on Redis in {:.2} s ({:.0} events/s); \
+                 {reads} profile reads meanwhile ({:.0}/s, slowest {:.1} ms)",
+                summary.events,
+                summary.members,
+                took.as_secs_f64(),
+                summary.events as f64 / took.as_secs_f64(),
+                reads as f64 / took.as_secs_f64(),
+                slowest.as_secs_f64() * 1e3,
+            );
+        }
+    });
+}

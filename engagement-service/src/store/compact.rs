@@ -1,0 +1,380 @@
+//! The compact encoding of what Redis keeps for every event: the
+//! idempotency record (an event's first outcome, which a duplicate is
+//! answered with and a revocation undoes) and the log entry (the event, which
+//! a replay applies again).
+//!
+//! Both are kept for every event ever received, so they dominate Redis
+//! memory. JSON spelled every field name and every timestamp out (about 470
+//! bytes a record); this encoding writes fields in a fixed order, numbers as
+//! varints and timestamps as seconds (`postcard`), behind one leading format
+//! byte. Data written as JSON before still reads: JSON starts with `{`,
+//! which no format byte is.
+//!
+//! The mirrors below exist because the core's types leave empty fields out
+//! of their JSON, which a format without field names cannot do; a test
+//! checks that every field goes through.
+
+use engagement_core::engine::{BadgeGranted, Counted, LevelUp, Slot};
+use engagement_core::{
+    Adjustment, Award, CommunityId, Day, Effects, Event, EventId, MemberId, Name, Note, Outcome,
+    Reason, Status, Target,
+};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::LogEntry;
+
+/// The first byte of a record or log entry in this encoding.
+const V1: u8 = 1;
+
+/// Encodes an idempotency record.
+pub fn record(outcome: &Outcome) -> Vec<u8> {
+    encode(&RecordV1::from(outcome))
+}
+
+/// Decodes an idempotency record, compact or JSON.
+pub fn read_record(raw: &[u8]) -> Result<Outcome, String> {
+    match raw.split_first() {
+        Some((&V1, rest)) => postcard::from_bytes::<RecordV1>(rest)
+            .map_err(|e| format!("record: {e}"))
+            .and_then(|r| Outcome::try_from(r).map_err(|e| format!("record: {e}"))),
+        _ => serde_json::from_slice(raw).map_err(|e| format!("record: {e}")),
+    }
+}
+
+/// Encodes a log entry: events compactly, the rare profile, badge and alias
+/// changes as JSON.
+pub fn entry(entry: &LogEntry) -> Vec<u8> {
+    match entry {
+        LogEntry::Event { event } => encode(&EventV1::from(event)),
+        other => serde_json::to_vec(other).unwrap_or_default(),
+    }
+}
+
+/// Decodes a log entry, compact or JSON.
+pub fn read_entry(raw: &[u8]) -> Result<LogEntry, String> {
+    match raw.split_first() {
+        Some((&V1, rest)) => postcard::from_bytes::<EventV1>(rest)
+            .map_err(|e| format!("log entry: {e}"))
+            .and_then(|e| Event::try_from(e).map_err(|e| format!("log entry: {e}")))
+            .map(|event| LogEntry::Event { event }),
+        _ => serde_json::from_slice(raw).map_err(|e| format!("log entry: {e}")),
+    }
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = vec![V1];
+    // Serializing these plain structs into a Vec cannot fail.
+    out.extend(postcard::to_allocvec(value).unwrap_or_default());
+    out
+}
+
+/// A timestamp as seconds and nanoseconds since the Unix epoch.
+#[derive(Serialize, Deserialize)]
+struct Time(i64, i32);
+
+impl From<Timestamp> for Time {
+    fn from(t: Timestamp) -> Time {
+        Time(t.as_second(), t.subsec_nanosecond())
+    }
+}
+
+impl TryFrom<Time> for Timestamp {
+    type Error = jiff::Error;
+    fn try_from(Time(s, n): Time) -> Result<Timestamp, jiff::Error> {
+        Timestamp::new(s, n)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct RecordV1 {
+    status: Status,
+    sign: i64,
+    effects: Option<EffectsV1>,
+    badges: Vec<BadgeGranted>,
+    level_ups: Vec<LevelUp>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct EffectsV1 {
+    occurred_at: Time,
+    community: Option<CommunityId>,
+    awards: Vec<AwardV1>,
+    counted: Option<Counted>,
+    slots: Vec<Slot>,
+    notes: Vec<NoteV1>,
+    target: Option<TargetV1>,
+    revoked: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct AwardV1 {
+    member: MemberId,
+    rule: Name,
+    points: i64,
+    day: Day,
+    pair: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct NoteV1 {
+    rule: Name,
+    member: Option<MemberId>,
+    reason: Reason,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TargetV1 {
+    id: String,
+    author: Option<MemberId>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct EventV1 {
+    id: EventId,
+    kind: String,
+    actor: MemberId,
+    actor_name: Option<String>,
+    occurred_at: Time,
+    community: Option<CommunityId>,
+    target: Option<TargetV1>,
+    revokes: Option<EventId>,
+    actor_unknown: bool,
+    adjustment: Option<Adjustment>,
+}
+
+impl From<&Outcome> for RecordV1 {
+    fn from(o: &Outcome) -> RecordV1 {
+        RecordV1 {
+            status: o.status,
+            sign: o.sign,
+            effects: o.effects.as_deref().map(EffectsV1::from),
+            badges: o.badges.clone(),
+            level_ups: o.level_ups.clone(),
+        }
+    }
+}
+
+impl TryFrom<RecordV1> for Outcome {
+    type Error = jiff::Error;
+    fn try_from(r: RecordV1) -> Result<Outcome, jiff::Error> {
+        let effects = r.effects.map(Effects::try_from).transpose()?;
+        let mut outcome = Outcome::recorded(r.sign, effects);
+        outcome.status = r.status;
+        outcome.badges = r.badges;
+        outcome.level_ups = r.level_ups;
+        Ok(outcome)
+    }
+}
+
+impl From<&Effects> for EffectsV1 {
+    fn from(e: &Effects) -> EffectsV1 {
+        EffectsV1 {
+            occurred_at: e.occurred_at.into(),
+            community: e.community.clone(),
+            awards: (e.awards.iter())
+                .map(|a| AwardV1 {
+                    member: a.member.clone(),
+                    rule: a.rule.clone(),
+                    points: a.points,
+                    day: a.day,
+                    pair: a.pair,
+                })
+                .collect(),
+            counted: e.counted.clone(),
+            slots: e.slots.clone(),
+            notes: (e.notes.iter())
+                .map(|n| NoteV1 {
+                    rule: n.rule.clone(),
+                    member: n.member.clone(),
+                    reason: n.reason,
+                })
+                .collect(),
+            target: e.target.as_ref().map(TargetV1::from),
+            revoked: e.revoked,
+        }
+    }
+}
+
+impl TryFrom<EffectsV1> for Effects {
+    type Error = jiff::Error;
+    fn try_from(e: EffectsV1) -> Result<Effects, jiff::Error> {
+        Ok(Effects {
+            occurred_at: e.occurred_at.try_into()?,
+            community: e.community,
+            awards: (e.awards.into_iter())
+                .map(|a| Award {
+                    member: a.member,
+                    rule: a.rule,
+                    points: a.points,
+                    day: a.day,
+                    pair: a.pair,
+                })
+                .collect(),
+            counted: e.counted,
+            slots: e.slots,
+            notes: (e.notes.into_iter())
+                .map(|n| Note {
+                    rule: n.rule,
+                    member: n.member,
+                    reason: n.reason,
+                })
+                .collect(),
+            target: e.target.map(Target::from),
+            revoked: e.revoked,
+        })
+    }
+}
+
+impl From<&Target> for TargetV1 {
+    fn from(t: &Target) -> TargetV1 {
+        TargetV1 {
+            id: t.id.clone(),
+            author: t.author.clone(),
+        }
+    }
+}
+
+impl From<TargetV1> for Target {
+    fn from(t: TargetV1) -> Target {
+        Target {
+            id: t.id,
+            author: t.author,
+        }
+    }
+}
+
+impl From<&Event> for EventV1 {
+    fn from(e: &Event) -> EventV1 {
+        EventV1 {
+            id: e.id.clone(),
+            kind: e.kind.clone(),
+            actor: e.actor.clone(),
+            actor_name: e.actor_name.clone(),
+            occurred_at: e.occurred_at.into(),
+            community: e.community.clone(),
+            target: e.target.as_ref().map(TargetV1::from),
+            revokes: e.revokes.clone(),
+            actor_unknown: e.actor_unknown,
+            adjustment: e.adjustment.clone(),
+        }
+    }
+}
+
+impl TryFrom<EventV1> for Event {
+    type Error = jiff::Error;
+    fn try_from(e: EventV1) -> Result<Event, jiff::Error> {
+        Ok(Event {
+            id: e.id,
+            kind: e.kind,
+            actor: e.actor,
+            actor_name: e.actor_name,
+            occurred_at: e.occurred_at.try_into()?,
+            community: e.community,
+            target: e.target.map(Target::from),
+            revokes: e.revokes,
+            actor_unknown: e.actor_unknown,
+            adjustment: e.adjustment,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use engagement_core::{Memory, RuleSet};
+
+    use super::*;
+    use crate::generate::{GenerateParams, generate};
+
+    fn activity() -> (Vec<Event>, Memory) {
+        let rules = RuleSet::from_toml(include_str!("../../../rules/knowledge-sharing.toml"))
+            .expect("canonical rules");
+        let events = generate(&GenerateParams {
+            members: 300,
+            communities: 5,
+            days: 30,
+            seed: 11,
+            start: "2026-08-01T00:00:00Z".parse().expect("start"),
+            events: Some(5_000),
+            rings: vec![2, 3],
+        });
+        let mut memory = Memory::default();
+        for e in &events {
+            memory.ingest(&rules, e);
+        }
+        (events, memory)
+    }
+
+    #[test]
+    fn every_record_and_event_reads_back_as_it_was_written() {
+        let (events, memory) = activity();
+        let (mut notes, mut revoked, mut targets, mut badges) = (0, 0, 0, 0);
+        for (_, outcome) in memory.outcomes() {
+            let back = read_record(&record(outcome)).expect("compact record");
+            assert_eq!(&back, outcome);
+            // Equal as JSON too: nothing the comparison skips was lost.
+            assert_eq!(
+                serde_json::to_value(&back).ok(),
+                serde_json::to_value(outcome).ok()
+            );
+            let effects = outcome.effects.as_deref();
+            notes += effects.map_or(0, |e| e.notes.len());
+            revoked += usize::from(effects.is_some_and(|e| e.revoked));
+            targets += usize::from(effects.is_some_and(|e| e.target.is_some()));
+            badges += outcome.badges.len();
+        }
+        // The sample exercises every optional part.
+        assert!(notes > 0 && revoked > 0 && targets > 0 && badges > 0);
+        let mut revocations = 0;
+        for event in &events {
+            let logged = LogEntry::Event {
+                event: event.clone(),
+            };
+            assert_eq!(read_entry(&entry(&logged)).expect("compact entry"), logged);
+            revocations += usize::from(event.revokes.is_some());
+        }
+        assert!(revocations > 0);
+    }
+
+    #[test]
+    fn json_written_before_still_reads() {
+        let (events, memory) = activity();
+        let (_, outcome) = memory.outcomes().next().expect("an outcome");
+        let json = serde_json::to_vec(outcome).expect("json");
+        assert_eq!(&read_record(&json).expect("json record"), outcome);
+        let logged = LogEntry::Event {
+            event: events[0].clone(),
+        };
+        let json = serde_json::to_vec(&logged).expect("json");
+        assert_eq!(read_entry(&json).expect("json entry"), logged);
+    }
+
+    #[test]
+    fn a_record_is_a_fraction_of_its_json() {
+        let (_, memory) = activity();
+        let (mut compact, mut json) = (0, 0);
+        for (_, outcome) in memory.outcomes() {
+            compact += record(outcome).len();
+            json += serde_json::to_vec(outcome).map_or(0, |j| j.len());
+        }
+        assert!(compact * 3 < json, "{compact} bytes against {json} as JSON");
+    }
+
+    #[test]
+    fn damaged_bytes_are_an_error_not_a_panic() {
+        let (events, memory) = activity();
+        let (_, outcome) = memory.outcomes().next().expect("an outcome");
+        let good = record(outcome);
+        for cut in 0..good.len() {
+            assert!(read_record(&good[..cut]).is_err());
+        }
+        let logged = entry(&LogEntry::Event {
+            event: events[0].clone(),
+        });
+        for cut in 1..logged.len() {
+            assert!(read_entry(&logged[..cut]).is_err());
+        }
+        assert!(read_record(&[V1, 0xff, 0xff, 0xff]).is_err());
+        assert!(read_entry(b"").is_err());
+    }
+}

@@ -1,0 +1,239 @@
+//! Archives of older log entries: `engagement events archive --before DATE
+//! --to FILE` writes the entries the log received before DATE to a
+//! zstd-compressed JSON-lines file (the shape `engagement events export`
+//! prints, so `zstdcat FILE` reads it), lists the file in the store and
+//! trims those entries from the stream, in one transaction.
+//!
+//! Idempotency records stay in Redis: a late duplicate or revocation of an
+//! archived event is still recognised. A replay and an export read the
+//! listed archives, oldest first, then the live log after them; a listed
+//! archive that cannot be read stops them with its path named, rather than
+//! leaving its events out.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use deadpool_redis::redis::{self, AsyncCommands};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::super::{LogEntry, compact};
+use super::pool::Connection;
+use super::{RedisStore, StoreError, corrupt, unavailable};
+
+/// Log entries read from an archive per chunk handed to a replay.
+const CHUNK: usize = 10_000;
+
+/// One archive file, as the store lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Archive {
+    /// Absolute path of the file on the machine that wrote it.
+    pub file: PathBuf,
+    /// Stream ids of the first and last entry archived.
+    pub first: String,
+    pub last: String,
+    pub entries: u64,
+    /// The entries are those the log received before this instant.
+    pub before: Timestamp,
+    pub written_at: Timestamp,
+}
+
+/// Why an archive was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("--before must be in the past: the log is still receiving entries for {0}")]
+    Future(Timestamp),
+    #[error("{} exists already; choose another file", .0.display())]
+    Exists(PathBuf),
+}
+
+impl RedisStore {
+    /// Writes the log entries received before `before` to `to` and trims
+    /// them from the log. `None` when there was nothing that old.
+    pub async fn archive_log(
+        &self,
+        before: Timestamp,
+        to: &Path,
+    ) -> Result<Option<Archive>, ArchiveError> {
+        if before > Timestamp::now() {
+            return Err(ArchiveError::Future(before));
+        }
+        if to.exists() {
+            return Err(ArchiveError::Exists(to.to_owned()));
+        }
+        let file_error = |path: &Path| {
+            let path = path.to_owned();
+            move |source| ArchiveError::File { path, source }
+        };
+        let partial = to.with_extension("partial");
+        let mut out = zstd::Encoder::new(
+            BufWriter::new(File::create(&partial).map_err(file_error(&partial))?),
+            3,
+        )
+        .map_err(file_error(&partial))?;
+        let mut conn = self.conn().await?;
+        // Stream ids start with the millisecond an entry arrived: every
+        // entry below this one arrived before `before`, and none can still
+        // arrive (`before` is past).
+        let end = format!("{}-0", before.as_millisecond());
+        let (mut first, mut last, mut entries) = (None, String::new(), 0u64);
+        let mut from = "-".to_owned();
+        loop {
+            let reply: redis::streams::StreamRangeReply = conn
+                .xrange_count(self.keys.log(), &from, format!("({end}"), CHUNK)
+                .await
+                .map_err(unavailable)?;
+            let Some(newest) = reply.ids.last().map(|i| i.id.clone()) else {
+                break;
+            };
+            for item in &reply.ids {
+                let raw: Vec<u8> = item
+                    .get("entry")
+                    .ok_or_else(|| corrupt(format!("log entry {} has no body", item.id)))?;
+                let entry = compact::read_entry(&raw).map_err(corrupt)?;
+                serde_json::to_writer(&mut out, &entry).map_err(|e| corrupt(e.to_string()))?;
+                out.write_all(b"\n").map_err(file_error(&partial))?;
+                first.get_or_insert_with(|| item.id.clone());
+                entries += 1;
+            }
+            last = newest;
+            from = format!("({last}");
+        }
+        let Some(first) = first else {
+            drop(out);
+            let _ = fs::remove_file(&partial);
+            return Ok(None);
+        };
+        let file = out
+            .finish()
+            .map_err(file_error(&partial))?
+            .into_inner()
+            .map_err(|e| file_error(&partial)(e.into_error()))?;
+        file.sync_all().map_err(file_error(&partial))?;
+        drop(file);
+        if to.exists() {
+            let _ = fs::remove_file(&partial);
+            return Err(ArchiveError::Exists(to.to_owned()));
+        }
+        fs::rename(&partial, to).map_err(file_error(to))?;
+        let file = fs::canonicalize(to).map_err(file_error(to))?;
+        if let Some(dir) = file.parent()
+            && let Ok(dir) = File::open(dir)
+        {
+            let _ = dir.sync_all();
+        }
+        let archive = Archive {
+            file,
+            first,
+            last,
+            entries,
+            before,
+            written_at: Timestamp::now(),
+        };
+        let description = serde_json::to_string(&archive).map_err(|e| corrupt(e.to_string()))?;
+        redis::pipe()
+            .atomic()
+            .hset(
+                self.keys.archives(),
+                archive.file.to_string_lossy().as_ref(),
+                description,
+            )
+            .ignore()
+            .cmd("XTRIM")
+            .arg(self.keys.log())
+            .arg("MINID")
+            .arg(&end)
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        self.replicated(&mut conn).await?;
+        Ok(Some(archive))
+    }
+
+    /// The archives the store lists, oldest first.
+    pub(super) async fn archives(&self, conn: &mut Connection) -> Result<Vec<Archive>, StoreError> {
+        let raw: Vec<String> = conn
+            .hvals(self.keys.archives())
+            .await
+            .map_err(unavailable)?;
+        let mut archives: Vec<Archive> = raw
+            .iter()
+            .map(|r| serde_json::from_str(r).map_err(corrupt))
+            .collect::<Result<_, _>>()?;
+        archives.sort_by_key(|a| stream_id(&a.last));
+        Ok(archives)
+    }
+}
+
+/// A stream id as numbers, to order ids.
+pub(super) fn stream_id(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
+}
+
+/// Reads `archives` in order on a thread of its own, handing their entries
+/// over in chunks; a file that cannot be read ends the stream with an error
+/// that names it.
+pub(super) fn read_archives(
+    archives: Vec<Archive>,
+) -> tokio::sync::mpsc::Receiver<Result<Vec<LogEntry>, StoreError>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    std::thread::spawn(move || {
+        for archive in archives {
+            if let Err(e) = read_archive(&archive, &tx) {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+        }
+    });
+    rx
+}
+
+fn read_archive(
+    archive: &Archive,
+    tx: &tokio::sync::mpsc::Sender<Result<Vec<LogEntry>, StoreError>>,
+) -> Result<(), StoreError> {
+    let path = &archive.file;
+    let unreadable = |e: &dyn std::fmt::Display| {
+        unavailable(format!(
+            "the archive {} (log entries before {}) cannot be read here: {e}",
+            path.display(),
+            archive.before
+        ))
+    };
+    let file = OpenOptions::new()
+        .read(true)
+        .open(path)
+        .map_err(|e| unreadable(&e))?;
+    let lines = BufReader::new(zstd::Decoder::new(file).map_err(|e| unreadable(&e))?).lines();
+    let mut chunk = Vec::with_capacity(CHUNK);
+    let mut read = 0u64;
+    for line in lines {
+        let line = line.map_err(|e| unreadable(&e))?;
+        let entry: LogEntry = serde_json::from_str(&line).map_err(|e| unreadable(&e))?;
+        chunk.push(entry);
+        read += 1;
+        if chunk.len() == CHUNK && tx.blocking_send(Ok(std::mem::take(&mut chunk))).is_err() {
+            return Ok(());
+        }
+    }
+    if read != archive.entries {
+        return Err(unreadable(&format!(
+            "it holds {read} entries, {} were archived",
+            archive.entries
+        )));
+    }
+    if !chunk.is_empty() {
+        let _ = tx.blocking_send(Ok(chunk));
+    }
+    Ok(())
+}
