@@ -77,6 +77,8 @@ fn main() {
                             .unwrap();
                         slowest = slowest.max(t.elapsed());
                         reads += 1;
+                        // A steady trickle of members looking at profiles.
+                        tokio::time::sleep(Duration::from_millis(2)).await;
                     }
                     (reads, slowest)
                 })

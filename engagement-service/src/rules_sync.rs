@@ -131,7 +131,8 @@ pub async fn open_for_command(
         let store = AnyStore::open(settings, &rules.rules, 4)?;
         return Ok((store, rules));
     }
-    let store = AnyStore::open(settings, &file.rules, 4)?;
+    // A replay writes its new generation on a few connections at once.
+    let store = AnyStore::open(settings, &file.rules, 8)?;
     let history = store.rules_history().await?;
     let rules = match followed_by_commands(&history, &file.rules.version) {
         Some(version) => {

@@ -22,7 +22,9 @@ fn connect(redis: &RedisServer, prefix: &str) -> RedisStore {
         url: redis.url(),
         prefix: prefix.into(),
         retention_days: 0,
-        pool_size: 4,
+        // The smallest pool: replay, export and archive must not wait on
+        // a connection they hold themselves.
+        pool_size: 1,
         insights: true,
         fair_play: true,
         min_replicas: 0,

@@ -35,7 +35,10 @@ pub(super) async fn open_store(settings: &Settings) -> anyhow::Result<(AnyStore,
 }
 
 pub(super) fn replay(settings: Settings) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
+    // Two workers: on Redis the log is read ahead and the new generation
+    // written while the engine applies.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()?;
     rt.block_on(async {

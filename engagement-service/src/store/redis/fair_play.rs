@@ -178,8 +178,7 @@ impl RedisStore {
             .map(|(i, (from, to))| ((from, to), i))
             .collect();
         let mut candidates: Vec<(usize, jiff::Timestamp, EventId)> = Vec::new();
-        let mut conn = self.conn().await?;
-        self.read_log_after(&mut conn, "-", |_, entry| {
+        self.read_everything(|entry| {
             let LogEntry::Event { event } = entry else {
                 return;
             };

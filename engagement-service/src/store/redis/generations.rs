@@ -8,6 +8,8 @@ use deadpool_redis::redis::{self, AsyncCommands, Value};
 use engagement_core::fair_play::Pairs;
 use engagement_core::insights::Insights;
 use engagement_core::{MemberState, Period, RuleSet};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
 use super::super::compact;
 use super::super::derived::Derived;
@@ -22,37 +24,43 @@ use super::{
     GENERATION_CACHE, MAX_ATTEMPTS, RedisStore, SHIFT, StoreError, Target, corrupt, unavailable,
 };
 
+/// Log entries read at once.
+const LOG_CHUNK: usize = 10_000;
+
+/// Entries of the log with their stream ids.
+type LogChunk = Vec<(String, LogEntry)>;
+
 impl RedisStore {
     pub(super) async fn read_log(&self) -> Result<Vec<LogEntry>, StoreError> {
-        let mut conn = self.conn().await?;
         let mut out = Vec::new();
-        let archives = self.archives(&mut conn).await?;
-        let mut from = match archives.last() {
-            Some(newest) => format!("({}", newest.last),
-            None => "-".to_owned(),
-        };
+        self.read_everything(|entry| out.push(entry)).await?;
+        Ok(out)
+    }
+
+    /// Calls `each` on every entry of the log, oldest first: the archived
+    /// ones (read and decoded on a thread of their own), then the live log
+    /// after them. Returns the id of the last live entry read ("-" for none).
+    pub(super) async fn read_everything(
+        &self,
+        mut each: impl FnMut(LogEntry),
+    ) -> Result<String, StoreError> {
+        // No connection is held while the readers take theirs.
+        let archives = self.archives(&mut self.conn().await?).await?;
+        let mut last = archives.last().map_or("-".to_owned(), |a| a.last.clone());
         let mut chunks = read_archives(archives.clone());
         while let Some(chunk) = chunks.recv().await {
-            out.extend(chunk?);
+            chunk?.into_iter().for_each(&mut each);
         }
-        self.unchanged_archives(&mut conn, &archives).await?;
-        loop {
-            let reply: redis::streams::StreamRangeReply = conn
-                .xrange_count(self.keys.log(), &from, "+", 10_000)
-                .await
-                .map_err(unavailable)?;
-            let Some(last) = reply.ids.last().map(|i| i.id.clone()) else {
-                self.unchanged_archives(&mut conn, &archives).await?;
-                return Ok(out);
-            };
-            for item in &reply.ids {
-                let raw: Vec<u8> = item
-                    .get("entry")
-                    .ok_or_else(|| corrupt(format!("log entry {} has no body", item.id)))?;
-                out.push(compact::read_entry(&raw).map_err(corrupt)?);
+        let mut chunks = self.log_chunks(last.clone());
+        while let Some(chunk) = chunks.recv().await {
+            for (id, entry) in chunk? {
+                each(entry);
+                last = id;
             }
-            from = format!("({last}");
         }
+        self.unchanged_archives(&mut self.conn().await?, &archives)
+            .await?;
+        Ok(last)
     }
 
     pub(super) async fn rebuild(&self, rules: &RuleSet) -> Result<ReplaySummary, StoreError> {
@@ -65,25 +73,14 @@ impl RedisStore {
         let (old, next) = (self.keys.at(live), self.keys.at(live + 1));
         // Leftovers of an interrupted replay.
         self.delete_generation(&mut conn, &next).await?;
+        // Reading and writing take connections of their own.
+        drop(conn);
         let mut derived = Derived::deferred(self.insights, self.fair_play);
-        // Archived entries first (read and parsed on a thread of their
-        // own), then the live log after them.
-        let archives = self.archives(&mut conn).await?;
-        let after = archives.last().map_or("-".to_owned(), |a| a.last.clone());
-        let mut chunks = read_archives(archives.clone());
-        while let Some(chunk) = chunks.recv().await {
-            for entry in chunk? {
-                derived.apply(rules, &entry);
-            }
-        }
         let mut last = self
-            .read_log_after(&mut conn, &after, |_, entry| {
-                derived.apply(rules, &entry);
-            })
+            .read_everything(|entry| derived.apply(rules, &entry))
             .await?;
-        self.unchanged_archives(&mut conn, &archives).await?;
-        self.write_generation(&mut conn, &next, rules, &derived)
-            .await?;
+        self.write_generation(&next, rules, &derived).await?;
+        let mut conn = self.conn().await?;
         let mut summary = ReplaySummary {
             events: derived.memory.events_seen(),
             members: derived.memory.members.len(),
@@ -190,8 +187,8 @@ impl RedisStore {
         Ok(())
     }
 
-    /// Reads log entries after stream id `after` (exclusive; "-" for all),
-    /// calling `each`; returns the last id read (or `after`).
+    /// Reads log entries after stream id `after` (exclusive; "-" for all)
+    /// on `conn`, calling `each`; returns the last id read (or `after`).
     pub(super) async fn read_log_after(
         &self,
         conn: &mut Connection,
@@ -200,26 +197,68 @@ impl RedisStore {
     ) -> Result<String, StoreError> {
         let mut last = after.to_owned();
         loop {
-            let from = if last == "-" {
-                "-".to_owned()
-            } else {
-                format!("({last}")
-            };
-            let reply: redis::streams::StreamRangeReply = conn
-                .xrange_count(self.keys.log(), &from, "+", 10_000)
-                .await
-                .map_err(unavailable)?;
-            if reply.ids.is_empty() {
+            let Some(chunk) = self.log_chunk(conn, &last).await? else {
                 return Ok(last);
-            }
-            for item in &reply.ids {
-                let raw: Vec<u8> = item
-                    .get("entry")
-                    .ok_or_else(|| corrupt(format!("log entry {} has no body", item.id)))?;
-                each(&item.id, compact::read_entry(&raw).map_err(corrupt)?);
-                last.clone_from(&item.id);
+            };
+            for (id, entry) in chunk {
+                each(&id, entry);
+                last = id;
             }
         }
+    }
+
+    /// The entries after `last` ("-" for the first ones), decoded; `None`
+    /// past the end.
+    async fn log_chunk(
+        &self,
+        conn: &mut Connection,
+        last: &str,
+    ) -> Result<Option<LogChunk>, StoreError> {
+        let from = if last == "-" {
+            "-".to_owned()
+        } else {
+            format!("({last}")
+        };
+        let reply: redis::streams::StreamRangeReply = conn
+            .xrange_count(self.keys.log(), &from, "+", LOG_CHUNK)
+            .await
+            .map_err(unavailable)?;
+        if reply.ids.is_empty() {
+            return Ok(None);
+        }
+        let mut chunk = Vec::with_capacity(reply.ids.len());
+        for item in reply.ids {
+            let raw: Vec<u8> = item
+                .get("entry")
+                .ok_or_else(|| corrupt(format!("log entry {} has no body", item.id)))?;
+            chunk.push((item.id, compact::read_entry(&raw).map_err(corrupt)?));
+        }
+        Ok(Some(chunk))
+    }
+
+    /// The log after `after`, read ahead in chunks by a task of its own.
+    fn log_chunks(&self, after: String) -> mpsc::Receiver<Result<LogChunk, StoreError>> {
+        let (tx, rx) = mpsc::channel(2);
+        let store = self.clone();
+        tokio::spawn(async move {
+            let read = async {
+                let mut conn = store.conn().await?;
+                let mut last = after;
+                while let Some(chunk) = store.log_chunk(&mut conn, &last).await? {
+                    if let Some((newest, _)) = chunk.last() {
+                        last.clone_from(newest);
+                    }
+                    if tx.send(Ok(chunk)).await.is_err() {
+                        break;
+                    }
+                }
+                Ok::<(), StoreError>(())
+            };
+            if let Err(e) = read.await {
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+        rx
     }
 
     /// Deletes every key of one generation.
@@ -256,12 +295,11 @@ impl RedisStore {
     /// Writes state built in memory as generation `keys`, in pipelined chunks.
     async fn write_generation(
         &self,
-        conn: &mut Connection,
         keys: &Keys,
         rules: &RuleSet,
         derived: &Derived,
     ) -> Result<(), StoreError> {
-        let mut pipe = Chunked::default();
+        let mut pipe = Chunked::new(self.clone());
         for (member, state) in &derived.memory.members {
             let json = serde_json::to_string(state).map_err(corrupt)?;
             pipe.add().set(keys.member(member), json).ignore();
@@ -270,21 +308,30 @@ impl RedisStore {
                     .hset(keys.names(), member.as_str(), name)
                     .ignore();
             }
-            pipe.flush_if_full(conn).await?;
+            pipe.flush_if_full().await?;
         }
+        // Records a hundred to a command.
+        let mut records: Vec<(String, Vec<u8>)> = Vec::with_capacity(100);
         for (id, outcome) in derived.memory.outcomes() {
-            pipe.add()
-                .set(keys.event(id), compact::record(outcome))
-                .ignore();
-            pipe.flush_if_full(conn).await?;
+            records.push((keys.event(id), compact::record(outcome)));
+            if records.len() == 100 {
+                pipe.add_entries(records.len()).mset(&records).ignore();
+                records.clear();
+                pipe.flush_if_full().await?;
+            }
+        }
+        if !records.is_empty() {
+            pipe.add_entries(records.len()).mset(&records).ignore();
         }
         for (member, lines) in &derived.ledger {
             let lines: Vec<String> = lines
                 .iter()
                 .map(|l| serde_json::to_string(l).map_err(corrupt))
                 .collect::<Result<_, _>>()?;
-            pipe.add().rpush(keys.ledger(member), lines).ignore();
-            pipe.flush_if_full(conn).await?;
+            pipe.add_entries(lines.len())
+                .rpush(keys.ledger(member), lines)
+                .ignore();
+            pipe.flush_if_full().await?;
         }
         for (member, special) in &derived.listing.special {
             let json = serde_json::to_string(special).map_err(corrupt)?;
@@ -297,14 +344,26 @@ impl RedisStore {
         for key in derived.memory.boards.keys() {
             let board = keys.board(&key);
             let expire_at = self.expire_at(&key.bucket);
+            let mut rows: Vec<(f64, String)> = Vec::with_capacity(500);
             for row in derived.memory.boards.ranked(&key, |_| true) {
                 seq += 1;
                 let score = row.score as f64 * SHIFT + (SHIFT - 1.0 - (seq % SHIFT as u64) as f64);
-                pipe.add().zadd(&board, row.member.as_str(), score).ignore();
-                pipe.flush_if_full(conn).await?;
+                rows.push((score, row.member.as_str().to_owned()));
+                if rows.len() == 500 {
+                    pipe.add_entries(rows.len())
+                        .zadd_multiple(&board, &rows)
+                        .ignore();
+                    rows.clear();
+                    pipe.flush_if_full().await?;
+                }
+            }
+            if !rows.is_empty() {
+                pipe.add_entries(rows.len())
+                    .zadd_multiple(&board, &rows)
+                    .ignore();
             }
             if expire_at > 0 {
-                pipe.add().expire_at(&board, expire_at).ignore();
+                pipe.expire_at(&board, expire_at);
             }
         }
         for key in derived.memory.boards.keys() {
@@ -312,18 +371,18 @@ impl RedisStore {
                 pipe.add()
                     .sadd(keys.communities(&key.board), c.as_str())
                     .ignore();
-                pipe.flush_if_full(conn).await?;
+                pipe.flush_if_full().await?;
             }
         }
         pipe.add().set(keys.seq(), seq).ignore();
         if let Some(insights) = &derived.memory.insights {
-            self.write_insights(&mut pipe, conn, keys, rules, insights)
+            self.write_insights(&mut pipe, keys, rules, insights)
                 .await?;
         }
         if let Some(pairs) = &derived.memory.fair_play {
-            self.write_fair_play(&mut pipe, conn, keys, pairs).await?;
+            self.write_fair_play(&mut pipe, keys, pairs).await?;
         }
-        pipe.flush(conn).await
+        pipe.finish().await
     }
 
     /// Writes fair-play tallies built in memory into generation `keys`, as
@@ -331,7 +390,6 @@ impl RedisStore {
     async fn write_fair_play(
         &self,
         pipe: &mut Chunked,
-        conn: &mut Connection,
         keys: &Keys,
         pairs: &Pairs,
     ) -> Result<(), StoreError> {
@@ -345,19 +403,19 @@ impl RedisStore {
                 pipe.add_entries(chunk.len())
                     .zadd_multiple(&e, chunk)
                     .ignore();
-                pipe.flush_if_full(conn).await?;
+                pipe.flush_if_full().await?;
             }
             let gave: Vec<(i64, &str)> = gave.iter().map(|(m, n)| (*n, m.as_str())).collect();
             for chunk in gave.chunks(500) {
                 pipe.add_entries(chunk.len())
                     .zadd_multiple(&g, chunk)
                     .ignore();
-                pipe.flush_if_full(conn).await?;
+                pipe.flush_if_full().await?;
             }
             let at = self.expire_at(bucket);
             if at > 0 {
-                pipe.add().expire_at(&e, at).ignore();
-                pipe.add().expire_at(&g, at).ignore();
+                pipe.expire_at(&e, at);
+                pipe.expire_at(&g, at);
             }
         }
         Ok(())
@@ -368,7 +426,6 @@ impl RedisStore {
     async fn write_insights(
         &self,
         pipe: &mut Chunked,
-        conn: &mut Connection,
         keys: &Keys,
         rules: &RuleSet,
         insights: &Insights,
@@ -447,13 +504,13 @@ impl RedisStore {
                             .hset_multiple(&key, chunk)
                             .ignore();
                     }
-                    pipe.flush_if_full(conn).await?;
+                    pipe.flush_if_full().await?;
                 }
                 written.push(key);
             }
             if expire_at > 0 {
                 for key in written {
-                    pipe.add().expire_at(key, expire_at).ignore();
+                    pipe.expire_at(&key, expire_at);
                 }
             }
             if let (Period::Month, Some(start), None) = (bucket.period, bucket.start, community) {
@@ -461,7 +518,7 @@ impl RedisStore {
                     .sadd(keys.insight_months(), start.to_string())
                     .ignore();
             }
-            pipe.flush_if_full(conn).await?;
+            pipe.flush_if_full().await?;
         }
         for community in insights.communities() {
             pipe.add()
@@ -471,20 +528,37 @@ impl RedisStore {
         for (id, question) in insights.questions() {
             let json = serde_json::to_string(question).map_err(corrupt)?;
             pipe.add().set(keys.question(id), json).ignore();
-            pipe.flush_if_full(conn).await?;
+            pipe.flush_if_full().await?;
         }
         Ok(())
     }
 }
 
-/// A pipeline sent every thousand commands, for bulk writes.
-#[derive(Default)]
+/// Pipelines of bulk writes, each sent once it holds about a thousand
+/// entries, a few at a time on connections of their own while the next is
+/// filled; expiries go last, once every key they expire is written.
 struct Chunked {
+    store: RedisStore,
     pipe: redis::Pipeline,
     len: usize,
+    sending: JoinSet<Result<(), StoreError>>,
+    expiries: Vec<(String, i64)>,
 }
 
+/// Pipelines on their way to Redis at once.
+const IN_FLIGHT: usize = 3;
+
 impl Chunked {
+    fn new(store: RedisStore) -> Chunked {
+        Chunked {
+            store,
+            pipe: redis::Pipeline::new(),
+            len: 0,
+            sending: JoinSet::new(),
+            expiries: Vec::new(),
+        }
+    }
+
     /// The pipeline, to add one command to.
     fn add(&mut self) -> &mut redis::Pipeline {
         self.len += 1;
@@ -499,21 +573,60 @@ impl Chunked {
         &mut self.pipe
     }
 
-    async fn flush_if_full(&mut self, conn: &mut Connection) -> Result<(), StoreError> {
+    /// Expires `key` at `at` (Unix seconds), after everything is written:
+    /// an expiry sent before its key exists would do nothing.
+    fn expire_at(&mut self, key: &str, at: i64) {
+        self.expiries.push((key.to_owned(), at));
+    }
+
+    async fn flush_if_full(&mut self) -> Result<(), StoreError> {
         if self.len >= 1000 {
-            self.flush(conn).await?;
+            self.send().await?;
         }
         Ok(())
     }
 
-    async fn flush(&mut self, conn: &mut Connection) -> Result<(), StoreError> {
-        if self.len > 0 {
-            self.pipe
-                .query_async::<()>(conn)
-                .await
-                .map_err(unavailable)?;
-            self.pipe = redis::Pipeline::new();
-            self.len = 0;
+    /// Sends the pipeline filled so far, once fewer than `IN_FLIGHT` are
+    /// on their way.
+    async fn send(&mut self) -> Result<(), StoreError> {
+        if self.len == 0 {
+            return Ok(());
+        }
+        while self.sending.len() >= IN_FLIGHT {
+            self.landed().await?;
+        }
+        let pipe = std::mem::take(&mut self.pipe);
+        self.len = 0;
+        let store = self.store.clone();
+        self.sending.spawn(async move {
+            let mut conn = store.conn().await?;
+            pipe.query_async::<()>(&mut conn).await.map_err(unavailable)
+        });
+        Ok(())
+    }
+
+    /// Waits for one pipeline on its way.
+    async fn landed(&mut self) -> Result<(), StoreError> {
+        match self.sending.join_next().await {
+            Some(Ok(sent)) => sent,
+            Some(Err(e)) => Err(unavailable(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Sends the rest and waits for all of it, then sets the expiries.
+    async fn finish(mut self) -> Result<(), StoreError> {
+        self.send().await?;
+        while !self.sending.is_empty() {
+            self.landed().await?;
+        }
+        for (key, at) in std::mem::take(&mut self.expiries) {
+            self.add().expire_at(key, at).ignore();
+            self.flush_if_full().await?;
+        }
+        self.send().await?;
+        while !self.sending.is_empty() {
+            self.landed().await?;
         }
         Ok(())
     }
