@@ -55,24 +55,60 @@ impl GenerateParams {
 /// Generates [`GenerateParams::event_count`] events in time order, each
 /// timestamp later than the one before.
 pub fn generate(params: &GenerateParams) -> Vec<Event> {
+    let mut out = Vec::with_capacity(params.event_count());
+    let made: Result<(), std::convert::Infallible> = generate_each(params, |e| {
+        out.push(e);
+        Ok(())
+    });
+    let Ok(()) = made;
+    out
+}
+
+/// The events [`generate`] returns, handed to `each` one at a time as they
+/// are made: a stream of any size in the memory of its members and posts.
+/// The first error `each` returns ends it.
+pub fn generate_each<E>(
+    params: &GenerateParams,
+    mut each: impl FnMut(Event) -> Result<(), E>,
+) -> Result<(), E> {
     let total = params.event_count();
     if total == 0 {
-        return Vec::new();
+        return Ok(());
     }
     let ring_events = rings(params);
     let ordinary = total.saturating_sub(ring_events.len());
     let mut rng = Rng::seed_from_u64(params.seed);
     let people = Population::new(params, &mut rng);
     let slots = slots(&mut rng, params, ordinary);
-    let mut generator = Generator::new(rng, params.seed, people, ordinary);
+    let mut generator = Generator::new(rng, params.seed, people);
+    // The rings' likes woven in by time, the whole cut to `total` and each
+    // timestamp kept after the one before.
+    let mut ring = ring_events.into_iter().peekable();
+    let (mut given, mut last) = (0, None);
+    let mut give = |mut event: Event| {
+        if given == total {
+            return Ok(());
+        }
+        if let Some(last) = last {
+            let floor = last + SignedDuration::from_millis(1);
+            if event.occurred_at < floor {
+                event.occurred_at = floor;
+            }
+        }
+        last = Some(event.occurred_at);
+        given += 1;
+        each(event)
+    };
     for at in slots {
         generator.step(at);
+        for event in generator.take() {
+            while let Some(r) = ring.next_if(|r| r.occurred_at <= event.occurred_at) {
+                give(r)?;
+            }
+            give(event)?;
+        }
     }
-    let events = generator.into_events();
-    if ring_events.is_empty() {
-        return events;
-    }
-    weave(events, ring_events, total)
+    ring.try_for_each(give)
 }
 
 /// The likes of [`GenerateParams::rings`]: ring `r` of `n` members
@@ -117,28 +153,6 @@ pub fn rings(params: &GenerateParams) -> Vec<Event> {
         }
     }
     out.sort_by_key(|e| e.occurred_at);
-    out
-}
-
-/// Merges ring likes into the ordinary events by time, keeping every
-/// timestamp later than the one before, and `total` events in all.
-fn weave(ordinary: Vec<Event>, ring: Vec<Event>, total: usize) -> Vec<Event> {
-    let mut out: Vec<Event> = Vec::with_capacity(total);
-    let mut ring = ring.into_iter().peekable();
-    for event in ordinary {
-        while let Some(r) = ring.next_if(|r| r.occurred_at <= event.occurred_at) {
-            out.push(r);
-        }
-        out.push(event);
-    }
-    out.extend(ring);
-    out.truncate(total);
-    for i in 1..out.len() {
-        let floor = out[i - 1].occurred_at + SignedDuration::from_millis(1);
-        if out[i].occurred_at < floor {
-            out[i].occurred_at = floor;
-        }
-    }
     out
 }
 

@@ -9,7 +9,7 @@ use anyhow::Context;
 use engagement_core::RuleSet;
 
 use crate::app::AnyStore;
-use crate::generate::{GenerateParams, generate};
+use crate::generate::{GenerateParams, generate_each};
 use crate::import;
 use crate::ingest::Ingest;
 use crate::settings::Settings;
@@ -18,10 +18,11 @@ use crate::store::Store;
 pub(super) fn print_generated(params: &GenerateParams) -> anyhow::Result<()> {
     let out = std::io::stdout().lock();
     let mut out = BufWriter::new(out);
-    for event in generate(params) {
+    // Written as made: the stream is not held in memory.
+    generate_each(params, |event| {
         serde_json::to_writer(&mut out, &event)?;
-        out.write_all(b"\n")?;
-    }
+        out.write_all(b"\n")
+    })?;
     out.flush()?;
     Ok(())
 }

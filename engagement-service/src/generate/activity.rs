@@ -96,11 +96,14 @@ pub(super) struct Generator {
     accepts: Vec<Revocable>,
     shares: Vec<Revocable>,
     attendance: BinaryHeap<Attendance>,
+    /// Events emitted and not yet taken.
     events: Vec<Event>,
+    /// Events emitted so far: the next event's number.
+    emitted: usize,
 }
 
 impl Generator {
-    pub(super) fn new(rng: Rng, seed: u64, people: Population, capacity: usize) -> Generator {
+    pub(super) fn new(rng: Rng, seed: u64, people: Population) -> Generator {
         Generator {
             rng,
             seed,
@@ -115,12 +118,14 @@ impl Generator {
             accepts: Vec::new(),
             shares: Vec::new(),
             attendance: BinaryHeap::new(),
-            events: Vec::with_capacity(capacity),
+            events: Vec::with_capacity(2),
+            emitted: 0,
         }
     }
 
-    pub(super) fn into_events(self) -> Vec<Event> {
-        self.events
+    /// The events emitted since the last call, in order.
+    pub(super) fn take(&mut self) -> std::vec::Drain<'_, Event> {
+        self.events.drain(..)
     }
 
     /// One event at `at`: a due webinar attendance, else a fresh action
@@ -323,7 +328,7 @@ impl Generator {
             _ => (&mut self.shares, "resource.unshared"),
         };
         let done = list.remove(recent(&mut self.rng, list.len())?);
-        let revokes = self.events[done.event].id.clone();
+        let revokes = self.id(done.event);
         self.emit(
             at,
             kind,
@@ -341,7 +346,7 @@ impl Generator {
 
     /// New content, named after the event about to be emitted.
     fn new_post(&mut self, what: &str, author: u32) -> u32 {
-        let id = format!("{what}-{}", self.events.len());
+        let id = format!("{what}-{}", self.emitted);
         self.posts.push(Post { id, author });
         (self.posts.len() - 1) as u32
     }
@@ -354,6 +359,11 @@ impl Generator {
         }
     }
 
+    /// The id of event number `n`.
+    fn id(&self, n: usize) -> EventId {
+        valid(EventId::parse(format!("gen-{}-{n}", self.seed)))
+    }
+
     /// Appends an event; answers its position.
     fn emit(
         &mut self,
@@ -364,9 +374,10 @@ impl Generator {
         target: Option<Target>,
         revokes: Option<EventId>,
     ) -> usize {
-        let n = self.events.len();
+        let n = self.emitted;
+        self.emitted += 1;
         self.events.push(Event {
-            id: valid(EventId::parse(format!("gen-{}-{n}", self.seed))),
+            id: self.id(n),
             kind: kind.to_owned(),
             actor: self.people.ids[actor as usize].clone(),
             actor_name: Some(self.people.names[actor as usize].clone()),

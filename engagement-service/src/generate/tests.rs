@@ -282,3 +282,29 @@ fn rings_hide_in_the_same_number_of_events_and_the_report_finds_exactly_them() {
     );
     assert_eq!(rings(&tuned), planted);
 }
+
+#[test]
+fn a_stream_ends_at_the_first_error_of_its_reader() {
+    let p = GenerateParams {
+        rings: vec![3],
+        ..params(4)
+    };
+    let whole = generate(&p);
+    let mut seen = Vec::new();
+    let stopped = generate_each(&p, |e| {
+        if seen.len() == 10 {
+            return Err("reader gone");
+        }
+        seen.push(e);
+        Ok(())
+    });
+    assert_eq!(stopped, Err("reader gone"));
+    assert_eq!(seen, whole[..10]);
+    // Rings woven in keep every timestamp after the one before.
+    assert!(whole.iter().any(|e| e.id.as_str().starts_with("ring1-")));
+    assert!(
+        whole
+            .windows(2)
+            .all(|w| w[0].occurred_at < w[1].occurred_at)
+    );
+}
