@@ -52,6 +52,18 @@ impl Summary {
     }
 }
 
+/// The input itself, or its decompressed text when it is zstd-compressed
+/// (an archive of `engagement events archive`).
+pub fn decompressed<'a>(mut input: impl BufRead + 'a) -> std::io::Result<Box<dyn BufRead + 'a>> {
+    const ZSTD: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+    if input.fill_buf()?.starts_with(&ZSTD) {
+        return Ok(Box::new(std::io::BufReader::new(
+            zstd::Decoder::with_buffer(input)?,
+        )));
+    }
+    Ok(Box::new(input))
+}
+
 /// The events of a file, with their line numbers, in time order; lines
 /// that are not valid events are rejected here, before anything is sent.
 pub fn read(input: impl BufRead, summary: &mut Summary) -> std::io::Result<Vec<(usize, Event)>> {

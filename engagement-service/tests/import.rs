@@ -269,3 +269,27 @@ fn bad_lines_are_named_by_number_and_the_rest_is_imported() {
     let out = child.wait_with_output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 applied"));
 }
+
+#[test]
+fn an_archive_is_imported_as_the_export_it_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    // What `engagement events archive` writes: log entries as JSON lines,
+    // zstd-compressed.
+    let lines = concat!(
+        r#"{"type": "event", "event": {"id": "z1", "kind": "answer.posted", "actor": "ana", "occurred_at": "2026-11-20T17:00:00Z"}}"#,
+        "\n",
+        r#"{"type": "profile", "member": "ana", "profile": {"name": "Ana"}}"#,
+        "\n",
+        r#"{"type": "event", "event": {"id": "z2", "kind": "answer.posted", "actor": "bo", "occurred_at": "2026-11-20T18:00:00Z"}}"#,
+        "\n",
+    );
+    let file = dir.path().join("log-2026.jsonl.zst");
+    std::fs::write(&file, zstd::encode_all(lines.as_bytes(), 3).unwrap()).unwrap();
+    let out = run(dir.path(), &["events", "import", file.to_str().unwrap()]);
+    let said = summary(&out);
+    assert!(said.contains("2 applied, 0 duplicate, 0 ignored"), "{said}");
+    assert!(
+        said.contains("1 log entries that are not events skipped"),
+        "{said}"
+    );
+}

@@ -119,11 +119,11 @@ fn import_file(
         anyhow::bail!("--batch: 1 to {} events", import::MAX_BATCH);
     }
     let events = if file.as_os_str() == "-" {
-        import::read(std::io::stdin().lock(), summary)
+        import::decompressed(std::io::stdin().lock()).and_then(|r| import::read(r, summary))
     } else {
         let f =
             std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
-        import::read(std::io::BufReader::new(f), summary)
+        import::decompressed(std::io::BufReader::new(f)).and_then(|r| import::read(r, summary))
     }
     .with_context(|| format!("cannot read {}", file.display()))?;
     let bar = indicatif::ProgressBar::new(events.len() as u64).with_style(
