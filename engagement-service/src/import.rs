@@ -55,13 +55,21 @@ impl Summary {
 /// The input itself, or its decompressed text when it is zstd-compressed
 /// (an archive of `engagement events archive`).
 pub fn decompressed<'a>(mut input: impl BufRead + 'a) -> std::io::Result<Box<dyn BufRead + 'a>> {
+    use std::io::Read;
     const ZSTD: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
-    if input.fill_buf()?.starts_with(&ZSTD) {
-        return Ok(Box::new(std::io::BufReader::new(
-            zstd::Decoder::with_buffer(input)?,
-        )));
+    // The first four bytes, however few at a time the input hands them over.
+    let mut head = Vec::with_capacity(ZSTD.len());
+    (&mut input)
+        .take(ZSTD.len() as u64)
+        .read_to_end(&mut head)?;
+    let compressed = head == ZSTD;
+    let whole = std::io::Cursor::new(head).chain(input);
+    if compressed {
+        return Ok(Box::new(std::io::BufReader::new(zstd::Decoder::new(
+            whole,
+        )?)));
     }
-    Ok(Box::new(input))
+    Ok(Box::new(std::io::BufReader::new(whole)))
 }
 
 /// The events of a file, with their line numbers, in time order; lines

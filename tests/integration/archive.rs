@@ -141,10 +141,47 @@ async fn archived_entries_leave_the_stream_and_replay_and_export_still_read_them
     // leaves the served state alone.
     let moved = dir.path().join("moved.zst");
     std::fs::rename(&file, &moved).unwrap();
+    // Its path stays taken: a new archive there would hide the old one.
+    assert!(matches!(
+        store.archive_log(Timestamp::now(), &file).await,
+        Err(ArchiveError::Listed(_))
+    ));
     let err = store.replay(&rules).await.unwrap_err().to_string();
     assert!(err.contains("log-2026.jsonl.zst"), "{err}");
     assert!(store.export().await.is_err());
     assert_eq!(points(&store, &events).await, before);
     std::fs::rename(&moved, &file).unwrap();
     assert_eq!(store.replay(&rules).await.unwrap().events, events.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_archives_at_once_never_hold_the_same_entry() {
+    let redis = RedisServer::start();
+    let prefix = prefix("archive-race");
+    let (one, two) = (connect(&redis, &prefix), connect(&redis, &prefix));
+    let rules = rules();
+    let events = activity();
+    for chunk in events.chunks(300) {
+        one.ingest(&rules, chunk).await.unwrap();
+    }
+    let exported = one.export().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let now = Timestamp::now();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.zst"), dir.path().join("b.zst"));
+    let (first, second) = tokio::join!(one.archive_log(now, &a), two.archive_log(now, &b));
+    let mut archived = 0;
+    for (result, file) in [(first, &a), (second, &b)] {
+        match result {
+            Ok(Some(archive)) => archived += archive.entries,
+            Ok(None) | Err(ArchiveError::Conflict) => assert!(!file.exists()),
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert_eq!(archived, events.len() as u64);
+    assert_eq!(stream_length(&redis, &prefix), 0);
+    assert_eq!(one.export().await.unwrap(), exported);
+    // No partial file is left behind either.
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(left.len(), 1, "{left:?}");
 }

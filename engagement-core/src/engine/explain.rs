@@ -13,6 +13,8 @@ use crate::name::Name;
 use crate::rules::RuleSet;
 
 /// Why a points rule paid what it paid.
+///
+/// Stores keep it by position in compact records: add variants at the end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {

@@ -48,6 +48,8 @@ impl<S: BuildHasher> Members for hashbrown::HashMap<MemberId, MemberState, S> {
 }
 
 /// How an event was taken.
+///
+/// Stores keep it by position in compact records: add variants at the end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {

@@ -24,6 +24,8 @@ pub use error::{RuleError, RuleErrors};
 pub use sources::{Identities, Platform, SourceMap, Sources};
 
 /// The stages of the knowledge-management cycle an action can serve.
+///
+/// Stores keep it by position in compact records: add variants at the end.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
 )]

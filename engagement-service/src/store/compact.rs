@@ -308,7 +308,7 @@ mod tests {
     #[test]
     fn every_record_and_event_reads_back_as_it_was_written() {
         let (events, memory) = activity();
-        let (mut notes, mut revoked, mut targets, mut badges) = (0, 0, 0, 0);
+        let (mut notes, mut revoked, mut targets, mut badges, mut levels) = (0, 0, 0, 0, 0);
         for (_, outcome) in memory.outcomes() {
             let back = read_record(&record(outcome)).expect("compact record");
             assert_eq!(&back, outcome);
@@ -322,9 +322,10 @@ mod tests {
             revoked += usize::from(effects.is_some_and(|e| e.revoked));
             targets += usize::from(effects.is_some_and(|e| e.target.is_some()));
             badges += outcome.badges.len();
+            levels += outcome.level_ups.len();
         }
         // The sample exercises every optional part.
-        assert!(notes > 0 && revoked > 0 && targets > 0 && badges > 0);
+        assert!(notes > 0 && revoked > 0 && targets > 0 && badges > 0 && levels > 0);
         let mut revocations = 0;
         for event in &events {
             let logged = LogEntry::Event {
@@ -334,6 +335,88 @@ mod tests {
             revocations += usize::from(event.revokes.is_some());
         }
         assert!(revocations > 0);
+    }
+
+    #[test]
+    fn adjustments_and_events_without_a_known_actor_read_back() {
+        let rules = RuleSet::from_toml(include_str!("../../../rules/knowledge-sharing.toml"))
+            .expect("canonical rules");
+        let events: Vec<Event> = [
+            serde_json::json!({"id": "adj-1", "kind": "adjustment", "actor": "ana",
+                "occurred_at": "2026-11-20T10:00:00Z",
+                "adjustment": {"points": -3, "reason": "duplicate post"}}),
+            serde_json::json!({"id": "q-1", "kind": "question.asked", "actor": "bo",
+                "occurred_at": "2026-11-20T11:00:00Z", "community": "customs",
+                "target": {"id": "t-1", "author": "bo"}}),
+            serde_json::json!({"id": "sol-1", "kind": "answer.accepted", "actor": "discourse",
+                "occurred_at": "2026-11-20T12:00:00Z", "community": "customs",
+                "target": {"id": "t-1", "author": "cy"}, "actor_unknown": true}),
+        ]
+        .into_iter()
+        .map(|v| serde_json::from_value(v).expect("an event"))
+        .collect();
+        let mut memory = Memory::default();
+        for event in &events {
+            let logged = LogEntry::Event {
+                event: event.clone(),
+            };
+            assert_eq!(read_entry(&entry(&logged)).expect("compact entry"), logged);
+            let outcome = memory.ingest(&rules, event);
+            let kept = memory.outcome(&event.id).unwrap_or(&outcome);
+            assert_eq!(&read_record(&record(kept)).expect("compact record"), kept);
+        }
+        // The unattributed event counts nobody as its actor.
+        let unattributed = memory.outcome(&events[2].id).expect("recorded");
+        let counted = unattributed
+            .effects
+            .as_ref()
+            .and_then(|e| e.counted.as_ref());
+        assert!(counted.is_none_or(|c| c.actor.is_none()), "{counted:?}");
+    }
+
+    /// Enums are stored by their position: a variant moved or inserted
+    /// before others would relabel every stored record.
+    #[test]
+    fn enums_keep_the_numbers_stored_records_use() {
+        use engagement_core::rules::Stage;
+        let number = |v: Vec<u8>| v.first().copied();
+        let statuses = [Status::Applied, Status::Duplicate, Status::Ignored];
+        for (i, s) in statuses.into_iter().enumerate() {
+            assert_eq!(
+                number(postcard::to_allocvec(&s).unwrap_or_default()),
+                Some(i as u8)
+            );
+        }
+        for (i, s) in Stage::ALL.into_iter().enumerate() {
+            assert_eq!(
+                number(postcard::to_allocvec(&s).unwrap_or_default()),
+                Some(i as u8),
+                "{}",
+                s.as_str()
+            );
+        }
+        let reasons = [
+            Reason::Awarded,
+            Reason::Partial,
+            Reason::DailyCapReached,
+            Reason::PairCapReached,
+            Reason::OncePerUsed,
+            Reason::NotSelf,
+            Reason::Community,
+            Reason::Chance,
+            Reason::CapWindowPassed,
+            Reason::NoRecipient,
+            Reason::NoTarget,
+            Reason::RevokedEvent,
+        ];
+        for (i, r) in reasons.into_iter().enumerate() {
+            assert_eq!(
+                number(postcard::to_allocvec(&r).unwrap_or_default()),
+                Some(i as u8),
+                "{}",
+                r.as_str()
+            );
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use deadpool_redis::redis::{self, AsyncCommands};
+use deadpool_redis::redis::{self, AsyncCommands, Value};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +53,20 @@ pub enum ArchiveError {
     Future(Timestamp),
     #[error("{} exists already; choose another file", .0.display())]
     Exists(PathBuf),
+    #[error("{} is listed as an archive already; choose another file", .0.display())]
+    Listed(PathBuf),
+    #[error("another archive of the log was written at the same time; run the command again")]
+    Conflict,
+}
+
+/// A file being written, removed when dropped: what is kept is linked to
+/// its final name first.
+struct Partial(PathBuf);
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
 }
 
 impl RedisStore {
@@ -73,22 +87,119 @@ impl RedisStore {
             let path = path.to_owned();
             move |source| ArchiveError::File { path, source }
         };
-        let partial = to.with_extension("partial");
+        // The path as listed: absolute, the file itself not there yet.
+        let name = to.file_name().ok_or_else(|| ArchiveError::File {
+            path: to.to_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"),
+        })?;
+        let dir = match to.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let path = fs::canonicalize(dir).map_err(file_error(dir))?.join(name);
+        let mut conn = self.conn().await?;
+        // Another archive committed meanwhile would overlap this one: the
+        // list is watched from before the first read to the trim.
+        let (listed,): (bool,) = redis::pipe()
+            .cmd("WATCH")
+            .arg(self.keys.archives())
+            .ignore()
+            .hexists(self.keys.archives(), path.to_string_lossy().as_ref())
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        let written = if listed {
+            Err(ArchiveError::Listed(path.clone()))
+        } else {
+            let partial = Partial(path.with_extension("partial"));
+            self.write_archive(&mut conn, before, &partial.0)
+                .await
+                .map(|found| found.map(|found| (partial, found)))
+        };
+        let (partial, (first, last, entries)) = match written {
+            Ok(Some(written)) => written,
+            Ok(None) | Err(_) => {
+                let _ = redis::cmd("UNWATCH").query_async::<()>(&mut conn).await;
+                return written.map(|_| None);
+            }
+        };
+        // Never over a file that appeared meanwhile.
+        match fs::hard_link(&partial.0, &path) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(ArchiveError::Exists(path));
+            }
+            linked => linked.map_err(file_error(&path))?,
+        }
+        drop(partial);
+        if let Ok(dir) = File::open(dir) {
+            let _ = dir.sync_all();
+        }
+        let archive = Archive {
+            file: path,
+            first,
+            last,
+            entries,
+            before,
+            written_at: Timestamp::now(),
+        };
+        let description = serde_json::to_string(&archive).map_err(|e| corrupt(e.to_string()))?;
+        // Trimmed up to the last entry written, whatever Redis's clock says.
+        let (ms, seq) = stream_id(&archive.last);
+        let committed: Option<Value> = redis::pipe()
+            .atomic()
+            .hset(
+                self.keys.archives(),
+                archive.file.to_string_lossy().as_ref(),
+                description,
+            )
+            .ignore()
+            .cmd("XTRIM")
+            .arg(self.keys.log())
+            .arg("MINID")
+            .arg(format!("{ms}-{}", seq + 1))
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        if committed.is_none() {
+            let _ = fs::remove_file(&archive.file);
+            return Err(ArchiveError::Conflict);
+        }
+        // The archive is listed and the log trimmed: a replica that has not
+        // confirmed it yet is only worth a warning now.
+        if let Err(e) = self.replicated(&mut conn).await {
+            tracing::warn!(error = %e, file = %archive.file.display(), "archive written, replicas not confirmed");
+        }
+        Ok(Some(archive))
+    }
+
+    /// Writes the log entries received before `before` to `partial`,
+    /// compressed and synced: the stream ids of the first and last, and
+    /// their number; `None` when there was none.
+    async fn write_archive(
+        &self,
+        conn: &mut Connection,
+        before: Timestamp,
+        partial: &Path,
+    ) -> Result<Option<(String, String, u64)>, ArchiveError> {
+        let file_error = |source| ArchiveError::File {
+            path: partial.to_owned(),
+            source,
+        };
+        // Stream ids start with the millisecond Redis received an entry.
+        let Ok(end) = u64::try_from(before.as_millisecond()) else {
+            return Ok(None);
+        };
         let mut out = zstd::Encoder::new(
-            BufWriter::new(File::create(&partial).map_err(file_error(&partial))?),
+            BufWriter::new(File::create(partial).map_err(file_error)?),
             3,
         )
-        .map_err(file_error(&partial))?;
-        let mut conn = self.conn().await?;
-        // Stream ids start with the millisecond an entry arrived: every
-        // entry below this one arrived before `before`, and none can still
-        // arrive (`before` is past).
-        let end = format!("{}-0", before.as_millisecond());
+        .map_err(file_error)?;
         let (mut first, mut last, mut entries) = (None, String::new(), 0u64);
         let mut from = "-".to_owned();
         loop {
             let reply: redis::streams::StreamRangeReply = conn
-                .xrange_count(self.keys.log(), &from, format!("({end}"), CHUNK)
+                .xrange_count(self.keys.log(), &from, format!("({end}-0"), CHUNK)
                 .await
                 .map_err(unavailable)?;
             let Some(newest) = reply.ids.last().map(|i| i.id.clone()) else {
@@ -100,7 +211,7 @@ impl RedisStore {
                     .ok_or_else(|| corrupt(format!("log entry {} has no body", item.id)))?;
                 let entry = compact::read_entry(&raw).map_err(corrupt)?;
                 serde_json::to_writer(&mut out, &entry).map_err(|e| corrupt(e.to_string()))?;
-                out.write_all(b"\n").map_err(file_error(&partial))?;
+                out.write_all(b"\n").map_err(file_error)?;
                 first.get_or_insert_with(|| item.id.clone());
                 entries += 1;
             }
@@ -108,55 +219,15 @@ impl RedisStore {
             from = format!("({last}");
         }
         let Some(first) = first else {
-            drop(out);
-            let _ = fs::remove_file(&partial);
             return Ok(None);
         };
         let file = out
             .finish()
-            .map_err(file_error(&partial))?
+            .map_err(file_error)?
             .into_inner()
-            .map_err(|e| file_error(&partial)(e.into_error()))?;
-        file.sync_all().map_err(file_error(&partial))?;
-        drop(file);
-        if to.exists() {
-            let _ = fs::remove_file(&partial);
-            return Err(ArchiveError::Exists(to.to_owned()));
-        }
-        fs::rename(&partial, to).map_err(file_error(to))?;
-        let file = fs::canonicalize(to).map_err(file_error(to))?;
-        if let Some(dir) = file.parent()
-            && let Ok(dir) = File::open(dir)
-        {
-            let _ = dir.sync_all();
-        }
-        let archive = Archive {
-            file,
-            first,
-            last,
-            entries,
-            before,
-            written_at: Timestamp::now(),
-        };
-        let description = serde_json::to_string(&archive).map_err(|e| corrupt(e.to_string()))?;
-        redis::pipe()
-            .atomic()
-            .hset(
-                self.keys.archives(),
-                archive.file.to_string_lossy().as_ref(),
-                description,
-            )
-            .ignore()
-            .cmd("XTRIM")
-            .arg(self.keys.log())
-            .arg("MINID")
-            .arg(&end)
-            .ignore()
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        self.replicated(&mut conn).await?;
-        Ok(Some(archive))
+            .map_err(|e| file_error(e.into_error()))?;
+        file.sync_all().map_err(file_error)?;
+        Ok(Some((first, last, entries)))
     }
 
     /// The archives the store lists, oldest first.

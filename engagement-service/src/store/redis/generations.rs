@@ -39,11 +39,12 @@ impl RedisStore {
 
     /// Calls `each` on every entry of the log, oldest first: the archived
     /// ones (read and decoded on a thread of their own), then the live log
-    /// after them. Returns the id of the last live entry read ("-" for none).
+    /// after them. Returns the id of the last live entry read ("-" for none)
+    /// and the archives read.
     pub(super) async fn read_everything(
         &self,
         mut each: impl FnMut(LogEntry),
-    ) -> Result<String, StoreError> {
+    ) -> Result<(String, Vec<Archive>), StoreError> {
         // No connection is held while the readers take theirs.
         let archives = self.archives(&mut self.conn().await?).await?;
         let mut last = archives.last().map_or("-".to_owned(), |a| a.last.clone());
@@ -60,7 +61,7 @@ impl RedisStore {
         }
         self.unchanged_archives(&mut self.conn().await?, &archives)
             .await?;
-        Ok(last)
+        Ok((last, archives))
     }
 
     pub(super) async fn rebuild(&self, rules: &RuleSet) -> Result<ReplaySummary, StoreError> {
@@ -76,11 +77,18 @@ impl RedisStore {
         // Reading and writing take connections of their own.
         drop(conn);
         let mut derived = Derived::deferred(self.insights, self.fair_play);
-        let mut last = self
+        let (mut last, archives) = self
             .read_everything(|entry| derived.apply(rules, &entry))
             .await?;
-        self.write_generation(&next, rules, &derived).await?;
-        let mut conn = self.conn().await?;
+        if let Err(e) = self.write_generation(&next, rules, &derived).await {
+            // Keys written before the failure have no expiry yet.
+            if let Ok(mut conn) = self.conn().await
+                && let Err(e) = self.delete_generation(&mut conn, &next).await
+            {
+                tracing::warn!(error = %e, "unfinished generation not deleted");
+            }
+            return Err(e);
+        }
         let mut summary = ReplaySummary {
             events: derived.memory.events_seen(),
             members: derived.memory.members.len(),
@@ -91,19 +99,30 @@ impl RedisStore {
         // otherwise).
         let target = Target::Rebuild(live + 1);
         for _ in 0..MAX_ATTEMPTS {
-            // Nor does it switch to state built under rules no longer in force.
+            // A connection per round: the tail is applied on others.
+            let mut conn = self.conn().await?;
+            // Nor does it switch to state built under rules no longer in
+            // force, or after an archive trimmed entries it has not read.
             let (in_force,): (Option<String>,) = redis::pipe()
                 .cmd("WATCH")
                 .arg(self.keys.log())
                 .arg(self.keys.rules_active())
+                .arg(self.keys.archives())
                 .ignore()
                 .get(self.keys.rules_active())
                 .query_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
-            if let Some(in_force) = in_force
-                && in_force != rules.version
-            {
+            let refused = match in_force {
+                Some(in_force) if in_force != rules.version => {
+                    Some(StoreError::RulesChanged { in_force })
+                }
+                _ if self.archives(&mut conn).await? != archives => Some(unavailable(
+                    "the log was archived while the replay was writing; run it again",
+                )),
+                _ => None,
+            };
+            if let Some(refused) = refused {
                 redis::cmd("UNWATCH")
                     .query_async::<()>(&mut conn)
                     .await
@@ -111,7 +130,7 @@ impl RedisStore {
                 if let Err(e) = self.delete_generation(&mut conn, &next).await {
                     tracing::warn!(error = %e, "unused generation not deleted");
                 }
-                return Err(StoreError::RulesChanged { in_force });
+                return Err(refused);
             }
             let mut tail = Vec::new();
             let newest = self
@@ -145,6 +164,7 @@ impl RedisStore {
                 .query_async::<()>(&mut conn)
                 .await
                 .map_err(unavailable)?;
+            drop(conn);
             for entry in tail {
                 match &entry {
                     LogEntry::Event { event } => {
