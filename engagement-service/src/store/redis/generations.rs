@@ -30,6 +30,13 @@ const LOG_CHUNK: usize = 10_000;
 /// Entries of the log with their stream ids.
 type LogChunk = Vec<(String, LogEntry)>;
 
+/// What reading the whole log hands over: entries, then where it ended
+/// (the last live entry's id) and the archives read.
+enum Read {
+    Chunk(Vec<LogEntry>),
+    Done(String, Vec<Archive>),
+}
+
 impl RedisStore {
     pub(super) async fn read_log(&self) -> Result<Vec<LogEntry>, StoreError> {
         let mut out = Vec::new();
@@ -38,30 +45,59 @@ impl RedisStore {
     }
 
     /// Calls `each` on every entry of the log, oldest first: the archived
-    /// ones (read and decoded on a thread of their own), then the live log
-    /// after them. Returns the id of the last live entry read ("-" for none)
-    /// and the archives read.
+    /// ones, then the live log after them. Returns the id of the last live
+    /// entry read ("-" for none) and the archives read.
     pub(super) async fn read_everything(
         &self,
         mut each: impl FnMut(LogEntry),
     ) -> Result<(String, Vec<Archive>), StoreError> {
-        // No connection is held while the readers take theirs.
-        let archives = self.archives(&mut self.conn().await?).await?;
-        let mut last = archives.last().map_or("-".to_owned(), |a| a.last.clone());
-        let mut chunks = read_archives(archives.clone());
-        while let Some(chunk) = chunks.recv().await {
-            chunk?.into_iter().for_each(&mut each);
-        }
-        let mut chunks = self.log_chunks(last.clone());
-        while let Some(chunk) = chunks.recv().await {
-            for (id, entry) in chunk? {
-                each(entry);
-                last = id;
+        let mut read = self.everything();
+        while let Some(item) = read.recv().await {
+            match item? {
+                Read::Chunk(chunk) => chunk.into_iter().for_each(&mut each),
+                Read::Done(last, archives) => return Ok((last, archives)),
             }
         }
-        self.unchanged_archives(&mut self.conn().await?, &archives)
-            .await?;
-        Ok((last, archives))
+        Err(unavailable("the log reader stopped"))
+    }
+
+    /// The whole log in chunks, read and decoded ahead by a task of its own
+    /// (archives on a thread of theirs), then where it ended.
+    fn everything(&self) -> mpsc::Receiver<Result<Read, StoreError>> {
+        let (tx, rx) = mpsc::channel(4);
+        let store = self.clone();
+        tokio::spawn(async move {
+            let read = async {
+                // No connection is held while the readers take theirs.
+                let archives = store.archives(&mut store.conn().await?).await?;
+                let mut last = archives.last().map_or("-".to_owned(), |a| a.last.clone());
+                let mut chunks = read_archives(archives.clone());
+                while let Some(chunk) = chunks.recv().await {
+                    if tx.send(Ok(Read::Chunk(chunk?))).await.is_err() {
+                        return Ok(None);
+                    }
+                }
+                let mut chunks = store.log_chunks(last.clone());
+                while let Some(chunk) = chunks.recv().await {
+                    let chunk = chunk?;
+                    if let Some((newest, _)) = chunk.last() {
+                        last.clone_from(newest);
+                    }
+                    let entries = chunk.into_iter().map(|(_, entry)| entry).collect();
+                    if tx.send(Ok(Read::Chunk(entries))).await.is_err() {
+                        return Ok(None);
+                    }
+                }
+                store
+                    .unchanged_archives(&mut store.conn().await?, &archives)
+                    .await?;
+                Ok(Some(Read::Done(last, archives)))
+            };
+            if let Some(end) = read.await.transpose() {
+                let _ = tx.send(end).await;
+            }
+        });
+        rx
     }
 
     pub(super) async fn rebuild(&self, rules: &RuleSet) -> Result<ReplaySummary, StoreError> {
@@ -76,10 +112,26 @@ impl RedisStore {
         self.delete_generation(&mut conn, &next).await?;
         // Reading and writing take connections of their own.
         drop(conn);
-        let mut derived = Derived::deferred(self.insights, self.fair_play);
-        let (mut last, archives) = self
-            .read_everything(|entry| derived.apply(rules, &entry))
-            .await?;
+        // The events are applied on a thread of their own, off the
+        // runtime that reads the log ahead and keeps serving meanwhile.
+        let mut read = self.everything();
+        let (rules_now, insights, fair_play) = (rules.clone(), self.insights, self.fair_play);
+        let (derived, mut last, archives) = tokio::task::spawn_blocking(move || {
+            let mut derived = Derived::deferred(insights, fair_play);
+            while let Some(item) = read.blocking_recv() {
+                match item? {
+                    Read::Chunk(chunk) => {
+                        for entry in chunk {
+                            derived.apply(&rules_now, &entry);
+                        }
+                    }
+                    Read::Done(last, archives) => return Ok((derived, last, archives)),
+                }
+            }
+            Err(unavailable("the log reader stopped"))
+        })
+        .await
+        .map_err(unavailable)??;
         if let Err(e) = self.write_generation(&next, rules, &derived).await {
             // Keys written before the failure have no expiry yet.
             if let Ok(mut conn) = self.conn().await
