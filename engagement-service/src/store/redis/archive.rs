@@ -111,10 +111,26 @@ impl RedisStore {
         let written = if listed {
             Err(ArchiveError::Listed(path.clone()))
         } else {
-            let partial = Partial(path.with_extension("partial"));
-            self.write_archive(&mut conn, before, &partial.0)
-                .await
-                .map(|found| found.map(|found| (partial, found)))
+            let mut partial = path.clone().into_os_string();
+            partial.push(".partial");
+            let partial = PathBuf::from(partial);
+            // Never over a file of someone else's either.
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&partial)
+            {
+                Ok(file) => {
+                    let partial = Partial(partial);
+                    self.write_archive(&mut conn, before, file, &partial.0)
+                        .await
+                        .map(|found| found.map(|found| (partial, found)))
+                }
+                Err(source) => Err(ArchiveError::File {
+                    path: partial,
+                    source,
+                }),
+            }
         };
         let (partial, (first, last, entries)) = match written {
             Ok(Some(written)) => written,
@@ -173,13 +189,14 @@ impl RedisStore {
         Ok(Some(archive))
     }
 
-    /// Writes the log entries received before `before` to `partial`,
+    /// Writes the log entries received before `before` to `file` (at `partial`),
     /// compressed and synced: the stream ids of the first and last, and
     /// their number; `None` when there was none.
     async fn write_archive(
         &self,
         conn: &mut Connection,
         before: Timestamp,
+        file: File,
         partial: &Path,
     ) -> Result<Option<(String, String, u64)>, ArchiveError> {
         let file_error = |source| ArchiveError::File {
@@ -190,11 +207,7 @@ impl RedisStore {
         let Ok(end) = u64::try_from(before.as_millisecond()) else {
             return Ok(None);
         };
-        let mut out = zstd::Encoder::new(
-            BufWriter::new(File::create(partial).map_err(file_error)?),
-            3,
-        )
-        .map_err(file_error)?;
+        let mut out = zstd::Encoder::new(BufWriter::new(file), 3).map_err(file_error)?;
         let (mut first, mut last, mut entries) = (None, String::new(), 0u64);
         let mut from = "-".to_owned();
         loop {
