@@ -1,7 +1,7 @@
 //! The compact encoding of what Redis keeps for every event: the
 //! idempotency record (an event's first outcome, which a duplicate is
 //! answered with and a revocation undoes) and the log entry (the event, which
-//! a replay applies again).
+//! a replay applies again); and of the lines of members' ledgers.
 //!
 //! Both are kept for every event ever received, so they dominate Redis
 //! memory. JSON spelled every field name and every timestamp out (about 470
@@ -22,7 +22,7 @@ use engagement_core::{
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::LogEntry;
+use super::{LedgerEntry, LogEntry};
 
 /// The first byte of a record or log entry in this encoding.
 const V1: u8 = 1;
@@ -59,6 +59,22 @@ pub fn read_entry(raw: &[u8]) -> Result<LogEntry, String> {
             .and_then(|e| Event::try_from(e).map_err(|e| format!("log entry: {e}")))
             .map(|event| LogEntry::Event { event }),
         _ => serde_json::from_slice(raw).map_err(|e| format!("log entry: {e}")),
+    }
+}
+
+/// Encodes a line of a member's ledger (kept for each of their last
+/// thousand awards).
+pub fn ledger_line(line: &LedgerEntry) -> Vec<u8> {
+    encode(&LedgerV1::from(line))
+}
+
+/// Decodes a ledger line, compact or JSON.
+pub fn read_ledger_line(raw: &[u8]) -> Result<LedgerEntry, String> {
+    match raw.split_first() {
+        Some((&V1, rest)) => postcard::from_bytes::<LedgerV1>(rest)
+            .map_err(|e| format!("ledger line: {e}"))
+            .and_then(|l| LedgerEntry::try_from(l).map_err(|e| format!("ledger line: {e}"))),
+        _ => serde_json::from_slice(raw).map_err(|e| format!("ledger line: {e}")),
     }
 }
 
@@ -141,6 +157,49 @@ struct EventV1 {
     revokes: Option<EventId>,
     actor_unknown: bool,
     adjustment: Option<Adjustment>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct LedgerV1 {
+    event: EventId,
+    rule: String,
+    points: i64,
+    at: Time,
+    rules_version: String,
+    revokes: Option<EventId>,
+    reason: Option<String>,
+    why: Option<Reason>,
+}
+
+impl From<&LedgerEntry> for LedgerV1 {
+    fn from(l: &LedgerEntry) -> LedgerV1 {
+        LedgerV1 {
+            event: l.event.clone(),
+            rule: l.rule.clone(),
+            points: l.points,
+            at: l.at.into(),
+            rules_version: l.rules_version.clone(),
+            revokes: l.revokes.clone(),
+            reason: l.reason.clone(),
+            why: l.why,
+        }
+    }
+}
+
+impl TryFrom<LedgerV1> for LedgerEntry {
+    type Error = jiff::Error;
+    fn try_from(l: LedgerV1) -> Result<LedgerEntry, jiff::Error> {
+        Ok(LedgerEntry {
+            event: l.event,
+            rule: l.rule,
+            points: l.points,
+            at: l.at.try_into()?,
+            rules_version: l.rules_version,
+            revokes: l.revokes,
+            reason: l.reason,
+            why: l.why,
+        })
+    }
 }
 
 impl From<&Outcome> for RecordV1 {
@@ -417,6 +476,45 @@ mod tests {
                 r.as_str()
             );
         }
+    }
+
+    #[test]
+    fn ledger_lines_read_back_compact_or_json() {
+        let (events, memory) = activity();
+        let rules = RuleSet::from_toml(include_str!("../../../rules/knowledge-sharing.toml"))
+            .expect("canonical rules");
+        let (mut revokes, mut why, mut lines) = (0, 0, 0);
+        for event in &events {
+            let Some(outcome) = memory.outcome(&event.id) else {
+                continue;
+            };
+            for (_, line) in super::super::ledger_lines(&rules, event, outcome) {
+                assert_eq!(
+                    read_ledger_line(&ledger_line(&line)).ok(),
+                    Some(line.clone())
+                );
+                let json = serde_json::to_vec(&line).expect("json");
+                assert_eq!(read_ledger_line(&json).ok(), Some(line.clone()));
+                revokes += usize::from(line.revokes.is_some());
+                why += usize::from(line.why.is_some());
+                lines += 1;
+            }
+        }
+        assert!(lines > 0 && revokes > 0 && why > 0);
+        let adjusted = LedgerEntry {
+            event: EventId::parse("adj-1").expect("an id"),
+            rule: "adjustment".into(),
+            points: -3,
+            at: "2026-11-20T10:00:00.5Z".parse().expect("an instant"),
+            rules_version: "7".into(),
+            revokes: None,
+            reason: Some("duplicate post".into()),
+            why: Some(Reason::Partial),
+        };
+        assert_eq!(
+            read_ledger_line(&ledger_line(&adjusted)).ok(),
+            Some(adjusted)
+        );
     }
 
     #[test]

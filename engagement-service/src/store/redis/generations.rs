@@ -396,10 +396,7 @@ impl RedisStore {
             pipe.add_entries(records.len()).mset(&records).ignore();
         }
         for (member, lines) in &derived.ledger {
-            let lines: Vec<String> = lines
-                .iter()
-                .map(|l| serde_json::to_string(l).map_err(corrupt))
-                .collect::<Result<_, _>>()?;
+            let lines: Vec<Vec<u8>> = lines.iter().map(compact::ledger_line).collect();
             pipe.add_entries(lines.len())
                 .rpush(keys.ledger(member), lines)
                 .ignore();

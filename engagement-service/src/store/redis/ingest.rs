@@ -206,8 +206,7 @@ impl RedisStore {
             }
             for (member, line) in ledger_lines(rules, event, &outcome) {
                 let key = keys.ledger(&member);
-                pipe.lpush(&key, serde_json::to_string(&line).map_err(corrupt)?)
-                    .ignore();
+                pipe.lpush(&key, compact::ledger_line(&line)).ignore();
                 pipe.ltrim(&key, 0, LEDGER_KEEP as isize - 1).ignore();
             }
             // A rebuild derives state from events already in the log.

@@ -8,7 +8,7 @@ use deadpool_redis::redis::{self, AsyncCommands, Value};
 use engagement_core::{MemberId, MemberState};
 
 use super::super::listing::{Listing, Special};
-use super::super::{LedgerEntry, LogEntry};
+use super::super::{LedgerEntry, LogEntry, compact};
 use super::pool::Connection;
 use super::{GENERATION_CACHE, MAX_ATTEMPTS, RedisStore, StoreError, Target, corrupt, unavailable};
 use crate::notify::Delivery;
@@ -140,12 +140,12 @@ impl RedisStore {
         self.timed(async {
             let mut conn = self.reader().await?;
             let keys = self.live_keys(&mut conn).await?;
-            let raw: Vec<String> = conn
+            let raw: Vec<Vec<u8>> = conn
                 .lrange(keys.ledger(member), 0, limit as isize - 1)
                 .await
                 .map_err(unavailable)?;
             raw.iter()
-                .map(|r| serde_json::from_str(r).map_err(corrupt))
+                .map(|r| compact::read_ledger_line(r).map_err(corrupt))
                 .collect()
         })
         .await
