@@ -20,6 +20,7 @@ use engagement_core::{
     Reason, Status, Target,
 };
 use jiff::Timestamp;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{LedgerEntry, LogEntry};
@@ -34,12 +35,7 @@ pub fn record(outcome: &Outcome) -> Vec<u8> {
 
 /// Decodes an idempotency record, compact or JSON.
 pub fn read_record(raw: &[u8]) -> Result<Outcome, String> {
-    match raw.split_first() {
-        Some((&V1, rest)) => postcard::from_bytes::<RecordV1>(rest)
-            .map_err(|e| format!("record: {e}"))
-            .and_then(|r| Outcome::try_from(r).map_err(|e| format!("record: {e}"))),
-        _ => serde_json::from_slice(raw).map_err(|e| format!("record: {e}")),
-    }
+    decode(raw, "record", |r: RecordV1| Outcome::try_from(r))
 }
 
 /// Encodes a log entry: events compactly, the rare profile, badge and alias
@@ -53,13 +49,9 @@ pub fn entry(entry: &LogEntry) -> Vec<u8> {
 
 /// Decodes a log entry, compact or JSON.
 pub fn read_entry(raw: &[u8]) -> Result<LogEntry, String> {
-    match raw.split_first() {
-        Some((&V1, rest)) => postcard::from_bytes::<EventV1>(rest)
-            .map_err(|e| format!("log entry: {e}"))
-            .and_then(|e| Event::try_from(e).map_err(|e| format!("log entry: {e}")))
-            .map(|event| LogEntry::Event { event }),
-        _ => serde_json::from_slice(raw).map_err(|e| format!("log entry: {e}")),
-    }
+    decode(raw, "log entry", |e: EventV1| {
+        Event::try_from(e).map(|event| LogEntry::Event { event })
+    })
 }
 
 /// Encodes a line of a member's ledger (kept for each of their last
@@ -70,12 +62,23 @@ pub fn ledger_line(line: &LedgerEntry) -> Vec<u8> {
 
 /// Decodes a ledger line, compact or JSON.
 pub fn read_ledger_line(raw: &[u8]) -> Result<LedgerEntry, String> {
-    match raw.split_first() {
-        Some((&V1, rest)) => postcard::from_bytes::<LedgerV1>(rest)
-            .map_err(|e| format!("ledger line: {e}"))
-            .and_then(|l| LedgerEntry::try_from(l).map_err(|e| format!("ledger line: {e}"))),
-        _ => serde_json::from_slice(raw).map_err(|e| format!("ledger line: {e}")),
-    }
+    decode(raw, "ledger line", |l: LedgerV1| LedgerEntry::try_from(l))
+}
+
+/// Decodes `raw` (`what` names it in errors): the compact mirror `V`
+/// turned into `T` by `from`, or `T` as JSON.
+fn decode<V: DeserializeOwned, T: DeserializeOwned>(
+    raw: &[u8],
+    what: &str,
+    from: impl FnOnce(V) -> Result<T, jiff::Error>,
+) -> Result<T, String> {
+    let read = match raw.split_first() {
+        Some((&V1, rest)) => postcard::from_bytes::<V>(rest)
+            .map_err(|e| e.to_string())
+            .and_then(|v| from(v).map_err(|e| e.to_string())),
+        _ => serde_json::from_slice(raw).map_err(|e| e.to_string()),
+    };
+    read.map_err(|e| format!("{what}: {e}"))
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {

@@ -18,7 +18,7 @@ use deadpool_redis::redis::{self, AsyncCommands, Value};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::super::{LogEntry, compact};
+use super::super::LogEntry;
 use super::pool::Connection;
 use super::{RedisStore, StoreError, corrupt, unavailable};
 
@@ -208,28 +208,16 @@ impl RedisStore {
             return Ok(None);
         };
         let mut out = zstd::Encoder::new(BufWriter::new(file), 3).map_err(file_error)?;
-        let (mut first, mut last, mut entries) = (None, String::new(), 0u64);
-        let mut from = "-".to_owned();
-        loop {
-            let reply: redis::streams::StreamRangeReply = conn
-                .xrange_count(self.keys.log(), &from, format!("({end}-0"), CHUNK)
-                .await
-                .map_err(unavailable)?;
-            let Some(newest) = reply.ids.last().map(|i| i.id.clone()) else {
-                break;
-            };
-            for item in &reply.ids {
-                let raw: Vec<u8> = item
-                    .get("entry")
-                    .ok_or_else(|| corrupt(format!("log entry {} has no body", item.id)))?;
-                let entry = compact::read_entry(&raw).map_err(corrupt)?;
+        let (mut first, mut last, mut entries) = (None, "-".to_owned(), 0u64);
+        let until = format!("({end}-0");
+        while let Some(chunk) = self.log_chunk(conn, &last, &until).await? {
+            for (id, entry) in chunk {
                 serde_json::to_writer(&mut out, &entry).map_err(|e| corrupt(e.to_string()))?;
                 out.write_all(b"\n").map_err(file_error)?;
-                first.get_or_insert_with(|| item.id.clone());
+                first.get_or_insert_with(|| id.clone());
                 entries += 1;
+                last = id;
             }
-            last = newest;
-            from = format!("({last}");
         }
         let Some(first) = first else {
             return Ok(None);

@@ -169,10 +169,7 @@ impl RedisStore {
                 Some(in_force) if in_force != rules.version => {
                     Some(StoreError::RulesChanged { in_force })
                 }
-                _ if self.archives(&mut conn).await? != archives => Some(unavailable(
-                    "the log was archived while the replay was writing; run it again",
-                )),
-                _ => None,
+                _ => self.unchanged_archives(&mut conn, &archives).await.err(),
             };
             if let Some(refused) = refused {
                 redis::cmd("UNWATCH")
@@ -269,7 +266,7 @@ impl RedisStore {
     ) -> Result<String, StoreError> {
         let mut last = after.to_owned();
         loop {
-            let Some(chunk) = self.log_chunk(conn, &last).await? else {
+            let Some(chunk) = self.log_chunk(conn, &last, "+").await? else {
                 return Ok(last);
             };
             for (id, entry) in chunk {
@@ -279,12 +276,14 @@ impl RedisStore {
         }
     }
 
-    /// The entries after `last` ("-" for the first ones), decoded; `None`
+    /// The entries after `last` ("-" for the first ones) up to `until`
+    /// ("+" for the end, `(id` for those before `id`), decoded; `None`
     /// past the end.
-    async fn log_chunk(
+    pub(super) async fn log_chunk(
         &self,
         conn: &mut Connection,
         last: &str,
+        until: &str,
     ) -> Result<Option<LogChunk>, StoreError> {
         let from = if last == "-" {
             "-".to_owned()
@@ -292,7 +291,7 @@ impl RedisStore {
             format!("({last}")
         };
         let reply: redis::streams::StreamRangeReply = conn
-            .xrange_count(self.keys.log(), &from, "+", LOG_CHUNK)
+            .xrange_count(self.keys.log(), &from, until, LOG_CHUNK)
             .await
             .map_err(unavailable)?;
         if reply.ids.is_empty() {
@@ -316,7 +315,7 @@ impl RedisStore {
             let read = async {
                 let mut conn = store.conn().await?;
                 let mut last = after;
-                while let Some(chunk) = store.log_chunk(&mut conn, &last).await? {
+                while let Some(chunk) = store.log_chunk(&mut conn, &last, "+").await? {
                     if let Some((newest, _)) = chunk.last() {
                         last.clone_from(newest);
                     }
@@ -685,14 +684,16 @@ impl Chunked {
 
     /// Sends the rest and waits for all of it, then sets the expiries.
     async fn finish(mut self) -> Result<(), StoreError> {
-        self.send().await?;
-        while !self.sending.is_empty() {
-            self.landed().await?;
-        }
+        self.drain().await?;
         for (key, at) in std::mem::take(&mut self.expiries) {
             self.add().expire_at(key, at).ignore();
             self.flush_if_full().await?;
         }
+        self.drain().await
+    }
+
+    /// Sends what is left and waits for everything on its way.
+    async fn drain(&mut self) -> Result<(), StoreError> {
         self.send().await?;
         while !self.sending.is_empty() {
             self.landed().await?;
