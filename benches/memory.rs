@@ -2,7 +2,9 @@
 //! the Redis store (no HTTP), then reads `used_memory` and the share taken by
 //! each kind of key.
 //!
-//! `cargo bench --bench memory` (`MEMORY_MEMBERS=20000` for a quicker run).
+//! `cargo bench --bench memory` (`MEMORY_MEMBERS=20000` for a quicker run;
+//! `MEMORY_EVENTS`, ten per member by default, for a longer history:
+//! `MEMORY_EVENTS=10000000` is a hundred per member over the quarter).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -19,12 +21,7 @@ use engagement_service::store::{RedisSettings, RedisStore, Store};
 use redis::Redis;
 
 fn used_memory(redis: &Redis) -> u64 {
-    redis
-        .cli(&["INFO", "memory"])
-        .lines()
-        .find_map(|l| l.strip_prefix("used_memory:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+    redis.memory("used_memory")
 }
 
 fn main() {
@@ -32,17 +29,21 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
+    let count: usize = std::env::var("MEMORY_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(members * 10);
     let redis = Redis::start();
     let port = redis.port;
     let rules = RuleSet::from_toml(include_str!("../rules/knowledge-sharing.toml")).unwrap();
-    // About ten events per member over a quarter, so most members act.
+    // About ten events per member over a quarter by default, so most members act.
     let events = generate(&GenerateParams {
         members,
         communities: 14,
         days: 90,
         seed: 3,
         start: "2026-08-01T00:00:00Z".parse().unwrap(),
-        events: Some(members * 10),
+        events: Some(count),
         rings: Vec::new(),
     });
     let baseline = used_memory(&redis);
@@ -160,5 +161,10 @@ fn main() {
         "kept per event (records and log): {:.0} bytes; derived per member who acted: {:.0} bytes",
         kept as f64 / events.len().max(1) as f64,
         derived as f64 / members_with_state.max(1) as f64
+    );
+    println!(
+        "peak memory: redis used_memory_peak {:.1} MiB; this process (generated events, store) {:.1} MiB",
+        redis.memory("used_memory_peak") as f64 / 1048576.0,
+        redis::peak_rss_mib()
     );
 }

@@ -5,7 +5,9 @@
 //! applied, the new generation written and switched to), while a reader
 //! asks for profiles from the served generation the whole time.
 //!
-//! `cargo bench --bench replay` (`REPLAY_EVENTS=200000` for a quicker run).
+//! `cargo bench --bench replay` (`REPLAY_EVENTS=200000` for a quicker run;
+//! `REPLAY_EVENTS=10000000 REPLAY_MEMBERS=100000` for ten million events of
+//! a 100,000-member community).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -31,9 +33,13 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
+    let members: usize = std::env::var("REPLAY_MEMBERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
     let rules = RuleSet::from_toml(include_str!("../rules/knowledge-sharing.toml")).unwrap();
     let events = generate(&GenerateParams {
-        members: 20_000,
+        members,
         communities: 14,
         days: 365,
         seed: 7,
@@ -59,14 +65,19 @@ fn main() {
         })
         .unwrap(),
     );
-    let members: Vec<MemberId> = events.iter().take(1_000).map(|e| e.actor.clone()).collect();
+    let readers: Vec<MemberId> = events.iter().take(1_000).map(|e| e.actor.clone()).collect();
+    // The log is in Redis: the events need not stay in memory, and what
+    // generating them took is not the replay's.
+    drop(events);
+    let generating = redis::peak_rss_mib();
+    redis::reset_peak_rss();
     rt.block_on(async {
         for round in 1..=2 {
             // Profiles read from the served generation meanwhile (the first
             // round serves an empty one, the second the first's result).
             let done = Arc::new(AtomicBool::new(false));
             let reader = {
-                let (store, done, members) = (store.clone(), done.clone(), members.clone());
+                let (store, done, members) = (store.clone(), done.clone(), readers.clone());
                 tokio::spawn(async move {
                     let (mut reads, mut slowest) = (0u64, Duration::ZERO);
                     while !done.load(Ordering::Relaxed) {
@@ -100,4 +111,10 @@ fn main() {
             );
         }
     });
+    println!(
+        "peak memory: redis used_memory_peak {:.1} MiB; this process while replaying {:.1} MiB \
+         (while generating the events and writing the log: {generating:.1} MiB)",
+        redis.memory("used_memory_peak") as f64 / 1048576.0,
+        redis::peak_rss_mib()
+    );
 }

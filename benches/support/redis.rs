@@ -59,6 +59,37 @@ impl Redis {
             .expect("redis-cli");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
+
+    /// A field of `INFO memory`, in bytes (`used_memory`, `used_memory_peak`).
+    #[allow(dead_code)]
+    pub fn memory(&self, field: &str) -> u64 {
+        self.cli(&["INFO", "memory"])
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+/// Starts counting this process's peak memory afresh (Linux `clear_refs`),
+/// so that what follows is measured without what came before.
+#[allow(dead_code)]
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The most memory this process has held (`VmHWM`) since it started or
+/// since [`reset_peak_rss`], in MiB.
+#[allow(dead_code)]
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 impl Redis {
