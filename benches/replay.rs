@@ -29,6 +29,11 @@ use redis::Redis;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    // `RUST_LOG=info` shows how long each step of a replay took.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let count: usize = std::env::var("REPLAY_EVENTS")
         .ok()
         .and_then(|v| v.parse().ok())

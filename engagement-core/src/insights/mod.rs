@@ -22,7 +22,7 @@ use jiff::civil::Date;
 use crate::calendar::{Bucket, Period};
 use crate::engine::{Effects, Outcome};
 use crate::event::Event;
-use crate::ids::{CommunityId, MemberId};
+use crate::ids::{CommunityId, EventId, MemberId};
 use crate::rules::{InsightRole, RuleSet, Stage};
 
 pub use questions::{Asked, Link, Question, Questions, Reply, question_id};
@@ -112,6 +112,14 @@ pub trait Sink {
     /// `scope` is `None` for the whole deployment.
     fn change(&mut self, scope: Option<&CommunityId>, bucket: Bucket, change: Change<'_>);
 
+    /// The changes of one step to one scope and bucket, in order: a sink
+    /// that finds its tallies by scope and bucket can do so once for all.
+    fn changes(&mut self, scope: Option<&CommunityId>, bucket: Bucket, changes: &[Change<'_>]) {
+        for change in changes {
+            self.change(scope, bucket, *change);
+        }
+    }
+
     /// Whether the buckets of `period` are kept at all: the others are not
     /// worked out.
     fn keeps(&self, period: Period) -> bool {
@@ -177,17 +185,34 @@ pub fn observe<Q: Questions, S: Sink>(
     };
     let date = outcome.engine_date(rules, effects.occurred_at);
     let mut here = Place::on(rules, date, effects.community.as_ref(), sink);
+    gather(rules, id, sign, effects, home, questions, sink, &mut here);
+    here.flush(sink);
+}
+
+/// The changes [`observe`] makes where `effects` happened, gathered in
+/// `here`; those to the questions' buckets go to `sink` directly.
+#[allow(clippy::too_many_arguments)]
+fn gather<'a, Q: Questions, S: Sink>(
+    rules: &RuleSet,
+    id: &'a EventId,
+    sign: i64,
+    effects: &'a Effects,
+    home: Option<&'a CommunityId>,
+    questions: &mut Q,
+    sink: &mut S,
+    here: &mut Place<'a>,
+) {
     for award in &effects.awards {
-        here.each(sink, Change::Points(&award.member, award.points * sign));
+        here.each(Change::Points(&award.member, award.points * sign));
     }
     // Adjustments and other events of no known kind count nowhere else.
     let Some(counted) = &effects.counted else {
         return;
     };
-    here.each(sink, Change::Count(Counter::Events, sign));
-    here.each(sink, Change::Count(Counter::Stage(counted.stage), sign));
+    here.each(Change::Count(Counter::Events, sign));
+    here.each(Change::Count(Counter::Stage(counted.stage), sign));
     if let Some(actor) = &counted.actor {
-        here.each(sink, Change::Actor(actor, sign));
+        here.each(Change::Actor(actor, sign));
     }
     let role = rules
         .action(&counted.kind)
@@ -196,7 +221,7 @@ pub fn observe<Q: Questions, S: Sink>(
     match role {
         None => {}
         Some(InsightRole::Question) => {
-            here.each(sink, Change::Count(Counter::Asked, sign));
+            here.each(Change::Count(Counter::Asked, sign));
             let qid = question_id(id, target);
             let question = questions.question(qid);
             let before = question.linked_wait();
@@ -208,13 +233,13 @@ pub fn observe<Q: Questions, S: Sink>(
             relink(rules, qid, question, before, sink);
         }
         Some(InsightRole::Answer) => {
-            here.each(sink, Change::Count(Counter::Answers, sign));
+            here.each(Change::Count(Counter::Answers, sign));
             if let (Some(home), Some(community)) = (home, &effects.community)
                 && counted.actor.is_some()
                 && home != community
             {
-                here.each(sink, Change::Count(Counter::Cross, sign));
-                here.global(sink, Change::Flow(home, community, sign));
+                here.each(Change::Count(Counter::Cross, sign));
+                here.global(Change::Flow(home, community, sign));
             }
             if let Some(target) = target {
                 let question = questions.question(&target.id);
@@ -228,10 +253,10 @@ pub fn observe<Q: Questions, S: Sink>(
             }
         }
         Some(InsightRole::Accepted) => {
-            here.each(sink, Change::Count(Counter::Accepted, sign));
+            here.each(Change::Count(Counter::Accepted, sign));
             if let Some(author) = target.and_then(|t| t.author.as_ref()) {
-                here.each(sink, Change::Count(Counter::Credited, sign));
-                here.each(sink, Change::Holder(author, sign));
+                here.each(Change::Count(Counter::Credited, sign));
+                here.each(Change::Holder(author, sign));
             }
         }
     }
@@ -255,26 +280,35 @@ fn relink<S: Sink>(
         && place(b) == place(a)
     {
         let mut there = Place::new(rules, a.asked_at, a.community.as_ref(), sink);
-        there.each(sink, Change::Wait(qid, Some(a.wait)));
+        there.each(Change::Wait(qid, Some(a.wait)));
+        there.flush(sink);
         return;
     }
     if let Some(b) = &before {
         let mut there = Place::new(rules, b.asked_at, b.community.as_ref(), sink);
-        there.each(sink, Change::Count(Counter::Answered, -1));
-        there.each(sink, Change::Wait(qid, None));
+        there.each(Change::Count(Counter::Answered, -1));
+        there.each(Change::Wait(qid, None));
+        there.flush(sink);
     }
     if let Some(a) = &after {
         let mut there = Place::new(rules, a.asked_at, a.community.as_ref(), sink);
-        there.each(sink, Change::Count(Counter::Answered, 1));
-        there.each(sink, Change::Wait(qid, Some(a.wait)));
+        there.each(Change::Count(Counter::Answered, 1));
+        there.each(Change::Wait(qid, Some(a.wait)));
+        there.flush(sink);
     }
 }
 
 /// The buckets (of the periods kept) and scopes an instant in a community
-/// falls in.
+/// falls in, and the changes gathered there: [`Place::flush`] hands them to
+/// the sink a scope and bucket at a time, so that each tally is found once
+/// per step rather than once per change.
 struct Place<'c> {
     buckets: [Option<Bucket>; Period::ALL.len()],
     community: Option<&'c CommunityId>,
+    /// Changes in the whole deployment and the community.
+    each: Vec<Change<'c>>,
+    /// Changes in the whole deployment only.
+    global: Vec<Change<'c>>,
 }
 
 impl<'c> Place<'c> {
@@ -305,23 +339,38 @@ impl<'c> Place<'c> {
                     .then(|| Bucket::containing(p, date, rules.week_starts))
             }),
             community,
+            each: Vec::new(),
+            global: Vec::new(),
         }
     }
 
     /// The change in every bucket, in the whole deployment and the community.
-    fn each<S: Sink>(&mut self, sink: &mut S, change: Change<'_>) {
-        for bucket in self.buckets.iter().flatten() {
-            sink.change(None, *bucket, change);
-            if let Some(c) = self.community {
-                sink.change(Some(c), *bucket, change);
-            }
-        }
+    fn each(&mut self, change: Change<'c>) {
+        self.each.push(change);
     }
 
     /// The change in every bucket of the whole deployment only.
-    fn global<S: Sink>(&mut self, sink: &mut S, change: Change<'_>) {
-        for bucket in self.buckets.iter().flatten() {
-            sink.change(None, *bucket, change);
+    fn global(&mut self, change: Change<'c>) {
+        self.global.push(change);
+    }
+
+    /// Hands the changes gathered to `sink`. Those of one tally keep their
+    /// order; the whole deployment's own ones (flows) go after the others,
+    /// which never touch them.
+    fn flush<S: Sink>(self, sink: &mut S) {
+        for bucket in self.buckets.into_iter().flatten() {
+            // A tally no change reaches is not created either.
+            if !self.each.is_empty() {
+                sink.changes(None, bucket, &self.each);
+            }
+            if !self.global.is_empty() {
+                sink.changes(None, bucket, &self.global);
+            }
+            if let Some(c) = self.community
+                && !self.each.is_empty()
+            {
+                sink.changes(Some(c), bucket, &self.each);
+            }
         }
     }
 }

@@ -109,12 +109,19 @@ impl Sink for Keeping<'_> {
     }
 
     fn change(&mut self, scope: Option<&CommunityId>, bucket: Bucket, change: Change<'_>) {
+        self.changes(scope, bucket, &[change]);
+    }
+
+    fn changes(&mut self, scope: Option<&CommunityId>, bucket: Bucket, changes: &[Change<'_>]) {
         // Found by bucket first: the whole deployment's tally, half of all
         // changes, needs no community id hashed.
         let scopes = self.tallies.entry(bucket).or_default();
-        match scope {
-            None => scopes.global.change(change),
-            Some(c) => scopes.communities.entry_ref(c).or_default().change(change),
+        let tally = match scope {
+            None => &mut scopes.global,
+            Some(c) => scopes.communities.entry_ref(c).or_default(),
+        };
+        for change in changes {
+            tally.change(*change);
         }
     }
 }

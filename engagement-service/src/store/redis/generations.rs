@@ -108,15 +108,23 @@ impl RedisStore {
             .map_err(unavailable)?;
         let live = live.unwrap_or(0);
         let (old, next) = (self.keys.at(live), self.keys.at(live + 1));
-        // Leftovers of an interrupted replay.
-        self.delete_generation(&mut conn, &next).await?;
         // Reading and writing take connections of their own.
         drop(conn);
+        let started = std::time::Instant::now();
+        // Leftovers of an interrupted replay are deleted while the events
+        // are applied: nothing is written to the new generation before.
+        let clearing = {
+            let (store, next) = (self.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut conn = store.conn().await?;
+                store.delete_generation(&mut conn, &next).await
+            })
+        };
         // The events are applied on a thread of their own, off the
         // runtime that reads the log ahead and keeps serving meanwhile.
         let mut read = self.everything();
         let (rules_now, insights, fair_play) = (rules.clone(), self.insights, self.fair_play);
-        let (derived, mut last, archives) = tokio::task::spawn_blocking(move || {
+        let applying = tokio::task::spawn_blocking(move || {
             let mut derived = Derived::deferred(insights, fair_play);
             while let Some(item) = read.blocking_recv() {
                 match item? {
@@ -129,9 +137,10 @@ impl RedisStore {
                 }
             }
             Err(unavailable("the log reader stopped"))
-        })
-        .await
-        .map_err(unavailable)??;
+        });
+        let (derived, mut last, archives) = applying.await.map_err(unavailable)??;
+        clearing.await.map_err(unavailable)??;
+        let applied = started.elapsed();
         if let Err(e) = self.write_generation(&next, rules, &derived).await {
             // Keys written before the failure have no expiry yet.
             if let Ok(mut conn) = self.conn().await
@@ -145,7 +154,17 @@ impl RedisStore {
             events: derived.memory.events_seen(),
             members: derived.memory.members.len(),
         };
-        drop(derived);
+        tracing::info!(
+            events = summary.events,
+            members = summary.members,
+            applied_s = applied.as_secs_f64(),
+            written_s = (started.elapsed() - applied).as_secs_f64(),
+            "replay: generation {} built",
+            live + 1
+        );
+        // A million events' state takes a second or more to free: not on
+        // the way to the switch.
+        tokio::task::spawn_blocking(move || drop(derived));
         // Catch up with what arrived while building, then switch once nothing
         // new came in between (WATCH on the log makes the switch abort
         // otherwise).
