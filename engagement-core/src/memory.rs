@@ -10,7 +10,7 @@ use crate::board::Boards;
 use crate::engine::{Increment, Outcome, Status};
 use crate::event::Event;
 use crate::fair_play::Pairs;
-use crate::ids::{EventId, MemberId};
+use crate::ids::{CommunityId, EventId, MemberId};
 use crate::insights::{self, Insights};
 use crate::rules::RuleSet;
 use crate::state::MemberState;
@@ -27,6 +27,38 @@ pub struct Memory {
     pub insights: Option<Box<Insights>>,
     /// Fair-play tallies, when kept.
     pub fair_play: Option<Box<Pairs>>,
+    /// When set, recorded steps are gathered here for tallies kept
+    /// elsewhere (see [`Memory::hand_off`]) instead of taken in above.
+    handed: Option<Vec<Observed>>,
+}
+
+/// What the insights and fair-play tallies take in of one recorded step,
+/// owned: a replay hands these to a thread of their own.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    /// The event the step applied or undid ([`insights::subject`]).
+    subject: Option<EventId>,
+    outcome: Outcome,
+    /// The home community of the step's actor after it.
+    home: Option<CommunityId>,
+}
+
+impl Observed {
+    /// Takes the step in, in the same order as the steps were recorded.
+    pub fn feed(
+        &self,
+        rules: &RuleSet,
+        insights: Option<&mut Insights>,
+        pairs: Option<&mut Pairs>,
+    ) {
+        if let Some(tally) = insights {
+            let home = self.home.as_ref();
+            tally.observe_subject(rules, self.subject.as_ref(), &self.outcome, home);
+        }
+        if let Some(pairs) = pairs {
+            pairs.observe(rules, &self.outcome);
+        }
+    }
 }
 
 impl Memory {
@@ -90,17 +122,40 @@ impl Memory {
             let mut increments = outcome.increments(rules);
             increments.retain(keep);
             self.boards.apply(&increments);
-            if let Some(tally) = &mut self.insights {
-                let home = insights::actor(outcome)
+            let home = || {
+                insights::actor(outcome)
                     .and_then(|a| self.members.get(a))
-                    .and_then(|m| m.home.as_ref());
-                tally.observe(rules, event, outcome, home);
+                    .and_then(|m| m.home.as_ref())
+            };
+            if let Some(handed) = &mut self.handed {
+                handed.push(Observed {
+                    subject: insights::subject(event, outcome).cloned(),
+                    outcome: (**outcome).clone(),
+                    home: home().cloned(),
+                });
+                return stepped;
+            }
+            if let Some(tally) = &mut self.insights {
+                tally.observe(rules, event, outcome, home());
             }
             if let Some(pairs) = &mut self.fair_play {
                 pairs.observe(rules, outcome);
             }
         }
         stepped
+    }
+
+    /// From now on, recorded steps are gathered for [`Memory::handed`]
+    /// instead of taken in by the tallies kept here: a replay takes them
+    /// in on another thread (with [`Observed::feed`]) while the next
+    /// events are applied.
+    pub fn hand_off(&mut self) {
+        self.handed = Some(Vec::new());
+    }
+
+    /// The steps gathered since the last call (see [`Memory::hand_off`]).
+    pub fn handed(&mut self) -> Vec<Observed> {
+        self.handed.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// The outcome first given for an event id.

@@ -6,9 +6,11 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::LazyLock;
 
+use engagement_core::fair_play::Pairs;
 use engagement_core::insights::{Counter, Insights, Parts, Report, buckets, question_id};
 use engagement_core::{
-    Bucket, CommunityId, Event, EventId, InsightRole, MemberId, Memory, Outcome, RuleSet, Target,
+    Bucket, CommunityId, Event, EventId, InsightRole, MemberId, Memory, Outcome, Period, RuleSet,
+    Target,
 };
 use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
@@ -20,6 +22,8 @@ static RULES: LazyLock<RuleSet> = LazyLock::new(|| {
 const MEMBERS: [&str; 5] = ["ana", "bo", "cy", "di", "ed"];
 const COMMUNITIES: [Option<&str>; 4] = [None, Some("customs"), Some("origin"), Some("policy")];
 const QUESTIONS: usize = 4;
+/// The periods a Redis generation keeps insights of.
+const STORED: [Period; 2] = [Period::Day, Period::Month];
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -308,6 +312,19 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
     let stream = events(ops);
     let mut memory = Memory::default();
     memory.insights = Some(Box::default());
+    memory.fair_play = Some(Box::default());
+    // The same steps handed off and taken in elsewhere, as a replay does,
+    // keeping the periods a Redis generation holds.
+    let mut handing = Memory::default();
+    handing.hand_off();
+    let mut elsewhere = Insights::periods(&STORED);
+    let mut pairs = Pairs::default();
+    for e in &stream {
+        handing.ingest(&RULES, e);
+    }
+    for step in handing.handed() {
+        step.feed(&RULES, Some(&mut elsewhere), Some(&mut pairs));
+    }
     let mut firsts: Vec<(Event, Outcome)> = Vec::new();
     let mut ids = HashSet::new();
     for e in &stream {
@@ -339,10 +356,40 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
                 from_scratch(&firsts, scope.as_ref(), *bucket),
                 true,
             );
+            if STORED.contains(&bucket.period) {
+                let handed = elsewhere.report(scope.as_ref(), *bucket, true);
+                prop_assert_eq!(
+                    &handed,
+                    &kept,
+                    "handed off: scope {:?} bucket {:?}",
+                    scope,
+                    bucket
+                );
+            } else {
+                prop_assert!(elsewhere.tally(scope.as_ref(), bucket).is_none());
+            }
             prop_assert_eq!(kept, scratch, "scope {:?} bucket {:?}", scope, bucket);
         }
     }
+    prop_assert_eq!(
+        fair_play_tallies(&pairs),
+        fair_play_tallies(memory.fair_play.as_deref().unwrap()),
+        "fair play handed off"
+    );
     Ok(())
+}
+
+/// Every fair-play tally, in order.
+fn fair_play_tallies(pairs: &Pairs) -> Vec<String> {
+    let mut all: Vec<String> = (pairs.tallies())
+        .map(|(bucket, mut rows, mut gave)| {
+            rows.sort();
+            gave.sort();
+            format!("{bucket:?} {rows:?} {gave:?}")
+        })
+        .collect();
+    all.sort();
+    all
 }
 
 proptest! {

@@ -171,18 +171,34 @@ pub fn observe<Q: Questions, S: Sink>(
     questions: &mut Q,
     sink: &mut S,
 ) {
+    if let Some(id) = subject(event, outcome) {
+        observe_subject(rules, id, outcome, home, questions, sink);
+    }
+}
+
+/// The event a recorded step applied, or undid: `event` itself, or the
+/// one it revokes.
+pub fn subject<'a>(event: &'a Event, outcome: &Outcome) -> Option<&'a EventId> {
+    if outcome.sign > 0 {
+        Some(&event.id)
+    } else {
+        event.revokes.as_ref()
+    }
+}
+
+/// [`observe`] knowing the step's [`subject`]: all it reads of the event.
+pub fn observe_subject<Q: Questions, S: Sink>(
+    rules: &RuleSet,
+    id: &EventId,
+    outcome: &Outcome,
+    home: Option<&CommunityId>,
+    questions: &mut Q,
+    sink: &mut S,
+) {
     let Some(effects) = &outcome.effects else {
         return;
     };
     let sign = outcome.sign;
-    // The event this step applied or undid.
-    let Some(id) = (if sign > 0 {
-        Some(&event.id)
-    } else {
-        event.revokes.as_ref()
-    }) else {
-        return;
-    };
     let date = outcome.engine_date(rules, effects.occurred_at);
     let mut here = Place::on(rules, date, effects.community.as_ref(), sink);
     gather(rules, id, sign, effects, home, questions, sink, &mut here);

@@ -4,10 +4,10 @@
 use crate::calendar::{Bucket, Period};
 use crate::engine::Outcome;
 use crate::event::Event;
-use crate::ids::{CommunityId, MemberId};
+use crate::ids::{CommunityId, EventId, MemberId};
 use crate::rules::RuleSet;
 
-use super::{Change, Counts, Parts, Question, Report, Sink, observe};
+use super::{Change, Counts, Parts, Question, Report, Sink, observe_subject, subject};
 
 type HashMap<K, V> = hashbrown::HashMap<K, V, foldhash::fast::FixedState>;
 
@@ -86,8 +86,22 @@ pub struct Insights {
     questions: HashMap<String, Question>,
     /// Every community an applied event named, sorted.
     communities: std::collections::BTreeSet<CommunityId>,
-    /// Only this period's buckets are kept, when set.
-    only: Option<Period>,
+    /// Only these periods' buckets are kept, when set.
+    only: Option<Kept>,
+}
+
+/// A set of periods, by their place in [`Period::ALL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Kept([bool; Period::ALL.len()]);
+
+impl Kept {
+    fn of(periods: &[Period]) -> Kept {
+        Kept(Period::ALL.map(|p| periods.contains(&p)))
+    }
+
+    fn has(self, period: Period) -> bool {
+        (Period::ALL.iter().zip(self.0)).any(|(p, kept)| kept && *p == period)
+    }
 }
 
 /// One bucket's tallies: the whole deployment's, and each community's.
@@ -100,12 +114,12 @@ struct Scopes {
 /// Changes for one step, to the buckets kept.
 struct Keeping<'a> {
     tallies: &'a mut HashMap<Bucket, Scopes>,
-    only: Option<Period>,
+    only: Option<Kept>,
 }
 
 impl Sink for Keeping<'_> {
     fn keeps(&self, period: Period) -> bool {
-        self.only.is_none_or(|p| p == period)
+        self.only.is_none_or(|k| k.has(period))
     }
 
     fn change(&mut self, scope: Option<&CommunityId>, bucket: Bucket, change: Change<'_>) {
@@ -130,8 +144,14 @@ impl Insights {
     /// Keeping the buckets of one period only: what a report on that period
     /// needs, for a fraction of the memory.
     pub fn only(period: Period) -> Insights {
+        Insights::periods(&[period])
+    }
+
+    /// Keeping the buckets of these periods only: a Redis replay keeps
+    /// days and months, which the stores read the other periods from.
+    pub fn periods(periods: &[Period]) -> Insights {
         Insights {
-            only: Some(period),
+            only: Some(Kept::of(periods)),
             ..Insights::default()
         }
     }
@@ -144,11 +164,25 @@ impl Insights {
         outcome: &Outcome,
         home: Option<&CommunityId>,
     ) {
-        let mut sink = Keeping {
-            tallies: &mut self.tallies,
-            only: self.only,
-        };
-        observe(rules, event, outcome, home, &mut self.questions, &mut sink);
+        self.observe_subject(rules, subject(event, outcome), outcome, home);
+    }
+
+    /// [`Insights::observe`] knowing the step's [`subject`], all it reads
+    /// of the event.
+    pub fn observe_subject(
+        &mut self,
+        rules: &RuleSet,
+        id: Option<&EventId>,
+        outcome: &Outcome,
+        home: Option<&CommunityId>,
+    ) {
+        if let Some(id) = id {
+            let mut sink = Keeping {
+                tallies: &mut self.tallies,
+                only: self.only,
+            };
+            observe_subject(rules, id, outcome, home, &mut self.questions, &mut sink);
+        }
         if let Some(c) = outcome.effects.as_ref().and_then(|e| e.community.as_ref())
             && !self.communities.contains(c)
         {

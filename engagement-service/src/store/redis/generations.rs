@@ -7,6 +7,7 @@ use std::time::Duration;
 use deadpool_redis::redis::{self, AsyncCommands, Value};
 use engagement_core::fair_play::Pairs;
 use engagement_core::insights::Insights;
+use engagement_core::memory::Observed;
 use engagement_core::{MemberState, Period, RuleSet};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -18,7 +19,7 @@ use super::super::retention::Retention;
 use super::super::{LogEntry, ReplaySummary};
 use super::archive::{Archive, read_archives};
 use super::fair_play::pack;
-use super::insights::{SLOTS, flow_member, keeps_points, slot, stored_expiry};
+use super::insights::{SLOTS, STORED, flow_member, keeps_points, slot, stored_expiry};
 use super::pool::Connection;
 use super::{
     GENERATION_CACHE, MAX_ATTEMPTS, RedisStore, SHIFT, StoreError, Target, corrupt, unavailable,
@@ -125,15 +126,32 @@ impl RedisStore {
         let mut read = self.everything();
         let (rules_now, insights, fair_play) = (rules.clone(), self.insights, self.fair_play);
         let applying = tokio::task::spawn_blocking(move || {
-            let mut derived = Derived::deferred(insights, fair_play);
+            let mut derived = Derived::deferred(false, false);
+            // Insights and fair-play tallies take the steps in on a
+            // thread of their own, a chunk behind.
+            if insights || fair_play {
+                derived.memory.hand_off();
+            }
+            let (steps, tallying) = tallies(rules_now.clone(), insights, fair_play);
             while let Some(item) = read.blocking_recv() {
                 match item? {
                     Read::Chunk(chunk) => {
                         for entry in chunk {
                             derived.apply(&rules_now, &entry);
                         }
+                        if steps.send(derived.memory.handed()).is_err() {
+                            return Err(unavailable("the tallies' thread stopped"));
+                        }
                     }
-                    Read::Done(last, archives) => return Ok((derived, last, archives)),
+                    Read::Done(last, archives) => {
+                        drop(steps);
+                        let (insights, fair_play) = tallying
+                            .join()
+                            .map_err(|_| unavailable("the tallies' thread stopped"))?;
+                        derived.memory.insights = insights;
+                        derived.memory.fair_play = fair_play;
+                        return Ok((derived, last, archives));
+                    }
                 }
             }
             Err(unavailable("the log reader stopped"))
@@ -522,7 +540,7 @@ impl RedisStore {
         };
         let own_points = keeps_points(rules);
         for (community, bucket, tally) in insights.tallies() {
-            if !matches!(bucket.period, Period::Day | Period::Month) {
+            if !STORED.contains(&bucket.period) {
                 continue;
             }
             let base = keys.insights(community, bucket);
@@ -619,6 +637,33 @@ impl RedisStore {
         }
         Ok(())
     }
+}
+
+/// A thread taking in the steps of a replay, chunk by chunk, in the
+/// insights (of the periods a generation holds: the others are read from
+/// them) and fair-play tallies asked for; what it built once the sender
+/// is dropped.
+#[allow(clippy::type_complexity)]
+fn tallies(
+    rules: RuleSet,
+    insights: bool,
+    fair_play: bool,
+) -> (
+    std::sync::mpsc::SyncSender<Vec<Observed>>,
+    std::thread::JoinHandle<(Option<Box<Insights>>, Option<Box<Pairs>>)>,
+) {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Observed>>(4);
+    let thread = std::thread::spawn(move || {
+        let mut insights = insights.then(|| Box::new(Insights::periods(&STORED)));
+        let mut pairs = fair_play.then(Box::<Pairs>::default);
+        for chunk in rx {
+            for step in &chunk {
+                step.feed(&rules, insights.as_deref_mut(), pairs.as_deref_mut());
+            }
+        }
+        (insights, pairs)
+    });
+    (tx, thread)
 }
 
 /// Pipelines of bulk writes, each sent once it holds about a thousand

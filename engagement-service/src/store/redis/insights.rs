@@ -47,9 +47,12 @@ pub(super) const INSIGHTS_SCRIPT: &str = include_str!("insights.lua");
 /// Reports kept per instance before the cache starts again.
 const CACHED_REPORTS: usize = 512;
 
-/// Whether Redis writes the buckets of `period` (the others are read from them).
+/// The periods whose buckets Redis writes: the others are read from them.
+pub(super) const STORED: [Period; 2] = [Period::Day, Period::Month];
+
+/// Whether Redis writes the buckets of `period`.
 fn stored(period: Period) -> bool {
-    matches!(period, Period::Day | Period::Month)
+    STORED.contains(&period)
 }
 
 /// The points leaderboard holding the participation distribution of
