@@ -153,9 +153,20 @@ impl Memory {
         self.handed = Some(Vec::new());
     }
 
+    /// Steps are taken in by the tallies kept here again; those still
+    /// gathered are handed back.
+    pub fn take_in_place(&mut self) -> Vec<Observed> {
+        self.handed.take().unwrap_or_default()
+    }
+
     /// The steps gathered since the last call (see [`Memory::hand_off`]).
     pub fn handed(&mut self) -> Vec<Observed> {
         self.handed.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// How many steps are gathered (see [`Memory::hand_off`]).
+    pub fn handed_len(&self) -> usize {
+        self.handed.as_ref().map_or(0, Vec::len)
     }
 
     /// The outcome first given for an event id.

@@ -4,8 +4,11 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::BufRead;
 
+use engagement_core::fair_play::Pairs;
+use engagement_core::memory::Observed;
 use engagement_core::{
-    BoardKey, Bucket, Event, Increment, MemberId, MemberState, Memory, Outcome, RuleSet, Status,
+    BoardKey, Bucket, Event, Increment, Insights, MemberId, MemberState, Memory, Outcome, RuleSet,
+    Status,
 };
 
 use super::aliases::AliasTable;
@@ -23,7 +26,24 @@ pub struct Derived {
     /// When set, day and week boards past it are not kept.
     pub retention: Option<Retention>,
     replay_expiry: Option<Option<Expiry>>,
+    /// The insights and fair-play tallies, when taken in on a thread of
+    /// their own (see [`Derived::tally_apart`]).
+    apart: Option<Apart>,
 }
+
+/// Steps handed to the tallies' thread at once.
+const HANDED_CHUNK: usize = 4096;
+
+/// The thread taking in the steps a [`Derived`] hands off, and what it
+/// gives back once the sender is dropped.
+#[derive(Debug)]
+struct Apart {
+    steps: std::sync::mpsc::SyncSender<Vec<Observed>>,
+    thread: std::thread::JoinHandle<Tallies>,
+}
+
+/// The insights and fair-play tallies, each when kept.
+type Tallies = (Option<Box<Insights>>, Option<Box<Pairs>>);
 
 impl Derived {
     /// For rebuilding from the log: boards sorted once at the end;
@@ -52,8 +72,55 @@ impl Derived {
         }
     }
 
+    /// From now on, until [`Derived::tally_together`], the insights and
+    /// fair-play tallies take the steps [`Derived::apply`] records in on a
+    /// thread of their own, a few thousand steps behind, while the next
+    /// events are applied: for rebuilding from the log.
+    pub fn tally_apart(&mut self, rules: &RuleSet) {
+        let (insights, pairs) = (self.memory.insights.take(), self.memory.fair_play.take());
+        if self.apart.is_some() || (insights.is_none() && pairs.is_none()) {
+            (self.memory.insights, self.memory.fair_play) = (insights, pairs);
+            return;
+        }
+        let (steps, handed) = std::sync::mpsc::sync_channel::<Vec<Observed>>(4);
+        let rules = rules.clone();
+        let thread = std::thread::spawn(move || {
+            let (mut insights, mut pairs) = (insights, pairs);
+            for chunk in handed {
+                for step in &chunk {
+                    step.feed(&rules, insights.as_deref_mut(), pairs.as_deref_mut());
+                }
+            }
+            (insights, pairs)
+        });
+        self.memory.hand_off();
+        self.apart = Some(Apart { steps, thread });
+    }
+
+    /// The tallies taken in on their thread since [`Derived::tally_apart`]
+    /// back here, every step handed taken in.
+    pub fn tally_together(&mut self) -> Result<(), StoreError> {
+        let Some(Apart { steps, thread }) = self.apart.take() else {
+            return Ok(());
+        };
+        // A thread that stopped says so below.
+        let _ = steps.send(self.memory.take_in_place());
+        drop(steps);
+        let (insights, pairs) = thread.join().map_err(|_| {
+            StoreError::Unavailable("the insights and fair-play tallies stopped".into())
+        })?;
+        (self.memory.insights, self.memory.fair_play) = (insights, pairs);
+        Ok(())
+    }
+
     /// Applies one log entry (replays need no outcome back).
     pub fn apply(&mut self, rules: &RuleSet, entry: &LogEntry) {
+        if let Some(apart) = &self.apart
+            && self.memory.handed_len() >= HANDED_CHUNK
+        {
+            // A thread that stopped says so in `tally_together`.
+            let _ = apart.steps.send(self.memory.handed());
+        }
         match entry {
             LogEntry::Event { event } => {
                 // A rebuild reckons which boards have gone once, as it starts.

@@ -80,10 +80,12 @@ fn replay_range(
     file.seek(SeekFrom::Start(from))
         .map_err(|e| unavailable(path, e))?;
     let mut reader = BufReader::with_capacity(1 << 20, file.take(to.saturating_sub(from)));
+    derived.tally_apart(rules);
     let read = read_lines_ahead(&mut reader, &path.display().to_string(), |entry| {
         derived.apply(rules, &entry);
-    })?;
-    Ok(from + read)
+    });
+    derived.tally_together()?;
+    Ok(from + read?)
 }
 
 /// Applies the log's entries from byte `from` to `to` as they were

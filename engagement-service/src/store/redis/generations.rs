@@ -7,7 +7,6 @@ use std::time::Duration;
 use deadpool_redis::redis::{self, AsyncCommands, Value};
 use engagement_core::fair_play::Pairs;
 use engagement_core::insights::Insights;
-use engagement_core::memory::Observed;
 use engagement_core::{MemberState, Period, RuleSet};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -126,30 +125,22 @@ impl RedisStore {
         let mut read = self.everything();
         let (rules_now, insights, fair_play) = (rules.clone(), self.insights, self.fair_play);
         let applying = tokio::task::spawn_blocking(move || {
-            let mut derived = Derived::deferred(false, false);
-            // Insights and fair-play tallies take the steps in on a
-            // thread of their own, a chunk behind.
-            if insights || fair_play {
-                derived.memory.hand_off();
+            let mut derived = Derived::deferred(false, fair_play);
+            if insights {
+                // Only the periods a generation holds: the others are
+                // read from them.
+                derived.memory.insights = Some(Box::new(Insights::periods(&STORED)));
             }
-            let (steps, tallying) = tallies(rules_now.clone(), insights, fair_play);
+            derived.tally_apart(&rules_now);
             while let Some(item) = read.blocking_recv() {
                 match item? {
                     Read::Chunk(chunk) => {
                         for entry in chunk {
                             derived.apply(&rules_now, &entry);
                         }
-                        if steps.send(derived.memory.handed()).is_err() {
-                            return Err(unavailable("the tallies' thread stopped"));
-                        }
                     }
                     Read::Done(last, archives) => {
-                        drop(steps);
-                        let (insights, fair_play) = tallying
-                            .join()
-                            .map_err(|_| unavailable("the tallies' thread stopped"))?;
-                        derived.memory.insights = insights;
-                        derived.memory.fair_play = fair_play;
+                        derived.tally_together()?;
                         return Ok((derived, last, archives));
                     }
                 }
@@ -637,33 +628,6 @@ impl RedisStore {
         }
         Ok(())
     }
-}
-
-/// A thread taking in the steps of a replay, chunk by chunk, in the
-/// insights (of the periods a generation holds: the others are read from
-/// them) and fair-play tallies asked for; what it built once the sender
-/// is dropped.
-#[allow(clippy::type_complexity)]
-fn tallies(
-    rules: RuleSet,
-    insights: bool,
-    fair_play: bool,
-) -> (
-    std::sync::mpsc::SyncSender<Vec<Observed>>,
-    std::thread::JoinHandle<(Option<Box<Insights>>, Option<Box<Pairs>>)>,
-) {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Observed>>(4);
-    let thread = std::thread::spawn(move || {
-        let mut insights = insights.then(|| Box::new(Insights::periods(&STORED)));
-        let mut pairs = fair_play.then(Box::<Pairs>::default);
-        for chunk in rx {
-            for step in &chunk {
-                step.feed(&rules, insights.as_deref_mut(), pairs.as_deref_mut());
-            }
-        }
-        (insights, pairs)
-    });
-    (tx, thread)
 }
 
 /// Pipelines of bulk writes, each sent once it holds about a thousand
