@@ -6,8 +6,10 @@
 //! asks for profiles from the served generation the whole time.
 //!
 //! `cargo bench --bench replay` (`REPLAY_EVENTS=200000` for a quicker run;
-//! `REPLAY_EVENTS=10000000 REPLAY_MEMBERS=100000` for ten million events of
-//! a 100,000-member community).
+//! `REPLAY_EVENTS=10000000 REPLAY_MEMBERS=100000 REPLAY_ROUNDS=1` for ten
+//! million events of a 100,000-member community: a second round would hold
+//! two generations of that size in Redis beside this process's own state).
+//! `RUST_LOG=info` shows how long each step of a replay took.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -42,6 +44,10 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
+    let rounds: usize = std::env::var("REPLAY_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
     let rules = RuleSet::from_toml(include_str!("../rules/knowledge-sharing.toml")).unwrap();
     let events = generate(&GenerateParams {
         members,
@@ -77,7 +83,7 @@ fn main() {
     let generating = redis::peak_rss_mib();
     redis::reset_peak_rss();
     rt.block_on(async {
-        for round in 1..=2 {
+        for round in 1..=rounds {
             // Profiles read from the served generation meanwhile (the first
             // round serves an empty one, the second the first's result).
             let done = Arc::new(AtomicBool::new(false));

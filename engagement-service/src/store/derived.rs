@@ -77,11 +77,11 @@ impl Derived {
     /// thread of their own, a few thousand steps behind, while the next
     /// events are applied: for rebuilding from the log.
     pub fn tally_apart(&mut self, rules: &RuleSet) {
-        let (insights, pairs) = (self.memory.insights.take(), self.memory.fair_play.take());
-        if self.apart.is_some() || (insights.is_none() && pairs.is_none()) {
-            (self.memory.insights, self.memory.fair_play) = (insights, pairs);
+        let memory = &mut self.memory;
+        if self.apart.is_some() || (memory.insights.is_none() && memory.fair_play.is_none()) {
             return;
         }
+        let (insights, pairs) = (memory.insights.take(), memory.fair_play.take());
         let (steps, handed) = std::sync::mpsc::sync_channel::<Vec<Observed>>(4);
         let rules = rules.clone();
         let thread = std::thread::spawn(move || {

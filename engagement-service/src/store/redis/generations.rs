@@ -150,6 +150,12 @@ impl RedisStore {
         let (derived, mut last, archives) = applying.await.map_err(unavailable)??;
         clearing.await.map_err(unavailable)??;
         let applied = started.elapsed();
+        tracing::info!(
+            events = derived.memory.events_seen(),
+            applied_s = applied.as_secs_f64(),
+            "replay: log applied, writing generation {}",
+            live + 1
+        );
         if let Err(e) = self.write_generation(&next, rules, &derived).await {
             // Keys written before the failure have no expiry yet.
             if let Ok(mut conn) = self.conn().await

@@ -79,9 +79,18 @@ impl Backend {
     /// A new connection of its own, for the write pool.
     async fn connect(&self) -> RedisResult<Link> {
         match self {
-            Backend::Single(client) => Ok(Link::Single(
-                client.get_multiplexed_async_connection().await?,
-            )),
+            Backend::Single(client) => {
+                // As long as reads and cluster connections wait: a pipeline
+                // of a replay's bulk writes may take Redis a while.
+                let config = redis::AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(Duration::from_secs(2)))
+                    .set_response_timeout(Some(super::OPERATION_TIMEOUT));
+                Ok(Link::Single(
+                    client
+                        .get_multiplexed_async_connection_with_config(&config)
+                        .await?,
+                ))
+            }
             Backend::Cluster(cluster) => Ok(Link::Cluster(
                 cluster.writes.get_async_connection().await?,
                 cluster.route,
