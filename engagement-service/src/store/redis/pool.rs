@@ -19,6 +19,9 @@ use deadpool_redis::redis::cluster_async::ClusterConnection;
 use deadpool_redis::redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use deadpool_redis::redis::{self, Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
+/// Longest a new connection to a node may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Connections checked out less than this long ago go out unchecked.
 const TRUSTED_FOR: Duration = Duration::from_secs(1);
 
@@ -61,7 +64,7 @@ impl Backend {
                 .retries(retries)
                 .min_retry_wait(50)
                 .max_retry_wait(500)
-                .connection_timeout(Duration::from_secs(2))
+                .connection_timeout(CONNECT_TIMEOUT)
                 .response_timeout(super::OPERATION_TIMEOUT)
                 .build()
         };
@@ -83,7 +86,7 @@ impl Backend {
                 // As long as reads and cluster connections wait: a pipeline
                 // of a replay's bulk writes may take Redis a while.
                 let config = redis::AsyncConnectionConfig::new()
-                    .set_connection_timeout(Some(Duration::from_secs(2)))
+                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
                     .set_response_timeout(Some(super::OPERATION_TIMEOUT));
                 Ok(Link::Single(
                     client
@@ -103,7 +106,7 @@ impl Backend {
         match self {
             Backend::Single(client) => {
                 let config = redis::aio::ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(Duration::from_secs(2)))
+                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
                     .set_response_timeout(Some(super::OPERATION_TIMEOUT))
                     // Back within half a second of Redis.
                     .set_max_delay(Duration::from_millis(500));
