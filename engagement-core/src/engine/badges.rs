@@ -4,7 +4,7 @@ use jiff::Timestamp;
 
 use super::{BadgeGranted, Effects, LevelUp, Members, Outcome, Touch};
 use crate::ids::MemberId;
-use crate::rules::{Criterion, Role, RuleSet};
+use crate::rules::{Badge, Criterion, Role, RuleSet};
 use crate::state::MemberState;
 
 impl RuleSet {
@@ -79,21 +79,23 @@ impl RuleSet {
     ) {
         let every = state.badges_checked != self.fingerprint;
         state.badges_checked = self.fingerprint;
-        for badge in &self.badges {
-            if !every && !may_move(&badge.criterion, touch, points_moved) {
-                continue;
-            }
-            let held = state.badges.iter().filter(|h| h.badge == badge.id).count();
-            if held >= badge.tiers.len() {
-                continue;
-            }
+        let checked = match every {
+            true => self.badges_moved.list(Touch::Any, true),
+            false => self.badges_moved.list(touch, points_moved),
+        };
+        for &i in checked {
+            let badge = &self.badges[i];
             let Some(value) = self.progress_value(&badge.criterion, state) else {
                 continue;
             };
-            for (tier_idx, tier) in badge.tiers.iter().enumerate().skip(held) {
-                if value < tier.at_least {
-                    break;
-                }
+            // Tiers ask for more and more: the member's held ones are read
+            // only when the value reaches one at all.
+            let reached = badge.tiers.partition_point(|t| t.at_least <= value);
+            if reached == 0 {
+                continue;
+            }
+            let held = state.badges.iter().filter(|h| h.badge == badge.id).count();
+            for (tier_idx, tier) in badge.tiers.iter().enumerate().take(reached).skip(held) {
                 state.badges.push(crate::state::HeldBadge {
                     badge: badge.id.clone(),
                     tier: tier_idx,
@@ -129,6 +131,57 @@ impl RuleSet {
             Criterion::Points => state.points,
             Criterion::Manual => return None,
         })
+    }
+}
+
+/// For every kind of change an event makes to a member, the badges (by
+/// position, in rule-file order) whose value it may move: the badges an
+/// event checks, without asking each one.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BadgesMoved {
+    /// By action, by whether the streak was kept, by whether points moved.
+    acted: Vec<[[Vec<usize>; 2]; 2]>,
+    /// By action, by whether points moved.
+    received: Vec<[Vec<usize>; 2]>,
+    /// By whether points moved.
+    awarded: [Vec<usize>; 2],
+    any: [Vec<usize>; 2],
+}
+
+impl BadgesMoved {
+    pub(crate) fn new(badges: &[Badge], actions: usize) -> BadgesMoved {
+        let moved = |touch: Touch, points: bool| -> Vec<usize> {
+            (badges.iter().enumerate())
+                .filter(|(_, b)| may_move(&b.criterion, touch, points))
+                .map(|(i, _)| i)
+                .collect()
+        };
+        let both = |touch: Touch| [moved(touch, false), moved(touch, true)];
+        BadgesMoved {
+            acted: (0..actions)
+                .map(|action| [false, true].map(|streak| both(Touch::Acted { action, streak })))
+                .collect(),
+            received: (0..actions)
+                .map(|action| both(Touch::Received { action }))
+                .collect(),
+            awarded: both(Touch::Awarded),
+            any: both(Touch::Any),
+        }
+    }
+
+    /// The badges `touch` (and a change of points, when `points_moved`)
+    /// may move, in rule-file order.
+    fn list(&self, touch: Touch, points_moved: bool) -> &[usize] {
+        let p = usize::from(points_moved);
+        let lists = match touch {
+            Touch::Acted { action, streak } => {
+                self.acted.get(action).map(|a| &a[usize::from(streak)])
+            }
+            Touch::Received { action } => self.received.get(action),
+            Touch::Awarded => Some(&self.awarded),
+            Touch::Any => Some(&self.any),
+        };
+        lists.map_or(&self.any[1], |l| &l[p])
     }
 }
 

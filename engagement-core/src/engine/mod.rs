@@ -20,6 +20,7 @@ mod badges;
 mod explain;
 mod outcome;
 
+pub(crate) use badges::BadgesMoved;
 pub use explain::{Line, Note, Reason};
 pub use outcome::{Increment, Outcome, members_touched};
 

@@ -94,6 +94,7 @@ impl Checker<'_> {
                 tracks_communities[action] = true;
             }
         }
+        let badges_moved = crate::engine::BadgesMoved::new(&badges, actions.len());
         let fingerprint = xxhash_rust::xxh3::xxh3_64(self.source.as_bytes());
         let periods_kept = Period::ALL.map(|p| leaderboards.iter().any(|b| b.periods.contains(&p)));
         Some(RuleSet {
@@ -120,6 +121,7 @@ impl Checker<'_> {
             rules_by_action,
             periods_kept,
             tracks_communities,
+            badges_moved,
         })
     }
 

@@ -287,6 +287,9 @@ pub struct RuleSet {
     pub(crate) periods_kept: [bool; Period::ALL.len()],
     /// Actions counted per community by a `distinct_communities` badge.
     pub(crate) tracks_communities: Vec<bool>,
+    /// The badges whose value each kind of change may move, worked out
+    /// once from `badges` when the rule file is loaded.
+    pub(crate) badges_moved: crate::engine::BadgesMoved,
 }
 
 /// What a valid rule file holds, for `rules check` and the admin API.
