@@ -94,7 +94,12 @@ impl RuleSet {
             if reached == 0 {
                 continue;
             }
-            let held = state.badges.iter().filter(|h| h.badge == badge.id).count();
+            // Counted no further than the tiers reached: holding those is
+            // the common case, and then nothing is granted.
+            let held = (state.badges.iter())
+                .filter(|h| h.badge == badge.id)
+                .take(reached)
+                .count();
             for (tier_idx, tier) in badge.tiers.iter().enumerate().take(reached).skip(held) {
                 state.badges.push(crate::state::HeldBadge {
                     badge: badge.id.clone(),

@@ -3,10 +3,12 @@
 //! Pure and deterministic: time comes from the event, the variable reward
 //! from a hash of the event id and rule id.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 
 use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::Day;
@@ -192,7 +194,7 @@ impl RuleSet {
         }
         // The event's day in the engine calendar: the local day of every
         // member without a time zone of their own.
-        let today = Day::of(event.occurred_at, &self.timezone);
+        let today = self.engine_day(event.occurred_at);
         if event.actor_unknown {
             return self.apply_unattributed(members, event, action, effects, today);
         }
@@ -410,7 +412,7 @@ impl RuleSet {
         event: &Event,
         adjustment: &Adjustment,
     ) -> Outcome {
-        let today = Day::of(event.occurred_at, &self.timezone);
+        let today = self.engine_day(event.occurred_at);
         let member = &event.actor;
         let state = members.member(member);
         take_name(state, event);
@@ -538,18 +540,86 @@ impl RuleSet {
     }
 }
 
+impl RuleSet {
+    /// The day `at` falls on in the engine's time zone.
+    ///
+    /// Events come mostly in time order, so the instants of the last day
+    /// found are kept, one day per thread, for the rule set (known by its
+    /// fingerprint) that asked: the time-zone lookup was a twentieth of the
+    /// engine's time per event.
+    pub fn engine_day(&self, at: Timestamp) -> Day {
+        /// The instants `[start, end)` of one local day, with no change of
+        /// offset between them.
+        type Span = (u64, Timestamp, Timestamp, Day);
+        thread_local! {
+            static LAST: Cell<Option<Span>> = const { Cell::new(None) };
+        }
+        LAST.with(|last| {
+            if let Some((fingerprint, start, end, day)) = last.get()
+                && fingerprint == self.fingerprint
+                && start <= at
+                && at < end
+            {
+                return day;
+            }
+            let day = Day::of(at, &self.timezone);
+            let span = day_span(&self.timezone, day);
+            if let Some((start, end)) = span.filter(|(start, end)| *start <= at && at < *end) {
+                last.set(Some((self.fingerprint, start, end, day)));
+            }
+            day
+        })
+    }
+}
+
+/// The instants of `day` in `tz` up to the first change of offset, when
+/// there is one within the day: every instant between the two falls on
+/// `day`. `None` at the ends of the calendar.
+fn day_span(tz: &TimeZone, day: Day) -> Option<(Timestamp, Timestamp)> {
+    let first = |date: jiff::civil::Date| {
+        let zoned = date.to_zoned_datetime(tz.clone()).ok()?;
+        Some(zoned.start_of_day().ok()?.timestamp())
+    };
+    let date = day.date();
+    let start = first(date)?;
+    let mut end = first(date.tomorrow().ok()?)?;
+    if let Some(change) = tz.following(start).next() {
+        end = end.min(change.timestamp());
+    }
+    Some((start, end))
+}
+
 #[cfg(test)]
 mod tests;
 
 /// Whether a `chance` rule fires for an event: a stable hash of the event
 /// id and rule id, read as a number in [0, 1).
 pub fn fires(event_id: &str, rule_id: &str, chance: f64) -> bool {
-    let mut h = xxhash_rust::xxh3::Xxh3Default::new();
-    h.update(event_id.as_bytes());
-    h.update(&[0xff]);
-    h.update(rule_id.as_bytes());
-    let unit = (h.digest() >> 11) as f64 / (1u64 << 53) as f64;
+    let unit = (hash_joined(event_id, rule_id) >> 11) as f64 / (1u64 << 53) as f64;
     unit < chance
+}
+
+/// The xxh3 hash of `a`, a 0xff byte and `b`, read as one text. Stored
+/// slots and drawn chances depend on its value: it is the value the
+/// streaming hasher gives for the three parts in turn, computed in one
+/// pass over a copy on the stack, without the streaming hasher's set-up.
+fn hash_joined(a: &str, b: &str) -> u64 {
+    let mut joined = [0u8; 512];
+    let len = a.len() + 1 + b.len();
+    if let Some(buf) = joined.get_mut(..len) {
+        let (head, tail) = buf.split_at_mut(a.len());
+        head.copy_from_slice(a.as_bytes());
+        if let Some((sep, rest)) = tail.split_first_mut() {
+            *sep = 0xff;
+            rest.copy_from_slice(b.as_bytes());
+        }
+        return xxhash_rust::xxh3::xxh3_64(buf);
+    }
+    let mut h = xxhash_rust::xxh3::Xxh3Default::new();
+    h.update(a.as_bytes());
+    h.update(&[0xff]);
+    h.update(b.as_bytes());
+    h.digest()
 }
 
 /// The points a rule gives on `day`, cut to the room left under its daily
@@ -599,11 +669,7 @@ fn take_name(actor: &mut MemberState, event: &Event) {
 }
 
 fn slot_key(rule_id: &str, target_id: &str) -> u64 {
-    let mut h = xxhash_rust::xxh3::Xxh3Default::new();
-    h.update(rule_id.as_bytes());
-    h.update(&[0xff]);
-    h.update(target_id.as_bytes());
-    h.digest()
+    hash_joined(rule_id, target_id)
 }
 
 fn decrement(per: &mut Table<u32>, key: &Name) {

@@ -664,3 +664,61 @@ fn a_badge_a_new_rule_file_puts_within_reach_is_granted_on_the_members_next_even
         "{granted:?}"
     );
 }
+
+/// Slots and chances are stored and drawn from this hash: the one-pass
+/// form must give the streaming hasher's value, at every length.
+#[test]
+fn joined_hashes_are_the_streaming_hashes_of_the_parts() {
+    let streaming = |a: &str, b: &str| {
+        let mut h = xxhash_rust::xxh3::Xxh3Default::new();
+        h.update(a.as_bytes());
+        h.update(&[0xff]);
+        h.update(b.as_bytes());
+        h.digest()
+    };
+    let text: String = (0..1100)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    for a in [0, 1, 14, 100, 200, 300, 511, 600] {
+        for b in (0..=420).step_by(7) {
+            let (a, b) = (&text[..a], &text[a..a + b]);
+            assert_eq!(
+                hash_joined(a, b),
+                streaming(a, b),
+                "{} + {}",
+                a.len(),
+                b.len()
+            );
+        }
+    }
+    assert_eq!(
+        slot_key("like-bonus", "post-1"),
+        streaming("like-bonus", "post-1")
+    );
+}
+
+/// The engine's day of an instant is kept for the rest of that day:
+/// asked in order, out of order and across offset changes (Santiago moves
+/// its clocks at midnight), it is always the time zone's own answer.
+#[test]
+fn the_kept_engine_day_is_the_time_zones_day() {
+    for zone in ["America/Bogota", "America/Santiago", "Europe/Paris", "UTC"] {
+        let source = CANONICAL.replace(
+            "timezone = \"America/Bogota\"",
+            &format!("timezone = \"{zone}\""),
+        );
+        let r = RuleSet::from_toml(&source).unwrap();
+        assert_eq!(r.timezone_name, zone);
+        let start: Timestamp = "2025-03-25T00:00:00Z".parse().unwrap();
+        // Every 37 minutes for 400 days, then the same instants shuffled.
+        let mut instants: Vec<Timestamp> = (0..15_600)
+            .map(|i| start + jiff::SignedDuration::from_mins(37 * i))
+            .collect();
+        let mut other_order = instants.clone();
+        other_order.sort_by_key(|t| xxhash_rust::xxh3::xxh3_64(&t.as_second().to_le_bytes()));
+        instants.extend(other_order);
+        for at in instants {
+            assert_eq!(r.engine_day(at), Day::of(at, &r.timezone), "{zone} at {at}");
+        }
+    }
+}
