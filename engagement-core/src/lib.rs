@@ -40,8 +40,8 @@ pub mod step;
 pub use board::{BoardKey, Boards, Ranked};
 pub use calendar::{Bucket, Day, Period};
 pub use engine::{
-    ADJUSTMENT_RULE, Award, Effects, Increment, Line, Members, Note, Outcome, Reason, Status,
-    members_touched,
+    ADJUSTMENT_RULE, Award, Awards, Effects, Increment, Line, Members, Note, Outcome, Reason,
+    Status, members_touched,
 };
 pub use event::{Adjustment, Event, Target};
 pub use ids::{CommunityId, EventId, IdError, MemberId};

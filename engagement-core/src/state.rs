@@ -299,7 +299,9 @@ impl MemberState {
                     // Oldest first: nothing to forget unless the oldest goes.
                     let stale = |c: &CapUse| c.day.days_until(day) >= window;
                     if self.caps.first().is_some_and(stale) {
-                        self.caps.retain(|c| !stale(c));
+                        // Oldest first: the stale entries are the first ones.
+                        let fresh = self.caps.partition_point(stale);
+                        self.caps.drain(..fresh);
                         let span = i32::try_from(window - 1).unwrap_or(i32::MAX);
                         let before = Day(day.0.saturating_sub(span));
                         self.caps_forgotten_before = self.caps_forgotten_before.max(Some(before));

@@ -100,7 +100,8 @@ pub struct Slot {
 pub struct Effects {
     pub occurred_at: Timestamp,
     pub community: Option<CommunityId>,
-    pub awards: Vec<Award>,
+    /// Most events award once: that one is kept inline.
+    pub awards: Awards,
     pub counted: Option<Counted>,
     pub slots: Vec<Slot>,
     /// The points rules that paid less than their points, and why.
@@ -121,7 +122,7 @@ impl Effects {
         Box::new(Effects {
             occurred_at: event.occurred_at,
             community: event.community.clone(),
-            awards: Vec::new(),
+            awards: Awards::new(),
             counted: None,
             slots: Vec::new(),
             notes: Vec::new(),
@@ -130,6 +131,9 @@ impl Effects {
         })
     }
 }
+
+/// The awards of one event: one inline, more on the heap.
+pub type Awards = smallvec::SmallVec<[Award; 1]>;
 
 /// A badge tier granted by an event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -379,13 +383,14 @@ impl RuleSet {
             }
         };
         state.earn(&rule.id, points);
-        // Most events award once or twice, and effects are kept for a long
-        // time: sized to the most this event can award (one per rule of its
-        // action), not to the four a first push would reserve.
-        if effects.awards.capacity() == 0 {
+        // Effects are kept for a long time: a second award sizes the list
+        // to the most this event can award (one per rule of its action),
+        // not to what a push would reserve.
+        if effects.awards.len() == effects.awards.capacity() {
+            let most = self.rules_by_action[rule.on].len();
             effects
                 .awards
-                .reserve_exact(self.rules_by_action[rule.on].len());
+                .reserve_exact(most.saturating_sub(effects.awards.len()));
         }
         effects.awards.push(Award {
             member: recipient.clone(),
@@ -604,7 +609,8 @@ pub fn fires(event_id: &str, rule_id: &str, chance: f64) -> bool {
 /// streaming hasher gives for the three parts in turn, computed in one
 /// pass over a copy on the stack, without the streaming hasher's set-up.
 fn hash_joined(a: &str, b: &str) -> u64 {
-    let mut joined = [0u8; 512];
+    // Ids and rule names are mostly short: a small buffer is cheap to clear.
+    let mut joined = [0u8; 160];
     let len = a.len() + 1 + b.len();
     if let Some(buf) = joined.get_mut(..len) {
         let (head, tail) = buf.split_at_mut(a.len());

@@ -170,7 +170,7 @@ fn recorded(revoked: bool) -> Option<Outcome> {
         Some(Effects {
             occurred_at: received(),
             community: None,
-            awards: Vec::new(),
+            awards: Default::default(),
             counted: None,
             slots: Vec::new(),
             notes: Vec::new(),
