@@ -110,7 +110,8 @@ pub struct Effects {
     /// The event's target, kept for the actions that ask, answer or accept
     /// questions: undoing their insights needs it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target: Option<Target>,
+    /// Boxed: most events have none, and effects are kept for a long time.
+    pub target: Option<Box<Target>>,
     /// Set once the event has been revoked.
     #[serde(default)]
     pub revoked: bool,
@@ -194,7 +195,7 @@ impl RuleSet {
         };
         let mut effects = Effects::empty(event);
         if self.insights.of(action).is_some() {
-            effects.target = event.target.clone();
+            effects.target = event.target.clone().map(Box::new);
         }
         // The event's day in the engine calendar: the local day of every
         // member without a time zone of their own.

@@ -722,3 +722,15 @@ fn the_kept_engine_day_is_the_time_zones_day() {
         }
     }
 }
+
+/// Stores keep every applied event's effects: they fit the allocator's
+/// 256-byte blocks (a size that is a power of two is also the allocator's
+/// fast path for aligned requests).
+#[test]
+fn effects_fit_in_256_bytes() {
+    assert!(
+        std::mem::size_of::<Effects>() <= 256,
+        "{}",
+        std::mem::size_of::<Effects>()
+    );
+}

@@ -142,7 +142,11 @@ pub fn question_touched<'a>(
     revoked: Option<&'a Effects>,
 ) -> Option<&'a str> {
     let (id, kind, target) = match (&event.revokes, revoked) {
-        (Some(x), Some(effects)) => (x, &*effects.counted.as_ref()?.kind, effects.target.as_ref()),
+        (Some(x), Some(effects)) => (
+            x,
+            &*effects.counted.as_ref()?.kind,
+            effects.target.as_deref(),
+        ),
         (Some(_), None) => return None,
         (None, _) => (&event.id, event.kind.as_str(), event.target.as_ref()),
     };
@@ -233,7 +237,7 @@ fn gather<'a, Q: Questions, S: Sink>(
     let role = rules
         .action(&counted.kind)
         .and_then(|a| rules.insights.of(a));
-    let target = effects.target.as_ref();
+    let target = effects.target.as_deref();
     match role {
         None => {}
         Some(InsightRole::Question) => {

@@ -252,7 +252,7 @@ impl From<&Effects> for EffectsV1 {
                     reason: n.reason,
                 })
                 .collect(),
-            target: e.target.as_ref().map(TargetV1::from),
+            target: e.target.as_deref().map(TargetV1::from),
             revoked: e.revoked,
         }
     }
@@ -282,7 +282,7 @@ impl TryFrom<EffectsV1> for Effects {
                     reason: n.reason,
                 })
                 .collect(),
-            target: e.target.map(Target::from),
+            target: e.target.map(|t| Box::new(Target::from(t))),
             revoked: e.revoked,
         })
     }
