@@ -142,7 +142,7 @@ impl RuleSet {
 /// For every kind of change an event makes to a member, the badges (by
 /// position, in rule-file order) whose value it may move: the badges an
 /// event checks, without asking each one.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct BadgesMoved {
     /// By action, by whether the streak was kept, by whether points moved.
     acted: Vec<[[Vec<usize>; 2]; 2]>,

@@ -94,9 +94,13 @@ impl Outcome {
     /// The day of the event (at `occurred_at`) in the engine's calendar,
     /// as the engine reckoned it when it can tell.
     pub fn engine_date(&self, rules: &RuleSet, occurred_at: jiff::Timestamp) -> jiff::civil::Date {
+        self.day_in_engine(rules, occurred_at).date()
+    }
+
+    fn day_in_engine(&self, rules: &RuleSet, occurred_at: jiff::Timestamp) -> Day {
         match self.engine_day {
-            Some((fingerprint, day)) if fingerprint == rules.fingerprint => day.date(),
-            _ => rules.timezone.to_datetime(occurred_at).date(),
+            Some((fingerprint, day)) if fingerprint == rules.fingerprint => day,
+            _ => rules.engine_day(occurred_at),
         }
     }
 
@@ -119,11 +123,7 @@ impl Outcome {
             })
             .sum();
         let mut out = Vec::with_capacity(capacity);
-        let day = match self.engine_day {
-            Some((fingerprint, day)) if fingerprint == rules.fingerprint => day,
-            _ => Day::from_date(rules.timezone.to_datetime(effects.occurred_at).date()),
-        };
-        let buckets = buckets_kept(rules, day);
+        let buckets = buckets_kept(rules, self.day_in_engine(rules, effects.occurred_at));
         for board in &rules.leaderboards {
             let mut push = |member: &'a MemberId, delta: i64| {
                 for period in &board.periods {
