@@ -122,6 +122,29 @@ fn main() {
             );
         }
     });
+    // Where Redis spent its time over the rounds, the costliest commands
+    // first (`INFO commandstats`).
+    let mut stats: Vec<(f64, String)> = redis
+        .cli(&["INFO", "commandstats"])
+        .lines()
+        .filter_map(|l| {
+            let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+            let field = |k: &str| {
+                rest.split(',')
+                    .find_map(|f| f.strip_prefix(k)?.strip_prefix('='))
+                    .unwrap_or("0")
+                    .to_string()
+            };
+            let usec: f64 = field("usec").parse().ok()?;
+            Some((
+                usec,
+                format!("{name}: {} calls, {:.2} s", field("calls"), usec / 1e6),
+            ))
+        })
+        .collect();
+    stats.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let lines: Vec<String> = stats.into_iter().take(12).map(|(_, line)| line).collect();
+    println!("redis time by command: {}", lines.join("; "));
     println!(
         "peak memory: redis used_memory_peak {:.1} MiB; this process while replaying {:.1} MiB \
          (while generating the events and writing the log: {generating:.1} MiB)",
