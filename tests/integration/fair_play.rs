@@ -16,26 +16,32 @@ const ADMIN: &str = "fair-admin";
 const NOON: &str = "2026-11-20T17:00:00Z";
 const NEXT_NOON: &str = "2026-11-21T17:00:00Z";
 
-/// The bundled rules with a pair cap of 10, and pairs strong from 20
-/// events (above the fans of prolific authors that generated activity
-/// holds), written once for every test of the module.
-fn rules_file() -> PathBuf {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
+/// The bundled rules with a pair cap of 10, and pairs strong from
+/// `min_events` events, written once per value for every test of the module.
+fn rules_with(min_events: u32) -> PathBuf {
+    static PATHS: OnceLock<std::sync::Mutex<BTreeMap<u32, PathBuf>>> = OnceLock::new();
+    let mut paths = PATHS.get_or_init(Default::default).lock().unwrap();
+    (paths.entry(min_events).or_insert_with(|| {
         let source = format!(
-            "{}\n[fair_play]\npair_daily_cap = 10\nring_min_events = 20\nring_min_share = 0.5\n",
+            "{}\n[fair_play]\npair_daily_cap = 10\nring_min_events = {min_events}\nring_min_share = 0.5\n",
             include_str!("../../rules/knowledge-sharing.toml")
         );
-        let path =
-            std::env::temp_dir().join(format!("fair-play-rules-{}.toml", std::process::id()));
+        let name = format!("fair-play-rules-{min_events}-{}.toml", std::process::id());
+        let path = std::env::temp_dir().join(name);
         std::fs::write(&path, source).unwrap();
         path
-    })
+    }))
     .clone()
 }
 
+/// Pairs strong from 20 events: above the fans of prolific authors that
+/// generated activity holds.
 fn settings(s: &mut Settings) {
-    s.rules = rules_file();
+    settings_with(s, 20);
+}
+
+fn settings_with(s: &mut Settings, min_events: u32) {
+    s.rules = rules_with(min_events);
     s.admin_token = Some(ADMIN.to_owned());
     // Nothing expires: the generated months stay readable.
     s.retention_days = 36_500;
@@ -534,6 +540,134 @@ on_both_stores!(
     a_planted_ring_and_pair_are_reported_and_revoking_them_equals_the_cleaned_log,
     bad_fair_play_requests_get_clear_refusals,
 );
+
+/// The month's report as (from, to, events, points, share), sorted.
+async fn month_pairs(app: &TestApp) -> Vec<(String, String, i64, i64, f64)> {
+    let (status, report) = admin_get(app, FEBRUARY).await;
+    assert_eq!(status, 200, "{report}");
+    let mut pairs: Vec<_> = (report["pairs"].as_array().unwrap().iter())
+        .map(|p| {
+            (
+                p["from"].as_str().unwrap().to_owned(),
+                p["to"].as_str().unwrap().to_owned(),
+                p["events"].as_i64().unwrap(),
+                p["points"].as_i64().unwrap(),
+                p["share"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    pairs.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    pairs
+}
+
+fn pair(
+    from: &str,
+    to: &str,
+    events: i64,
+    points: i64,
+    share: f64,
+) -> (String, String, i64, i64, f64) {
+    (from.to_owned(), to.to_owned(), events, points, share)
+}
+
+/// Likes in February: bo twice to ana, cy once to ana and once to bo.
+async fn february_likes(app: &TestApp) {
+    for (id, giver, author) in [
+        ("f1", "bo", "ana"),
+        ("f2", "cy", "ana"),
+        ("f3", "cy", "bo"),
+        ("f4", "bo", "ana"),
+    ] {
+        let e = event_on(id, "post.liked", giver, "2026-02-10T17:00:00Z", id, author);
+        let (got, _) = take(app, e).await;
+        assert_eq!(got, award(author, "liked", 2), "{id}");
+    }
+}
+
+/// With pairs strong from one event, the pairs of one event are reported
+/// as well as those of more; a pair's second event and taking its events
+/// back show, and a replay gives the same report.
+async fn pairs_of_one_event_are_reported_when_one_event_is_enough(app: &TestApp) {
+    assert!(month_pairs(app).await.is_empty());
+    february_likes(app).await;
+    let all = vec![
+        pair("bo", "ana", 2, 4, 1.0),
+        pair("cy", "ana", 1, 2, 0.5),
+        pair("cy", "bo", 1, 2, 0.5),
+    ];
+    assert_eq!(month_pairs(app).await, all);
+    // cy's like of bo's post taken back: the pair goes, cy's share grows.
+    let undo = json!({"id": "f3-undo", "kind": "post.unliked", "actor": "cy",
+                      "occurred_at": "2026-02-10T18:00:00Z", "revokes": "f3"});
+    let (got, _) = take(app, undo).await;
+    assert_eq!(got, award("bo", "liked", -2));
+    let left = vec![pair("bo", "ana", 2, 4, 1.0), pair("cy", "ana", 1, 2, 1.0)];
+    assert_eq!(month_pairs(app).await, left);
+    // Revoking the pair of two events takes both.
+    let revoke =
+        json!({"pairs": [{"from": "bo", "to": "ana"}], "period": "month", "at": "2026-02-10"});
+    let (status, done) = admin_post(app, "/v1/admin/fair-play/revoke", &revoke).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["revoked"], 2);
+    assert_eq!(month_pairs(app).await, vec![pair("cy", "ana", 1, 2, 1.0)]);
+    let (status, _) = admin_post(app, "/v1/admin/replay", &json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(month_pairs(app).await, vec![pair("cy", "ana", 1, 2, 1.0)]);
+}
+
+mod one_event_is_enough {
+    use super::*;
+
+    #[tokio::test]
+    async fn on_the_embedded_store() {
+        let f = Fixture::embedded(|s| settings_with(s, 1)).await;
+        pairs_of_one_event_are_reported_when_one_event_is_enough(&f.app).await;
+    }
+
+    #[tokio::test]
+    async fn on_redis() {
+        let f = Fixture::redis("fair-play-one", |s| settings_with(s, 1)).await;
+        pairs_of_one_event_are_reported_when_one_event_is_enough(&f.app).await;
+    }
+
+    /// Tallies written before weak pairs and givers moved to hashes (every
+    /// pair in the sorted set `:e`, givers in the sorted set `:g`) are
+    /// still read and added in.
+    #[tokio::test]
+    async fn tallies_in_the_earlier_layout_still_count_on_redis() {
+        let f = Fixture::redis("fair-play-earlier", |s| settings_with(s, 1)).await;
+        february_likes(&f.app).await;
+        let month = f.redis_cli(&["--scan", "--pattern", "*:fp:m2026-02:e"]);
+        let e = month.trim();
+        assert!(e.ends_with(":fp:m2026-02:e"), "{month}");
+        let g = format!("{}:g", e.strip_suffix(":e").unwrap());
+        // di liked ana's post once, and gave one more like that month.
+        let one_event = ((1i64 << 32) + 2).to_string();
+        f.redis_cli(&["ZADD", e, &one_event, "di:ana"]);
+        f.redis_cli(&["ZADD", &g, "2", "di", "2", "bo"]);
+        assert_eq!(
+            month_pairs(&f.app).await,
+            vec![
+                pair("bo", "ana", 2, 4, 0.5),
+                pair("cy", "ana", 1, 2, 0.5),
+                pair("cy", "bo", 1, 2, 0.5),
+                pair("di", "ana", 1, 2, 0.5),
+            ]
+        );
+        // A like more from di moves the pair on from where it was.
+        let e5 = event_on(
+            "f5",
+            "post.liked",
+            "di",
+            "2026-02-11T17:00:00Z",
+            "f5",
+            "ana",
+        );
+        take(&f.app, e5).await;
+        let got = month_pairs(&f.app).await;
+        assert_eq!(got[3], pair("di", "ana", 2, 4, 0.667));
+    }
+}
 
 /// With `ENGAGEMENT_FAIR_PLAY=false` nothing is tallied and the report is
 /// refused, on both stores; the pair cap of the rule file still holds.

@@ -442,6 +442,14 @@ impl Fixture {
     }
 }
 
+impl Fixture {
+    /// Runs `redis-cli` against the fixture's Redis.
+    pub fn redis_cli(&self, args: &[&str]) -> String {
+        let server = self._redis.as_ref().expect("a fixture on Redis");
+        server.cli(args).expect("redis-cli runs")
+    }
+}
+
 /// A generic event as JSON.
 pub fn event(id: &str, kind: &str, actor: &str, at: &str) -> Value {
     serde_json::json!({"id": id, "kind": kind, "actor": actor, "occurred_at": at})

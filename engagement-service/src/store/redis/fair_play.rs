@@ -1,47 +1,81 @@
 //! Fair play on Redis. Each kept bucket (day, week, month; see
-//! `engagement_core::fair_play`) has two sorted sets under
-//! `Keys::fair_play`:
+//! `engagement_core::fair_play`) is kept under `Keys::fair_play`:
 //!
-//! - `:e`, every (giver, recipient) pair with its events and points packed
-//!   in one score, `events × 2³² + points`, so that the strong pairs of a
-//!   bucket are one `ZRANGEBYSCORE` from `ring_min_events × 2³²`, however
-//!   many weak pairs the bucket holds (exact while a pair has fewer than
-//!   2²¹ events and ±2³¹ points in one bucket);
-//! - `:g`, every giver with their events that earned anyone else points.
+//! - every (giver, recipient) pair with its events and points packed in
+//!   one number, `events × 2³² + points` (exact while a pair has fewer
+//!   than 2²¹ events and ±2³¹ points in one bucket);
+//!   - `:e`, a sorted set of the pairs with two events or more, so that the
+//!     strong pairs of a bucket are one `ZRANGEBYSCORE` however many weak
+//!     pairs the bucket holds;
+//!   - `:w<n>`, hashes of the pairs with one event (most pairs: one
+//!     member's answer to another's question), spread over
+//!     [`shards`] hashes by a hash of the pair, so that each stays small
+//!     enough for Redis to keep as a compact list (`hash-max-listpack-entries`,
+//!     128 by default), a few bytes per pair instead of a sorted set's
+//!     hundred. A pair moves to `:e` on its second event (`fair_play.lua`)
+//!     and stays there until it has none left;
+//! - `:v<n>`, hashes of every giver with their events that earned anyone
+//!   else points, spread the same way. Versions before these hashes kept
+//!   givers in a sorted set `:g`, which is still read and added in.
 //!
-//! A request's changes are summed per key and member and written as plain
-//! commands in its transaction; a take-back then removes what fell to zero.
-//! Day and week keys expire with `ENGAGEMENT_RETENTION_DAYS`, as boards do.
+//! A request's changes are summed per key and member and written by one
+//! `fair_play.lua` call in its transaction; a take-back removes what falls
+//! to zero. Day and week keys expire with `ENGAGEMENT_RETENTION_DAYS`, as
+//! boards do.
 
 use std::collections::{BTreeMap, HashMap};
 
-use deadpool_redis::redis::{self, Pipeline};
+use deadpool_redis::redis::{self, Pipeline, Value};
 use engagement_core::fair_play::{self, Change, Report, Sink, Strong};
-use engagement_core::{Bucket, EventId, MemberId, RuleSet};
+use engagement_core::{Bucket, EventId, MemberId, Period, RuleSet};
 
 use super::super::LogEntry;
 use super::super::keys::Keys;
 use super::{RedisStore, StoreError, corrupt, unavailable};
 
-/// What one event adds to a pair's packed score.
-const PACK: f64 = 4_294_967_296.0;
+const FAIR_PLAY_SCRIPT: &str = include_str!("fair_play.lua");
 
-/// A pair's events and points as one sorted-set score (or the change of
-/// one); [`unpack`] reads it back.
-pub(super) fn pack(events: i64, points: i64) -> f64 {
-    events as f64 * PACK + points as f64
+/// What one event adds to a pair's packed score.
+const PACK: i64 = 1 << 32;
+
+/// A pair's events and points as one number (or the change of one);
+/// [`unpack`] reads it back.
+pub(super) fn pack(events: i64, points: i64) -> i64 {
+    events * PACK + points
+}
+
+/// The least packed number of a pair with `events` events, whatever its
+/// points.
+fn least(events: i64) -> i64 {
+    events * PACK - PACK / 2
+}
+
+/// Hashes a bucket's weak pairs, and its givers, are spread over: enough
+/// for a few hundred thousand pairs a month to stay in compact hashes of
+/// about a hundred.
+pub(super) fn shards(period: Period) -> u64 {
+    match period {
+        Period::Day => 64,
+        Period::Week => 256,
+        _ => 1024,
+    }
+}
+
+/// The hash of `base` (a bucket's `Keys::fair_play`) holding `field`: `w`
+/// for weak pairs, `v` for givers.
+pub(super) fn shard_key(base: &str, kind: char, period: Period, field: &str) -> String {
+    let n = xxhash_rust::xxh3::xxh3_64(field.as_bytes()) % shards(period);
+    format!("{base}:{kind}{n}")
 }
 
 /// One bucket's changes: packed deltas per pair, deltas per giver.
-type Deltas = (HashMap<String, f64>, HashMap<String, i64>);
+type Deltas = (HashMap<String, i64>, HashMap<String, i64>);
 
-/// The changes of one transaction to the fair-play sets, summed.
+/// The changes of one transaction to the fair-play tallies, summed.
 pub(super) struct FairWrites<'k> {
     keys: &'k Keys,
     expire_at: &'k (dyn Fn(&Bucket) -> i64 + Sync),
     buckets: BTreeMap<Bucket, Deltas>,
-    /// Whether any change took something back.
-    takes_back: bool,
 }
 
 impl<'k> FairWrites<'k> {
@@ -50,34 +84,72 @@ impl<'k> FairWrites<'k> {
             keys,
             expire_at,
             buckets: BTreeMap::new(),
-            takes_back: false,
         }
     }
 
-    /// Adds the changes to `pipe`.
+    /// Adds the changes to `pipe`: one `fair_play.lua` call, then the
+    /// expiries of the keys it may have made.
     pub(super) fn write(self, pipe: &mut Pipeline) {
+        let mut script = Script::default();
+        let mut expiries: Vec<(String, i64)> = Vec::new();
         for (bucket, (pairs, gave)) in self.buckets {
             let base = self.keys.fair_play(&bucket);
-            let (e, g) = (format!("{base}:e"), format!("{base}:g"));
-            for (pair, delta) in pairs.iter().filter(|(_, d)| **d != 0.0) {
-                pipe.zincr(&e, pair, *delta).ignore();
+            let at = (self.expire_at)(&bucket);
+            let e = script.key(format!("{base}:e"), at, &mut expiries);
+            for (pair, delta) in pairs.iter().filter(|(_, d)| **d != 0) {
+                let w = shard_key(&base, 'w', bucket.period, pair);
+                let w = script.key(w, at, &mut expiries);
+                script
+                    .args
+                    .extend(["p".into(), e.clone(), w, pair.clone(), delta.to_string()]);
             }
             for (giver, delta) in gave.iter().filter(|(_, d)| **d != 0) {
-                pipe.zincr(&g, giver, *delta).ignore();
-            }
-            if self.takes_back {
-                // A pair or giver with no event left goes.
-                pipe.zrembyscore(&e, "-inf", 0).ignore();
-                pipe.zrembyscore(&g, "-inf", 0).ignore();
-            }
-            let at = (self.expire_at)(&bucket);
-            if at > 0 {
-                for key in [&e, &g] {
-                    // Set once, when the key is new.
-                    pipe.cmd("EXPIREAT").arg(key).arg(at).arg("NX").ignore();
-                }
+                let v = shard_key(&base, 'v', bucket.period, giver);
+                let v = script.key(v, at, &mut expiries);
+                script
+                    .args
+                    .extend(["g".into(), v, giver.clone(), delta.to_string()]);
             }
         }
+        if script.args.is_empty() {
+            return;
+        }
+        pipe.cmd("EVAL")
+            .arg(FAIR_PLAY_SCRIPT)
+            .arg(script.keys.len())
+            .arg(&script.keys)
+            .arg(least(2))
+            .arg(&script.args)
+            .ignore();
+        for (key, at) in expiries {
+            // Set once, when the key is new; nothing when the script made
+            // no such key.
+            pipe.cmd("EXPIREAT").arg(key).arg(at).arg("NX").ignore();
+        }
+    }
+}
+
+/// KEYS and ARGV of one `fair_play.lua` call.
+#[derive(Default)]
+struct Script {
+    keys: Vec<String>,
+    index: HashMap<String, usize>,
+    args: Vec<String>,
+}
+
+impl Script {
+    /// The KEYS index of `name`, as an argument; a new key that expires
+    /// (`at` > 0) is added to `expiries`.
+    fn key(&mut self, name: String, at: i64, expiries: &mut Vec<(String, i64)>) -> String {
+        let n = self.keys.len() + 1;
+        let i = *self.index.entry(name.clone()).or_insert_with(|| {
+            if at > 0 {
+                expiries.push((name.clone(), at));
+            }
+            self.keys.push(name);
+            n
+        });
+        i.to_string()
     }
 }
 
@@ -91,23 +163,26 @@ impl Sink for FairWrites<'_> {
                 events,
                 points,
             } => {
-                self.takes_back |= events < 0;
                 *pairs.entry(self.keys.pair(from, to)).or_default() += pack(events, points);
             }
             Change::Gave { from, events } => {
-                self.takes_back |= events < 0;
                 *gave.entry(from.to_string()).or_default() += events;
             }
         }
     }
 }
 
-/// A packed score as (events, points): exact while a pair's points in one
+/// A packed number as (events, points): exact while a pair's points in one
 /// bucket stay within ±2³¹ (a revocation can leave a bucket's points below
 /// zero when the rules' calendar changed between an event and its undoing).
-pub(super) fn unpack(score: f64) -> (i64, i64) {
-    let events = (score / PACK).round();
-    (events as i64, (score - events * PACK) as i64)
+pub(super) fn unpack(packed: i64) -> (i64, i64) {
+    let events = (packed + PACK / 2).div_euclid(PACK);
+    (events, packed - events * PACK)
+}
+
+/// Whether a pair with `packed` goes to the sorted set rather than a hash.
+pub(super) fn in_sorted_set(packed: i64) -> bool {
+    packed >= least(2)
 }
 
 impl RedisStore {
@@ -120,21 +195,41 @@ impl RedisStore {
             let mut conn = self.reader().await?;
             let keys = self.live_keys(&mut conn).await?;
             let base = keys.fair_play(&bucket);
-            let min = pack(i64::from(rules.fair_play.ring_min_events), 0);
-            let scored: Vec<(String, f64)> = redis::cmd("ZRANGEBYSCORE")
+            let min = i64::from(rules.fair_play.ring_min_events);
+            let mut pipe = redis::pipe();
+            pipe.cmd("ZRANGEBYSCORE")
                 .arg(format!("{base}:e"))
-                .arg(min)
+                .arg(least(min))
                 .arg("+inf")
-                .arg("WITHSCORES")
-                .query_async(&mut conn)
-                .await
-                .map_err(unavailable)?;
-            let mut strong = Vec::with_capacity(scored.len());
-            for (pair, score) in scored {
+                .arg("WITHSCORES");
+            // Pairs of one event are strong only when one event is enough.
+            let weak = min < 2;
+            if weak {
+                for n in 0..shards(bucket.period) {
+                    pipe.hgetall(format!("{base}:w{n}"));
+                }
+            }
+            let mut replies: Vec<Value> = pipe.query_async(&mut conn).await.map_err(unavailable)?;
+            let mut packed: Vec<(String, i64)> = Vec::new();
+            if let Some(sorted) = replies.first_mut() {
+                let sorted: Vec<(String, f64)> =
+                    redis::from_redis_value(std::mem::replace(sorted, Value::Nil))
+                        .map_err(corrupt)?;
+                packed.extend(sorted.into_iter().map(|(pair, score)| (pair, score as i64)));
+            }
+            for hash in replies.into_iter().skip(1) {
+                let hash: Vec<(String, i64)> = redis::from_redis_value(hash).map_err(corrupt)?;
+                packed.extend(hash);
+            }
+            let mut strong = Vec::with_capacity(packed.len());
+            for (pair, packed) in packed {
+                let (events, points) = unpack(packed);
+                if events < min {
+                    continue;
+                }
                 let (from, to) = keys
                     .unpair(&pair)
                     .ok_or_else(|| corrupt(format!("fair-play pair {pair:?}")))?;
-                let (events, points) = unpack(score);
                 strong.push(Strong {
                     from,
                     to,
@@ -148,15 +243,33 @@ impl RedisStore {
             let gave: HashMap<MemberId, i64> = if givers.is_empty() {
                 HashMap::new()
             } else {
-                let scores: Vec<Option<f64>> = redis::cmd("ZMSCORE")
+                // Each giver's events in their hash, plus what versions
+                // before the hashes kept in the sorted set `:g`.
+                let mut pipe = redis::pipe();
+                pipe.cmd("ZMSCORE")
                     .arg(format!("{base}:g"))
-                    .arg(givers.iter().map(|m| m.as_str()).collect::<Vec<_>>())
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(unavailable)?;
-                (givers.into_iter())
-                    .zip(scores)
-                    .map(|(m, n)| (m, n.unwrap_or(0.0) as i64))
+                    .arg(givers.iter().map(|m| m.as_str()).collect::<Vec<_>>());
+                for giver in &givers {
+                    pipe.hget(
+                        shard_key(&base, 'v', bucket.period, giver.as_str()),
+                        giver.as_str(),
+                    );
+                }
+                let (earlier, now): (Vec<Option<f64>>, Vec<Option<i64>>) = {
+                    let mut replies: Vec<Value> =
+                        pipe.query_async(&mut conn).await.map_err(unavailable)?;
+                    let now = replies.split_off(1);
+                    let earlier = redis::from_redis_value(replies.remove(0)).map_err(corrupt)?;
+                    let now = (now.into_iter())
+                        .map(redis::from_redis_value)
+                        .collect::<Result<_, _>>()
+                        .map_err(corrupt)?;
+                    (earlier, now)
+                };
+                (givers.into_iter().zip(earlier).zip(now))
+                    .map(|((m, earlier), now)| {
+                        (m, earlier.unwrap_or(0.0) as i64 + now.unwrap_or(0))
+                    })
                     .collect()
             };
             let gave = |m: &MemberId| gave.get(m).copied().unwrap_or(0);
@@ -211,5 +324,40 @@ impl RedisStore {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_pairs_read_back_and_go_where_their_events_say() {
+        for (events, points) in [
+            (1, 2),
+            (2, -7),
+            (1, -2_000_000_000),
+            (0, 5),
+            (2_000_000, 2_000_000_000),
+        ] {
+            let packed = pack(events, points);
+            assert_eq!(unpack(packed), (events, points));
+            assert_eq!(in_sorted_set(packed), events >= 2, "{events} {points}");
+            // As a sorted-set score, exactly.
+            assert_eq!(unpack(packed as f64 as i64), (events, points));
+        }
+        assert!(
+            least(2) > pack(1, i64::from(i32::MAX)) && least(2) <= pack(2, i64::from(i32::MIN))
+        );
+    }
+
+    #[test]
+    fn shards_spread_one_field_to_one_hash() {
+        let a = shard_key("b", 'w', Period::Day, "bo:ana");
+        assert_eq!(a, shard_key("b", 'w', Period::Day, "bo:ana"));
+        let month: std::collections::HashSet<String> = (0..10_000)
+            .map(|i| shard_key("b", 'v', Period::Month, &format!("m{i}")))
+            .collect();
+        assert!(month.len() > 900 && month.len() <= 1024, "{}", month.len());
     }
 }

@@ -2,6 +2,7 @@
 //! export reads the log back; replay rebuilds a generation beside the live
 //! one, catches up with what arrived meanwhile and then switches to it.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use deadpool_redis::redis::{self, AsyncCommands, Value};
@@ -17,7 +18,7 @@ use super::super::keys::Keys;
 use super::super::retention::Retention;
 use super::super::{LogEntry, ReplaySummary};
 use super::archive::{Archive, read_archives};
-use super::fair_play::pack;
+use super::fair_play::{in_sorted_set, pack, shard_key};
 use super::insights::{SLOTS, STORED, flow_member, keeps_points, slot, stored_expiry};
 use super::pool::Connection;
 use super::{
@@ -497,27 +498,46 @@ impl RedisStore {
     ) -> Result<(), StoreError> {
         for (bucket, rows, gave) in pairs.tallies() {
             let base = keys.fair_play(bucket);
-            let (e, g) = (format!("{base}:e"), format!("{base}:g"));
-            let rows: Vec<(f64, String)> = (rows.into_iter())
-                .map(|(from, to, events, points)| (pack(events, points), keys.pair(from, to)))
-                .collect();
-            for chunk in rows.chunks(500) {
+            let e = format!("{base}:e");
+            let mut strong: Vec<(f64, String)> = Vec::new();
+            // Hashes of the weak pairs (`w`) and of the givers (`v`).
+            let mut hashes: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
+            for (from, to, events, points) in rows {
+                let packed = pack(events, points);
+                let pair = keys.pair(from, to);
+                if in_sorted_set(packed) {
+                    // Exact as a score: below 2⁵³ while a pair has fewer than 2²¹ events.
+                    strong.push((packed as f64, pair));
+                } else if packed > 0 {
+                    let shard = shard_key(&base, 'w', bucket.period, &pair);
+                    hashes.entry(shard).or_default().push((pair, packed));
+                }
+            }
+            for (giver, n) in gave.iter().filter(|(_, n)| *n > 0) {
+                let shard = shard_key(&base, 'v', bucket.period, giver.as_str());
+                let row = (giver.as_str().to_owned(), *n);
+                hashes.entry(shard).or_default().push(row);
+            }
+            for chunk in strong.chunks(500) {
                 pipe.add_entries(chunk.len())
                     .zadd_multiple(&e, chunk)
                     .ignore();
                 pipe.flush_if_full().await?;
             }
-            let gave: Vec<(i64, &str)> = gave.iter().map(|(m, n)| (*n, m.as_str())).collect();
-            for chunk in gave.chunks(500) {
-                pipe.add_entries(chunk.len())
-                    .zadd_multiple(&g, chunk)
+            for (hash, fields) in &hashes {
+                pipe.add_entries(fields.len())
+                    .hset_multiple(hash, fields)
                     .ignore();
                 pipe.flush_if_full().await?;
             }
             let at = self.expire_at(bucket);
             if at > 0 {
-                pipe.expire_at(&e, at);
-                pipe.expire_at(&g, at);
+                if !strong.is_empty() {
+                    pipe.expire_at(&e, at);
+                }
+                for hash in hashes.keys() {
+                    pipe.expire_at(hash, at);
+                }
             }
         }
         Ok(())
