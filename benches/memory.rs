@@ -76,7 +76,8 @@ fn main() {
         .lines()
         .count();
 
-    // Key sizes by kind: every key counted, up to 2,000 of each kind measured.
+    // Key sizes by kind: every key counted, up to 100,000 of each kind measured
+    // (every key but the records at the default size).
     let mut keys: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for key in redis.cli(&["--scan", "--pattern", "{memory}*"]).lines() {
         let kind = match key.split(':').nth(2) {
@@ -97,7 +98,7 @@ fn main() {
     }
     let mut by_kind: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     for (kind, list) in &keys {
-        let sample: Vec<&String> = list.iter().take(2000).collect();
+        let sample: Vec<&String> = list.iter().take(100_000).collect();
         let script: String = sample
             .iter()
             .map(|k| format!("MEMORY USAGE {k} SAMPLES 0\n"))
@@ -109,14 +110,14 @@ fn main() {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(script.as_bytes())
-            .unwrap();
+        // Written from a thread of its own: redis-cli answers while it reads.
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            stdin.write_all(script.as_bytes()).unwrap();
+        });
         let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
         let measured: u64 = String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter_map(|l| l.trim().parse::<u64>().ok())
