@@ -81,7 +81,7 @@ fn main() {
             communities: 14,
             days: 60,
             seed: 11,
-            start: "2026-09-01T00:00:00Z".parse().unwrap(),
+            start: redis::days_ago(60),
             events: Some(n(30_000) + n(300_000)),
             rings: Vec::new(),
         }));

@@ -42,7 +42,7 @@ fn main() {
         communities: 14,
         days: 90,
         seed: 3,
-        start: "2026-08-01T00:00:00Z".parse().unwrap(),
+        start: redis::days_ago(90),
         events: Some(count),
         rings: Vec::new(),
     });

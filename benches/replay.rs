@@ -54,7 +54,7 @@ fn main() {
         communities: 14,
         days: 365,
         seed: 7,
-        start: "2026-01-05T00:00:00Z".parse().unwrap(),
+        start: redis::days_ago(365),
         events: Some(count),
         rings: Vec::new(),
     });

@@ -71,6 +71,17 @@ impl Redis {
     }
 }
 
+/// Midnight (UTC) `days` days before today: generated activity that ends
+/// today, so that Redis expires day and week keys (`retention_days`) as it
+/// would in a live community, whatever day the bench runs. (A fixed start
+/// in the past would see more of them expire the later it runs.)
+#[allow(dead_code)]
+pub fn days_ago(days: i64) -> jiff::Timestamp {
+    let now = jiff::Timestamp::now().as_second();
+    let midnight = now - now.rem_euclid(86_400);
+    jiff::Timestamp::from_second(midnight - days * 86_400).unwrap()
+}
+
 /// Starts counting this process's peak memory afresh (Linux `clear_refs`),
 /// so that what follows is measured without what came before.
 #[allow(dead_code)]
