@@ -144,6 +144,16 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
 
+/// A script sent with every transaction, without its comment lines and
+/// indentation: Redis reads and hashes the whole text at each `EVAL`.
+fn compact_script(source: &str) -> String {
+    (source.lines())
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 impl RedisStore {
     /// Builds the pool; connections are made on first use, so a Redis that
     /// is down at start makes requests answer 503 until it is back.

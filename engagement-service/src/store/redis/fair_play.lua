@@ -1,15 +1,18 @@
 -- Writes one transaction's changes to the fair-play tallies (see
 -- fair_play.rs).
 -- KEYS: the keys touched. ARGV[1]: the least packed number of a pair with
--- two events, from which a pair is kept in the bucket's sorted set. Then
--- operations, each a code, KEYS indexes and arguments:
+-- two events, from which a pair is kept in the bucket's sorted set.
+-- ARGV[2]: how many keys expire, then a KEYS index and a Unix time for
+-- each (set once, when the key is new). Then operations, each a code, KEYS
+-- indexes and arguments:
 --   p e w pair delta   a pair's packed change: in the sorted set e when the
 --                      pair is there, else in the hash w, moving to e once
 --                      it reaches ARGV[1]; the pair goes at zero or below
 --   g v giver delta    a giver's events in the hash v; the field goes at
 --                      zero or below
 local strong = tonumber(ARGV[1])
-local i = 2
+local expiring = tonumber(ARGV[2])
+local i = 3 + 2 * expiring
 local n = #ARGV
 while i <= n do
   local op = ARGV[i]
@@ -41,5 +44,9 @@ while i <= n do
   else
     return redis.error_reply('unknown fair-play operation ' .. op)
   end
+end
+for e = 0, expiring - 1 do
+  -- Nothing when the operations left no such key.
+  redis.call('EXPIREAT', KEYS[tonumber(ARGV[3 + 2 * e])], ARGV[4 + 2 * e], 'NX')
 end
 return 0

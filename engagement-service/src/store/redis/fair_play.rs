@@ -24,6 +24,7 @@
 //! boards do.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::LazyLock;
 
 use deadpool_redis::redis::{self, Pipeline, Value};
 use engagement_core::fair_play::{self, Change, Report, Sink, Strong};
@@ -33,7 +34,8 @@ use super::super::LogEntry;
 use super::super::keys::Keys;
 use super::{RedisStore, StoreError, corrupt, unavailable};
 
-const FAIR_PLAY_SCRIPT: &str = include_str!("fair_play.lua");
+static FAIR_PLAY_SCRIPT: LazyLock<String> =
+    LazyLock::new(|| super::compact_script(include_str!("fair_play.lua")));
 
 /// What one event adds to a pair's packed score.
 const PACK: i64 = 1 << 32;
@@ -114,18 +116,18 @@ impl<'k> FairWrites<'k> {
         if script.args.is_empty() {
             return;
         }
+        let expiring: Vec<String> = (expiries.iter())
+            .flat_map(|(key, at)| [script.index[key].to_string(), at.to_string()])
+            .collect();
         pipe.cmd("EVAL")
-            .arg(FAIR_PLAY_SCRIPT)
+            .arg(&**FAIR_PLAY_SCRIPT)
             .arg(script.keys.len())
             .arg(&script.keys)
             .arg(least(2))
+            .arg(expiries.len())
+            .arg(&expiring)
             .arg(&script.args)
             .ignore();
-        for (key, at) in expiries {
-            // Set once, when the key is new; nothing when the script made
-            // no such key.
-            pipe.cmd("EXPIREAT").arg(key).arg(at).arg("NX").ignore();
-        }
     }
 }
 

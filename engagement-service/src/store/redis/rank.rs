@@ -13,7 +13,8 @@ use super::super::listing::Listing;
 use super::{StoreError, corrupt};
 use crate::notify::Delivery;
 
-const RANK_SCRIPT: &str = include_str!("rank.lua");
+static RANK_SCRIPT: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| super::compact_script(include_str!("rank.lua")));
 
 /// One member on one watched board, and what each channel would receive.
 struct Candidate {
@@ -160,7 +161,7 @@ impl RankWatch {
             }
         }
         pipe.cmd("EVAL")
-            .arg(RANK_SCRIPT)
+            .arg(&**RANK_SCRIPT)
             .arg(script_keys.len())
             .arg(&script_keys)
             .arg(&args)
