@@ -362,3 +362,42 @@ async fn both_stores_give_the_same_figures_for_every_period() {
 async fn both_stores_agree_when_no_points_board_keeps_the_period() {
     stores_agree(true).await;
 }
+
+/// A day's actors, kept by versions before the day's hashes were spread
+/// over shards in one hash `:a`, are still read and added in, for the day
+/// and for the week read from its days.
+#[tokio::test]
+async fn actors_kept_in_the_earlier_layout_still_count_on_redis() {
+    let f = Fixture::redis("insights-earlier", |s| {
+        tokens(s);
+        s.retention_days = 36_500;
+    })
+    .await;
+    let at = "2026-11-20T15:00:00Z";
+    let events: Vec<Value> = ["ana", "bo"]
+        .iter()
+        .map(|m| json!({"id": format!("p-{m}"), "kind": "answer.posted", "actor": m, "occurred_at": at}))
+        .collect();
+    f.app.ingest(&json!({ "events": events })).await;
+    let active = |period: &'static str| {
+        let app = &f.app;
+        async move {
+            let query = format!("/v1/insights?period={period}&at=2026-11-20");
+            let (status, body) = get(app, &query, Some(READ)).await;
+            assert_eq!(status, 200, "{body}");
+            body["members"]["active"].as_i64().unwrap()
+        }
+    };
+    assert_eq!((active("day").await, active("week").await), (2, 2));
+    // The day's shards of the whole deployment, and the one hash before them.
+    let shards = f.redis_cli(&["--scan", "--pattern", "*:i:d2026-11-20:g:a*"]);
+    let shard = shards.lines().next().unwrap_or_default();
+    let earlier = shard.trim_end_matches(|c: char| c.is_ascii_digit());
+    assert!(earlier.ends_with(":a") && earlier != shard, "{shards}");
+    f.redis_cli(&["HSET", earlier, "cy", "1"]);
+    // One more event of ana's moves the day's revision: reports are read anew.
+    let again =
+        json!({"id": "p-ana-2", "kind": "answer.posted", "actor": "ana", "occurred_at": at});
+    f.app.ingest(&again).await;
+    assert_eq!((active("day").await, active("week").await), (3, 3));
+}

@@ -19,7 +19,9 @@ use super::super::retention::Retention;
 use super::super::{LogEntry, ReplaySummary};
 use super::archive::{Archive, read_archives};
 use super::fair_play::{in_sorted_set, pack, shard_key};
-use super::insights::{SLOTS, STORED, flow_member, keeps_points, slot, stored_expiry};
+use super::insights::{
+    SLOTS, STORED, day_shards, flow_member, keeps_points, slot, stored_expiry, tally_key,
+};
 use super::pool::Connection;
 use super::{
     GENERATION_CACHE, MAX_ATTEMPTS, RedisStore, SHIFT, StoreError, Target, corrupt, unavailable,
@@ -611,24 +613,32 @@ impl RedisStore {
                 ));
             }
             let expire_at = stored_expiry(retention, bucket, rules.week_starts);
+            let shards = day_shards(community.is_some(), bucket.period);
             let mut written = Vec::new();
             for (suffix, fields) in hashes {
-                let key = format!("{base}{suffix}");
-                for chunk in fields.chunks(500) {
-                    if suffix == ":p" {
-                        let items: Vec<(i64, &str)> =
-                            chunk.iter().map(|(m, n)| (*n, m.as_str())).collect();
-                        pipe.add_entries(items.len())
-                            .zadd_multiple(&key, &items)
-                            .ignore();
-                    } else {
-                        pipe.add_entries(chunk.len())
-                            .hset_multiple(&key, chunk)
-                            .ignore();
-                    }
-                    pipe.flush_if_full().await?;
+                // The hash of each field: one, or the day's shards.
+                let mut spread: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
+                for (field, n) in fields {
+                    let key = tally_key(&base, suffix, shards, &field);
+                    spread.entry(key).or_default().push((field, n));
                 }
-                written.push(key);
+                for (key, fields) in spread {
+                    for chunk in fields.chunks(500) {
+                        if suffix == ":p" {
+                            let items: Vec<(i64, &str)> =
+                                chunk.iter().map(|(m, n)| (*n, m.as_str())).collect();
+                            pipe.add_entries(items.len())
+                                .zadd_multiple(&key, &items)
+                                .ignore();
+                        } else {
+                            pipe.add_entries(chunk.len())
+                                .hset_multiple(&key, chunk)
+                                .ignore();
+                        }
+                        pipe.flush_if_full().await?;
+                    }
+                    written.push(key);
+                }
             }
             if expire_at > 0 {
                 for key in written {

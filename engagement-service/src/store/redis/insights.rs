@@ -11,7 +11,12 @@
 //! - `:a` events per actor, `:h` acceptances per answer author, `:w`
 //!   seconds to a first answer per question and, for the whole deployment,
 //!   `:f` answers per home and answering community (hashes; a field goes at
-//!   zero);
+//!   zero). A day's `:a` and `:w`, most of what insights keep, are spread by
+//!   a hash of the field over [`day_shards`] hashes (`:a<n>`, `:w<n>`), so
+//!   that each stays small enough for Redis's compact encoding
+//!   (`hash-max-listpack-entries`, 128 by default): a few bytes a field
+//!   instead of about seventy. Versions before kept them in one `:a` and
+//!   one `:w`, which are still read and added in;
 //! - `:p` net points per member (sorted set), only when some period or
 //!   scope has no points leaderboard: the participation figures read the
 //!   points board itself, which already holds exactly that distribution.
@@ -93,6 +98,37 @@ pub(super) fn stored_expiry(
     retention.expires_at(&bucket).map_or(0, |t| t.as_second())
 }
 
+/// Hashes a day's actors (`:a`) and waits (`:w`) are spread over: a busy
+/// day of a hundred thousand members' deployment (about 8,000 actors)
+/// stays near sixty fields a hash; 0 for the buckets kept in one hash.
+pub(super) fn day_shards(community: bool, period: Period) -> u64 {
+    match (period, community) {
+        (Period::Day, false) => 128,
+        (Period::Day, true) => 16,
+        _ => 0,
+    }
+}
+
+/// The hash of a bucket (`base`, spread over `shards`) holding `field` of
+/// the tally under `suffix`.
+pub(super) fn tally_key(base: &str, suffix: &str, shards: u64, field: &str) -> String {
+    if shards == 0 || !matches!(suffix, ":a" | ":w") {
+        return format!("{base}{suffix}");
+    }
+    let n = xxhash_rust::xxh3::xxh3_64(field.as_bytes()) % shards;
+    format!("{base}{suffix}{n}")
+}
+
+/// Every hash of a bucket's tally under `suffix`: its shards, and the one
+/// hash versions before the shards kept.
+fn tally_keys(base: &str, suffix: &str, shards: u64) -> Vec<String> {
+    let mut keys = vec![format!("{base}{suffix}")];
+    if matches!(suffix, ":a" | ":w") {
+        keys.extend((0..shards).map(|n| format!("{base}{suffix}{n}")));
+    }
+    keys
+}
+
 /// Hash tallies of a bucket, by the suffix of their key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Tally {
@@ -121,8 +157,9 @@ pub(super) struct Writes<'k> {
     own_points: bool,
     /// Each scope and bucket touched: its index in `bases`.
     buckets: HashMap<(Option<CommunityId>, Bucket), usize>,
-    /// Key start, expiry and summed counters of each scope and bucket.
-    bases: Vec<(String, i64, Counts)>,
+    /// Key start, expiry, summed counters and [`day_shards`] of each scope
+    /// and bucket.
+    bases: Vec<(String, i64, Counts, u64)>,
     tallies: HashMap<(usize, Tally, Arc<str>), i64>,
     /// The last wait set (or removed) per bucket and question.
     waits: HashMap<(usize, String), Option<i64>>,
@@ -188,8 +225,13 @@ impl<'k> Writes<'k> {
         }
         let i = self.bases.len();
         let key = self.keys.insights(scope, &bucket);
-        self.bases
-            .push((key, (self.expire_at)(&bucket), [0; Counter::ALL.len()]));
+        let shards = day_shards(scope.is_some(), bucket.period);
+        self.bases.push((
+            key,
+            (self.expire_at)(&bucket),
+            [0; Counter::ALL.len()],
+            shards,
+        ));
         self.buckets.insert((scope.cloned(), bucket), i);
         if let Some(c) = scope
             && !self.communities.contains(c)
@@ -254,8 +296,8 @@ impl<'k> Writes<'k> {
             pipe.add_command(cmd).ignore();
         }
         for ((b, tally, field), delta) in &self.tallies {
-            let (base, expire_at, _) = &self.bases[*b];
-            let key = format!("{base}{}", tally.suffix());
+            let (base, expire_at, _, shards) = &self.bases[*b];
+            let key = tally_key(base, tally.suffix(), *shards, field);
             match (*delta, tally) {
                 (0, _) => continue,
                 (d, Tally::Points) if d > 0 => {
@@ -275,12 +317,17 @@ impl<'k> Writes<'k> {
             expire(pipe, &key, *expire_at);
         }
         for ((b, question), wait) in &self.waits {
-            let (base, expire_at, _) = &self.bases[*b];
-            let key = format!("{base}:w");
+            let (base, expire_at, _, shards) = &self.bases[*b];
+            let key = tally_key(base, ":w", *shards, question);
             match wait {
                 Some(seconds) => pipe.hset(&key, question, *seconds).ignore(),
                 None => pipe.hdel(&key, question).ignore(),
             };
+            if *shards > 0 {
+                // Where versions before the shards kept it: read and
+                // added in, so it goes.
+                pipe.hdel(format!("{base}:w"), question).ignore();
+            }
             expire(pipe, &key, *expire_at);
         }
         let sets = [
@@ -607,11 +654,16 @@ impl RedisStore {
             let mut pipe = redis::pipe();
             pipe.atomic();
             counters_of(&mut pipe, &ranges);
-            for base in &bases {
-                pipe.hgetall(format!("{base}:a"))
-                    .hgetall(format!("{base}:h"))
-                    .hgetall(format!("{base}:w"))
-                    .hgetall(format!("{base}:f"));
+            // Each hash read, by the tally it holds.
+            let mut hashes: Vec<&str> = Vec::new();
+            for (base, part) in bases.iter().zip(&parts) {
+                let shards = day_shards(community.is_some(), part.period);
+                for suffix in [":a", ":h", ":w", ":f"] {
+                    for key in tally_keys(base, suffix, shards) {
+                        pipe.hgetall(key);
+                        hashes.push(suffix);
+                    }
+                }
             }
             let board = points_board(rules, bucket.period, community.is_some());
             match board {
@@ -653,20 +705,14 @@ impl RedisStore {
                     *sum += n;
                 }
             }
-            for _ in &bases {
-                merge(
-                    &mut actors,
-                    redis::from_redis_value(next()).map_err(corrupt)?,
-                );
-                merge(
-                    &mut holders,
-                    redis::from_redis_value(next()).map_err(corrupt)?,
-                );
-                merge(
-                    &mut waits,
-                    redis::from_redis_value(next()).map_err(corrupt)?,
-                );
-                merge(&mut flow, redis::from_redis_value(next()).map_err(corrupt)?);
+            for suffix in hashes {
+                let into = match suffix {
+                    ":a" => &mut actors,
+                    ":h" => &mut holders,
+                    ":w" => &mut waits,
+                    _ => &mut flow,
+                };
+                merge(into, redis::from_redis_value(next()).map_err(corrupt)?);
             }
             let mut points: HashMap<String, i64> = HashMap::new();
             match board {
