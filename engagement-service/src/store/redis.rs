@@ -144,6 +144,27 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
 
+/// KEYS and ARGV of one script call that names its keys by their KEYS
+/// index (`insights.lua`, `fair_play.lua`).
+#[derive(Default)]
+struct ScriptCall {
+    keys: Vec<String>,
+    index: std::collections::HashMap<String, usize>,
+    args: Vec<String>,
+}
+
+impl ScriptCall {
+    /// The KEYS index of `name`, as an argument.
+    fn key(&mut self, name: String) -> String {
+        let n = self.keys.len() + 1;
+        let i = *self.index.entry(name.clone()).or_insert_with(|| {
+            self.keys.push(name);
+            n
+        });
+        i.to_string()
+    }
+}
+
 /// A script sent with every transaction, without its comment lines and
 /// indentation: Redis reads and hashes the whole text at each `EVAL`.
 fn compact_script(source: &str) -> String {

@@ -32,7 +32,7 @@ use engagement_core::{Bucket, EventId, MemberId, Period, RuleSet};
 
 use super::super::LogEntry;
 use super::super::keys::Keys;
-use super::{RedisStore, StoreError, corrupt, unavailable};
+use super::{RedisStore, ScriptCall, StoreError, corrupt, unavailable};
 
 static FAIR_PLAY_SCRIPT: LazyLock<String> =
     LazyLock::new(|| super::compact_script(include_str!("fair_play.lua")));
@@ -89,25 +89,31 @@ impl<'k> FairWrites<'k> {
         }
     }
 
-    /// Adds the changes to `pipe`: one `fair_play.lua` call, then the
-    /// expiries of the keys it may have made.
+    /// Adds the changes to `pipe`: one `fair_play.lua` call, which also
+    /// sets the expiries of the keys it makes.
     pub(super) fn write(self, pipe: &mut Pipeline) {
-        let mut script = Script::default();
-        let mut expiries: Vec<(String, i64)> = Vec::new();
+        let mut script = ScriptCall::default();
+        // Expiry by KEYS index, for the keys that expire.
+        let mut expiries: BTreeMap<String, i64> = BTreeMap::new();
+        let mut key = |script: &mut ScriptCall, name: String, at: i64| {
+            let i = script.key(name);
+            if at > 0 {
+                expiries.insert(i.clone(), at);
+            }
+            i
+        };
         for (bucket, (pairs, gave)) in self.buckets {
             let base = self.keys.fair_play(&bucket);
             let at = (self.expire_at)(&bucket);
-            let e = script.key(format!("{base}:e"), at, &mut expiries);
+            let e = key(&mut script, format!("{base}:e"), at);
             for (pair, delta) in pairs.iter().filter(|(_, d)| **d != 0) {
-                let w = shard_key(&base, 'w', bucket.period, pair);
-                let w = script.key(w, at, &mut expiries);
+                let w = key(&mut script, shard_key(&base, 'w', bucket.period, pair), at);
                 script
                     .args
                     .extend(["p".into(), e.clone(), w, pair.clone(), delta.to_string()]);
             }
             for (giver, delta) in gave.iter().filter(|(_, d)| **d != 0) {
-                let v = shard_key(&base, 'v', bucket.period, giver);
-                let v = script.key(v, at, &mut expiries);
+                let v = key(&mut script, shard_key(&base, 'v', bucket.period, giver), at);
                 script
                     .args
                     .extend(["g".into(), v, giver.clone(), delta.to_string()]);
@@ -117,7 +123,7 @@ impl<'k> FairWrites<'k> {
             return;
         }
         let expiring: Vec<String> = (expiries.iter())
-            .flat_map(|(key, at)| [script.index[key].to_string(), at.to_string()])
+            .flat_map(|(i, at)| [i.clone(), at.to_string()])
             .collect();
         pipe.cmd("EVAL")
             .arg(&**FAIR_PLAY_SCRIPT)
@@ -128,30 +134,6 @@ impl<'k> FairWrites<'k> {
             .arg(&expiring)
             .arg(&script.args)
             .ignore();
-    }
-}
-
-/// KEYS and ARGV of one `fair_play.lua` call.
-#[derive(Default)]
-struct Script {
-    keys: Vec<String>,
-    index: HashMap<String, usize>,
-    args: Vec<String>,
-}
-
-impl Script {
-    /// The KEYS index of `name`, as an argument; a new key that expires
-    /// (`at` > 0) is added to `expiries`.
-    fn key(&mut self, name: String, at: i64, expiries: &mut Vec<(String, i64)>) -> String {
-        let n = self.keys.len() + 1;
-        let i = *self.index.entry(name.clone()).or_insert_with(|| {
-            if at > 0 {
-                expiries.push((name.clone(), at));
-            }
-            self.keys.push(name);
-            n
-        });
-        i.to_string()
     }
 }
 

@@ -45,7 +45,7 @@ use jiff::civil::Date;
 
 use super::super::keys::Keys;
 use super::super::retention::Retention;
-use super::{RedisStore, SHIFT, StoreError, corrupt, unavailable};
+use super::{RedisStore, SHIFT, ScriptCall, StoreError, corrupt, unavailable};
 
 pub(super) const INSIGHTS_SCRIPT: &str = include_str!("insights.lua");
 
@@ -109,10 +109,15 @@ pub(super) fn day_shards(community: bool, period: Period) -> u64 {
     }
 }
 
+/// Whether a day's tally under `suffix` is spread over shards.
+fn spread(suffix: &str) -> bool {
+    matches!(suffix, ":a" | ":w")
+}
+
 /// The hash of a bucket (`base`, spread over `shards`) holding `field` of
 /// the tally under `suffix`.
 pub(super) fn tally_key(base: &str, suffix: &str, shards: u64, field: &str) -> String {
-    if shards == 0 || !matches!(suffix, ":a" | ":w") {
+    if shards == 0 || !spread(suffix) {
         return format!("{base}{suffix}");
     }
     let n = xxhash_rust::xxh3::xxh3_64(field.as_bytes()) % shards;
@@ -123,7 +128,7 @@ pub(super) fn tally_key(base: &str, suffix: &str, shards: u64, field: &str) -> S
 /// hash versions before the shards kept.
 fn tally_keys(base: &str, suffix: &str, shards: u64) -> Vec<String> {
     let mut keys = vec![format!("{base}{suffix}")];
-    if matches!(suffix, ":a" | ":w") {
+    if spread(suffix) {
         keys.extend((0..shards).map(|n| format!("{base}{suffix}{n}")));
     }
     keys
@@ -257,7 +262,7 @@ impl<'k> Writes<'k> {
         // than the few commands an event needs. Only a change that takes
         // back, which may leave a field at zero to remove, goes through
         // `insights.lua`.
-        let mut takes_back = Script::default();
+        let mut takes_back = ScriptCall::default();
         let expire = |pipe: &mut Pipeline, key: &str, at: i64| {
             if at > 0 {
                 // Set once, when the key is new.
@@ -359,26 +364,6 @@ impl<'k> Writes<'k> {
                 .ignore();
         }
         added
-    }
-}
-
-/// KEYS and ARGV of one `insights.lua` call.
-#[derive(Default)]
-struct Script {
-    keys: Vec<String>,
-    index: HashMap<String, usize>,
-    args: Vec<String>,
-}
-
-impl Script {
-    /// The KEYS index of `name`, as an argument.
-    fn key(&mut self, name: String) -> String {
-        let n = self.keys.len() + 1;
-        let i = *self.index.entry(name.clone()).or_insert_with(|| {
-            self.keys.push(name);
-            n
-        });
-        i.to_string()
     }
 }
 
