@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::support::{Backend, RedisServer, TestApp, event, prefix};
+use super::support::{Backend, RedisServer, TestApp, event, event_on, prefix};
 
 /// An answer dated `days_ago` days before now, at noon UTC.
 fn answer(id: &str, days_ago: i64) -> Value {
@@ -99,4 +99,109 @@ async fn on_redis() {
     })
     .await;
     expired_day_and_week_boards_answer_bucket_expired(&app).await;
+}
+
+/// Counts the keys of generation `generation` naming day `day`.
+fn day_keys(server: &RedisServer, generation: u64, day: &str) -> usize {
+    let pattern = format!("*:g{generation}:*d{day}*");
+    let listed = server.cli(&["--scan", "--pattern", &pattern]).unwrap();
+    listed.lines().filter(|l| !l.is_empty()).count()
+}
+
+/// A replay on Redis builds no key that Redis would let go as soon as it
+/// was written: a generation holds the same days as the live one did, and
+/// every page answers as it did before, the expired ones included.
+#[tokio::test]
+async fn a_replay_on_redis_leaves_out_what_retention_let_go() {
+    const ADMIN: &str = "retention-admin";
+    let server = RedisServer::start();
+    let app = TestApp::spawn(Backend::Redis(&server, prefix("retention-replay")), |s| {
+        s.retention_days = 7;
+        s.admin_token = Some(ADMIN.to_owned());
+    })
+    .await;
+    let day = |days_ago: i64| date_of(&answer("x", days_ago));
+    let (old, recent) = (day(30), day(1));
+    for (id, at) in [("old", &old), ("recent", &recent)] {
+        let question = format!("q-{id}");
+        let asked = event_on(
+            &question,
+            "question.posted",
+            "bo",
+            &format!("{at}T10:00:00Z"),
+            &question,
+            "bo",
+        );
+        let answered = event_on(
+            id,
+            "answer.posted",
+            "ana",
+            &format!("{at}T12:00:00Z"),
+            &question,
+            "bo",
+        );
+        // Fair play counts what bo's acceptance gives ana.
+        let accepted = event_on(
+            &format!("acc-{id}"),
+            "answer.accepted",
+            "bo",
+            &format!("{at}T14:00:00Z"),
+            id,
+            "ana",
+        );
+        app.ingest(&asked).await;
+        app.ingest(&answered).await;
+        app.ingest(&accepted).await;
+    }
+    let mut paths = vec!["/v1/leaderboards/contributors?period=all_time".to_owned()];
+    for at in [&old, &recent] {
+        for period in ["day", "week", "month"] {
+            paths.push(format!(
+                "/v1/leaderboards/contributors?period={period}&at={at}"
+            ));
+            paths.push(format!("/v1/insights?period={period}&at={at}"));
+            paths.push(format!("/v1/admin/fair-play?period={period}&at={at}"));
+        }
+    }
+    let answers = || async {
+        let mut out = Vec::new();
+        for path in &paths {
+            let res = (app.client.get(format!("{}{path}", app.base)))
+                .bearer_auth(ADMIN)
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            out.push((path.clone(), status, res.json::<Value>().await.unwrap()));
+        }
+        out
+    };
+    let before = answers().await;
+    // The pages within retention hold what was ingested.
+    let recent_day = |answers: &[(String, u16, Value)]| {
+        let path = format!("/v1/leaderboards/contributors?period=day&at={recent}");
+        let (_, status, body) = answers.iter().find(|(p, _, _)| *p == path).unwrap().clone();
+        (status, body["entries"][0]["score"].clone())
+    };
+    assert_eq!(recent_day(&before), (200, Value::from(20)));
+    assert_eq!(day_keys(&server, 0, &old), 0);
+    let live = day_keys(&server, 0, &recent);
+    assert!(
+        live >= 3,
+        "a board, insights and fair-play keys of the day: {live}"
+    );
+
+    let res = (app.client.post(format!("{}/v1/admin/replay", app.base)))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(day_keys(&server, 1, &old), 0);
+    assert_eq!(day_keys(&server, 1, &recent), live);
+    let after = answers().await;
+    for ((path, status, body), (_, again, replayed)) in before.iter().zip(&after) {
+        assert_eq!((status, body), (again, replayed), "{path}");
+    }
 }

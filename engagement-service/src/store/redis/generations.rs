@@ -127,8 +127,14 @@ impl RedisStore {
         // runtime that reads the log ahead and keeps serving meanwhile.
         let mut read = self.everything();
         let (rules_now, insights, fair_play) = (rules.clone(), self.insights, self.fair_play);
+        let retention = Retention {
+            days: self.retention_days,
+        };
         let applying = tokio::task::spawn_blocking(move || {
             let mut derived = Derived::deferred(false, fair_play);
+            // Boards past their retention are not built: Redis would let
+            // their keys go as soon as they were written.
+            derived.retention = Some(retention);
             if insights {
                 // Only the periods a generation holds: the others are
                 // read from them.
@@ -446,9 +452,13 @@ impl RedisStore {
         }
         // Scores in rank order: a lower sequence number keeps a tie's first-comer ahead.
         let mut seq: u64 = 0;
+        let now = jiff::Timestamp::now().as_second();
         for key in derived.memory.boards.keys() {
             let board = keys.board(&key);
             let expire_at = self.expire_at(&key.bucket);
+            if gone(expire_at, now) {
+                continue;
+            }
             let mut rows: Vec<(f64, String)> = Vec::with_capacity(500);
             for row in derived.memory.boards.ranked(&key, |_| true) {
                 seq += 1;
@@ -498,7 +508,12 @@ impl RedisStore {
         keys: &Keys,
         pairs: &Pairs,
     ) -> Result<(), StoreError> {
+        let now = jiff::Timestamp::now().as_second();
         for (bucket, rows, gave) in pairs.tallies() {
+            let at = self.expire_at(bucket);
+            if gone(at, now) {
+                continue;
+            }
             let base = keys.fair_play(bucket);
             let e = format!("{base}:e");
             let mut strong: Vec<(f64, String)> = Vec::new();
@@ -532,7 +547,6 @@ impl RedisStore {
                     .ignore();
                 pipe.flush_if_full().await?;
             }
-            let at = self.expire_at(bucket);
             if at > 0 {
                 if !strong.is_empty() {
                     pipe.expire_at(&e, at);
@@ -558,6 +572,7 @@ impl RedisStore {
             days: self.retention_days,
         };
         let own_points = keeps_points(rules);
+        let now = jiff::Timestamp::now().as_second();
         for (community, bucket, tally) in insights.tallies() {
             if !STORED.contains(&bucket.period) {
                 continue;
@@ -613,6 +628,10 @@ impl RedisStore {
                 ));
             }
             let expire_at = stored_expiry(retention, bucket, rules.week_starts);
+            // The counters stay with their year; the tallies go.
+            if gone(expire_at, now) {
+                continue;
+            }
             let shards = day_shards(community.is_some(), bucket.period);
             let mut written = Vec::new();
             for (suffix, fields) in hashes {
@@ -664,6 +683,12 @@ impl RedisStore {
         }
         Ok(())
     }
+}
+
+/// Whether a key expiring at `at` (Unix seconds; 0: never) would go as
+/// soon as it was written, as of `now`: a generation leaves it out.
+fn gone(at: i64, now: i64) -> bool {
+    at > 0 && at <= now
 }
 
 /// Pipelines of bulk writes, each sent once it holds about a thousand
