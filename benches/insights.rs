@@ -5,10 +5,12 @@
 //!    Redis (key prefixes of their own) take the same batches of 100 and the
 //!    same single events in alternating rounds, so drift on a shared machine
 //!    falls on both alike;
-//! 2. 1,000,000 generated events (20,000 members, 14 communities, a year)
+//! 2. 1,000,000 generated events (20,000 members, 14 communities, the year
+//!    ending today, so that the last weeks are within the 90 days' retention)
 //!    written to the log and replayed, then `GET /v1/insights` for a
-//!    community-month and for the whole deployment's month, first reads
-//!    (nothing cached) and steady state.
+//!    community's month and week and for the whole deployment's month and
+//!    week, first reads (nothing cached) and steady state. A week is read
+//!    from its days' tallies, a month from its own.
 //!
 //! `cargo bench --bench insights` (`INSIGHTS_EVENTS=200000` for a quicker
 //! run; the comparison of step 1 uses a fifth of that).
@@ -79,7 +81,7 @@ fn main() {
         communities: 14,
         days: 365,
         seed: 21,
-        start: "2026-01-05T00:00:00Z".parse().unwrap(),
+        start: redis::days_ago(365),
         events: Some(total),
         rings: Vec::new(),
     };
@@ -116,49 +118,64 @@ fn main() {
         let replayed = started.elapsed();
         let base = service(redis.port, "big", true).await;
 
-        // Months of the year, and each community's.
-        let months: Vec<String> = (1..=12).map(|m| format!("2026-{m:02}-15")).collect();
-        let community_months: Vec<String> = months
-            .iter()
-            .flat_map(|at| {
-                communities
-                    .iter()
-                    .map(move |c| format!("community={c}&period=month&at={at}"))
-            })
-            .collect();
-        let whole_months: Vec<String> = months
-            .iter()
-            .map(|at| format!("period=month&at={at}"))
-            .collect();
+        // The last twelve months and weeks (a day of each), and each
+        // community's.
+        let today = jiff::tz::TimeZone::UTC.to_datetime(jiff::Timestamp::now()).date();
+        let day = |days: i64| today.checked_sub(jiff::Span::new().days(days)).unwrap();
+        let months: Vec<String> = (0..12).map(|m| day(m * 30).to_string()).collect();
+        let weeks: Vec<String> = (0..12).map(|w| day(w * 7).to_string()).collect();
+        let queries = |period: &str, dates: &[String]| -> (Vec<String>, Vec<String>) {
+            let community = (dates.iter())
+                .flat_map(|at| {
+                    (communities.iter())
+                        .map(move |c| format!("community={c}&period={period}&at={at}"))
+                })
+                .collect();
+            let whole = (dates.iter())
+                .map(|at| format!("period={period}&at={at}"))
+                .collect();
+            (community, whole)
+        };
+        let (community_months, whole_months) = queries("month", &months);
+        let (community_weeks, whole_weeks) = queries("week", &weeks);
         let client = engagement_service::http_client().build().expect("an HTTP client");
         // First reads: every bucket once, one at a time, nothing cached.
+        let kinds = [
+            ("community-month", &community_months),
+            ("whole-deployment month", &whole_months),
+            ("community-week", &community_weeks),
+            ("whole-deployment week", &whole_weeks),
+        ];
         let mut first = Vec::new();
-        for q in community_months.iter().chain(&whole_months) {
-            let t = Instant::now();
-            let res = client
-                .get(format!("{base}/v1/insights?{q}"))
-                .bearer_auth(READ)
-                .send()
-                .await
-                .unwrap();
-            assert!(res.status().is_success(), "{q}: {}", res.status());
-            let _ = res.bytes().await.unwrap();
-            first.push(t.elapsed());
+        for (what, queries) in kinds {
+            let mut took = Vec::new();
+            for q in queries {
+                let t = Instant::now();
+                let res = client
+                    .get(format!("{base}/v1/insights?{q}"))
+                    .bearer_auth(READ)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(res.status().is_success(), "{q}: {}", res.status());
+                let _ = res.bytes().await.unwrap();
+                took.push(t.elapsed());
+            }
+            took.sort();
+            first.push((what, took));
         }
-        first.sort();
         let reads = (total / 20).max(1000);
-        let (b, q) = (base.clone(), Arc::new(community_months.clone()));
-        let community = drive("community-month reads", reads, CONCURRENT, 1, move |c, i| {
-            c.get(format!("{b}/v1/insights?{}", q[i % q.len()]))
-                .bearer_auth(READ)
-        })
-        .await;
-        let (b, q) = (base.clone(), Arc::new(whole_months.clone()));
-        let whole = drive("whole-deployment month reads", reads, CONCURRENT, 1, move |c, i| {
-            c.get(format!("{b}/v1/insights?{}", q[i % q.len()]))
-                .bearer_auth(READ)
-        })
-        .await;
+        let mut steady = Vec::new();
+        for (what, queries) in kinds {
+            let (b, q) = (base.clone(), Arc::new(queries.clone()));
+            let what = format!("{what} reads");
+            let f = drive(&what, reads, CONCURRENT, 1, move |c, i| {
+                c.get(format!("{b}/v1/insights?{}", q[i % q.len()]))
+                    .bearer_auth(READ)
+            })
+            .await;
+            steady.push(f);
+        }
 
         println!();
         println!(
@@ -184,20 +201,22 @@ fn main() {
             communities.len(),
             replayed.as_secs_f64()
         );
+        for (what, took) in &first {
+            println!(
+                "first read of each of {} {what} buckets, one at a time: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                took.len(),
+                percentile(took, 0.5),
+                percentile(took, 0.99),
+                took.last().copied().unwrap_or(Duration::ZERO).as_secs_f64() * 1000.0
+            );
+        }
         println!(
-            "first read of each of {} buckets, one at a time: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-            first.len(),
-            percentile(&first, 0.5),
-            percentile(&first, 0.99),
-            first.last().copied().unwrap_or(Duration::ZERO).as_secs_f64() * 1000.0
-        );
-        println!(
-            "{:<32} {:>12} {:>9} {:>9}",
+            "{:<36} {:>12} {:>9} {:>9}",
             "reads", "per second", "p50 ms", "p99 ms"
         );
-        for f in [&community, &whole] {
+        for f in &steady {
             println!(
-                "{:<32} {:>12.0} {:>9.2} {:>9.2}",
+                "{:<36} {:>12.0} {:>9.2} {:>9.2}",
                 f.what, f.per_second, f.p50_ms, f.p99_ms
             );
         }
