@@ -79,6 +79,7 @@ async fn batched(what: &str, base: &str, bodies: Arc<Vec<String>>) -> Figure {
 }
 
 fn main() {
+    engagement_service::allocator::configure();
     let scale: f64 = std::env::var("CLUSTER_SCALE")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -54,6 +54,7 @@ fn apply_all(
 }
 
 fn core_apply(c: &mut Criterion) {
+    engagement_service::allocator::configure();
     let rules = RuleSet::from_toml(include_str!("../rules/knowledge-sharing.toml")).unwrap();
     let events = stream();
     let mut group = c.benchmark_group("core");

@@ -95,6 +95,7 @@ async fn measure(base: &str, members: usize, requests: usize) -> Vec<Figure> {
 }
 
 fn main() {
+    engagement_service::allocator::configure();
     let requests: usize = std::env::var("EMBEDDED_READS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -160,6 +160,7 @@ fn write_log_file(dir: &Path, events: &[engagement_core::Event]) {
 }
 
 fn main() {
+    engagement_service::allocator::configure();
     let total: usize = std::env::var("FAIR_PLAY_EVENTS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -67,6 +67,7 @@ async fn service(port: u16, prefix: &str, insights: bool) -> String {
 }
 
 fn main() {
+    engagement_service::allocator::configure();
     let total: usize = std::env::var("INSIGHTS_EVENTS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -53,6 +53,7 @@ fn redis_benchmark(port: u16, args: &[&str]) -> f64 {
 }
 
 fn main() {
+    engagement_service::allocator::configure();
     let scale: f64 = std::env::var("LOAD_SCALE")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -180,6 +180,7 @@ async fn latency(
 }
 
 fn main() {
+    engagement_service::allocator::configure();
     let total: usize = std::env::var("NOTIFY_EVENTS")
         .ok()
         .and_then(|v| v.parse().ok())

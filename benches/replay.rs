@@ -31,6 +31,7 @@ use redis::Redis;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    engagement_service::allocator::configure();
     // `RUST_LOG=info` shows how long each step of a replay took.
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())

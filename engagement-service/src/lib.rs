@@ -1,6 +1,7 @@
 //! The HTTP service and command line around `engagement-core`.
 
 pub mod ahead;
+pub mod allocator;
 pub mod app;
 pub mod cli;
 pub mod credentials;

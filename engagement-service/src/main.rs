@@ -9,5 +9,6 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    engagement_service::allocator::configure();
     engagement_service::cli::run(engagement_service::cli::Cli::parse())
 }
