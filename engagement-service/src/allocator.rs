@@ -5,10 +5,10 @@
 //! mimalloc returns freed pages to the system after one second unused.
 //! A replay frees and allocates the decoded log, the engine's outcomes and
 //! the writes to Redis by the million, so with that default the system
-//! faulted in and zeroed the same pages again and again: a Redis replay
-//! of a million events took a sixth more processor time and a seventh more
-//! wall time than with freed memory kept for [`PURGE_DELAY_MS`], as it is
-//! now. What stays unused that long still goes back.
+//! faulted in and zeroed the same pages again and again, and a Redis
+//! replay of a million events took longer than with freed memory kept for
+//! [`PURGE_DELAY_MS`], as it is now (README, Performance). What stays
+//! unused that long still goes back.
 //! `MIMALLOC_PURGE_DELAY` (milliseconds, -1 for never) overrides it.
 //!
 //! The one module allowed `unsafe`: mimalloc's options are set through its
