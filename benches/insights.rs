@@ -6,7 +6,7 @@
 //!    same single events in alternating rounds, so drift on a shared machine
 //!    falls on both alike;
 //! 2. 1,000,000 generated events (20,000 members, 14 communities, the year
-//!    ending today, so that the last weeks are within the 90 days' retention)
+//!    up to today, so that the last weeks are within the 90 days' retention)
 //!    written to the log and replayed, then `GET /v1/insights` for a
 //!    community's month and week and for the whole deployment's month and
 //!    week, first reads (nothing cached) and steady state. A week is read
@@ -123,7 +123,12 @@ fn main() {
         // community's.
         let today = jiff::tz::TimeZone::UTC.to_datetime(jiff::Timestamp::now()).date();
         let day = |days: i64| today.checked_sub(jiff::Span::new().days(days)).unwrap();
-        let months: Vec<String> = (0..12).map(|m| day(m * 30).to_string()).collect();
+        let months: Vec<String> = (0..12)
+            .map(|m| {
+                let month = jiff::Span::new().months(m);
+                today.checked_sub(month).unwrap().to_string()
+            })
+            .collect();
         let weeks: Vec<String> = (0..12).map(|w| day(w * 7).to_string()).collect();
         let queries = |period: &str, dates: &[String]| -> (Vec<String>, Vec<String>) {
             let community = (dates.iter())

@@ -22,6 +22,7 @@
 //! assert_eq!(memory.ingest(&rules, &event).status, Status::Duplicate);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+#![forbid(unsafe_code)]
 
 pub mod board;
 pub mod calendar;

@@ -23,14 +23,16 @@ pub const PURGE_DELAY_MS: i64 = 10_000;
 /// the bindings leave it out of their constants).
 const PURGE_DELAY_OPTION: libmimalloc_sys::mi_option_t = 15;
 
-/// Sets mimalloc's options: called first thing in `main`, before any other
-/// thread runs.
+/// Sets mimalloc's options. To be called first thing in `main`, before the
+/// process starts any thread: mimalloc keeps its options as plain values
+/// that its threads read without synchronisation (the `engagement` binary
+/// and the benches do so).
 pub fn configure() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
         return;
     }
-    // SAFETY: mimalloc's options are plain values it reads when it purges;
-    // this runs before any other thread of the process does.
+    // SAFETY: sets one of mimalloc's option values, which it reads when it
+    // purges; called before the process starts any thread (see above).
     unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY_OPTION, PURGE_DELAY_MS as _) };
 }
 

@@ -114,16 +114,37 @@ fn day_keys(server: &RedisServer, generation: u64, day: &str) -> usize {
 #[tokio::test]
 async fn a_replay_on_redis_leaves_out_what_retention_let_go() {
     const ADMIN: &str = "retention-admin";
+    // With a board kept by the day only: a community whose activity on it
+    // is all past retention is still listed, as live ingest lists it.
+    let rules = std::env::temp_dir().join(format!("retention-daily-{}.toml", std::process::id()));
+    let daily = "\n[[leaderboards]]\nid = \"daily\"\nname = \"Today\"\nmetric = \"points\"\nperiods = [\"day\"]\nscopes = [\"global\", \"community\"]\n";
+    std::fs::write(
+        &rules,
+        format!(
+            "{}{daily}",
+            include_str!("../../rules/knowledge-sharing.toml")
+        ),
+    )
+    .unwrap();
     let server = RedisServer::start();
     let app = TestApp::spawn(Backend::Redis(&server, prefix("retention-replay")), |s| {
         s.retention_days = 7;
         s.admin_token = Some(ADMIN.to_owned());
+        s.rules = rules.clone();
     })
     .await;
     let day = |days_ago: i64| date_of(&answer("x", days_ago));
     let (old, recent) = (day(30), day(1));
     for (id, at) in [("old", &old), ("recent", &recent)] {
         let question = format!("q-{id}");
+        let mut in_community = event(
+            &format!("share-{id}"),
+            "answer.posted",
+            "cy",
+            &format!("{at}T09:00:00Z"),
+        );
+        in_community["community"] = format!("guild-{id}").into();
+        app.ingest(&in_community).await;
         let asked = event_on(
             &question,
             "question.posted",
@@ -153,7 +174,10 @@ async fn a_replay_on_redis_leaves_out_what_retention_let_go() {
         app.ingest(&answered).await;
         app.ingest(&accepted).await;
     }
-    let mut paths = vec!["/v1/leaderboards/contributors?period=all_time".to_owned()];
+    let mut paths = vec![
+        "/v1/leaderboards/contributors?period=all_time".to_owned(),
+        format!("/v1/leaderboards/daily?period=day&at={recent}"),
+    ];
     for at in [&old, &recent] {
         for period in ["day", "week", "month"] {
             paths.push(format!(
@@ -185,6 +209,17 @@ async fn a_replay_on_redis_leaves_out_what_retention_let_go() {
     };
     assert_eq!(recent_day(&before), (200, Value::from(20)));
     assert_eq!(day_keys(&server, 0, &old), 0);
+    let communities = |generation: u64| {
+        let key = format!(
+            "{{{}}}:g{generation}:communities:daily",
+            prefix("retention-replay")
+        );
+        let listed = server.cli(&["SMEMBERS", &key]).unwrap();
+        let mut listed: Vec<String> = listed.lines().map(str::to_owned).collect();
+        listed.sort();
+        listed
+    };
+    assert_eq!(communities(0), ["guild-old", "guild-recent"]);
     let live = day_keys(&server, 0, &recent);
     assert!(
         live >= 3,
@@ -200,6 +235,7 @@ async fn a_replay_on_redis_leaves_out_what_retention_let_go() {
     assert_eq!(res.status().as_u16(), 200);
     assert_eq!(day_keys(&server, 1, &old), 0);
     assert_eq!(day_keys(&server, 1, &recent), live);
+    assert_eq!(communities(1), communities(0));
     let after = answers().await;
     for ((path, status, body), (_, again, replayed)) in before.iter().zip(&after) {
         assert_eq!((status, body), (again, replayed), "{path}");

@@ -127,14 +127,8 @@ impl RedisStore {
         // runtime that reads the log ahead and keeps serving meanwhile.
         let mut read = self.everything();
         let (rules_now, insights, fair_play) = (rules.clone(), self.insights, self.fair_play);
-        let retention = Retention {
-            days: self.retention_days,
-        };
         let applying = tokio::task::spawn_blocking(move || {
             let mut derived = Derived::deferred(false, fair_play);
-            // Boards past their retention are not built: Redis would let
-            // their keys go as soon as they were written.
-            derived.retention = Some(retention);
             if insights {
                 // Only the periods a generation holds: the others are
                 // read from them.
@@ -465,6 +459,8 @@ impl RedisStore {
         for key in derived.memory.boards.keys() {
             let board = keys.board(&key);
             let expire_at = self.expire_at(&key.bucket);
+            // Built all the same, so that its community is listed below as
+            // live ingest lists it; Redis would let the key go at once.
             if gone(expire_at, now) {
                 continue;
             }
@@ -639,6 +635,7 @@ impl RedisStore {
             let expire_at = stored_expiry(retention, bucket, rules.week_starts);
             // The counters stay with their year; the tallies go.
             if gone(expire_at, now) {
+                pipe.flush_if_full().await?;
                 continue;
             }
             let shards = day_shards(community.is_some(), bucket.period);
