@@ -56,13 +56,7 @@ async fn redis(test: &str) -> Fixture {
 }
 
 async fn admin_get(app: &TestApp, path: &str) -> (u16, Value) {
-    let res = (app.client.get(format!("{}{path}", app.base)))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
+    app.get_as(path, Some(ADMIN)).await
 }
 
 async fn admin_post(app: &TestApp, path: &str, body: &Value) -> (u16, Value) {

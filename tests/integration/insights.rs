@@ -34,13 +34,7 @@ async fn redis(test: &str) -> Fixture {
 }
 
 async fn get(app: &TestApp, path: &str, token: Option<&str>) -> (u16, Value) {
-    let mut req = app.client.get(format!("{}{path}", app.base));
-    if let Some(token) = token {
-        req = req.bearer_auth(token);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
+    app.get_as(path, token).await
 }
 
 /// Checks every report a fixture expects.

@@ -190,13 +190,8 @@ async fn a_replay_on_redis_leaves_out_what_retention_let_go() {
     let answers = || async {
         let mut out = Vec::new();
         for path in &paths {
-            let res = (app.client.get(format!("{}{path}", app.base)))
-                .bearer_auth(ADMIN)
-                .send()
-                .await
-                .unwrap();
-            let status = res.status().as_u16();
-            out.push((path.clone(), status, res.json::<Value>().await.unwrap()));
+            let (status, body) = app.get_as(path, Some(ADMIN)).await;
+            out.push((path.clone(), status, body));
         }
         out
     };

@@ -351,12 +351,16 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let res = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("the service answers");
+        self.get_as(path, None).await
+    }
+
+    /// A GET with `token` as its bearer token, when given.
+    pub async fn get_as(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut req = self.client.get(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let res = req.send().await.expect("the service answers");
         let status = res.status().as_u16();
         (status, res.json().await.unwrap_or(Value::Null))
     }

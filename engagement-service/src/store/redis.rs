@@ -165,6 +165,12 @@ impl ScriptCall {
     }
 }
 
+/// Which of `shards` small hashes holds `field` (fair-play and insights
+/// tallies spread this way).
+fn shard(field: &str, shards: u64) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(field.as_bytes()) % shards
+}
+
 /// A script sent with every transaction, without its comment lines and
 /// indentation: Redis reads and hashes the whole text at each `EVAL`.
 fn compact_script(source: &str) -> String {

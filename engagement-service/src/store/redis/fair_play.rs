@@ -66,8 +66,7 @@ pub(super) fn shards(period: Period) -> u64 {
 /// The hash of `base` (a bucket's `Keys::fair_play`) holding `field`: `w`
 /// for weak pairs, `v` for givers.
 pub(super) fn shard_key(base: &str, kind: char, period: Period, field: &str) -> String {
-    let n = xxhash_rust::xxh3::xxh3_64(field.as_bytes()) % shards(period);
-    format!("{base}:{kind}{n}")
+    format!("{base}:{kind}{}", super::shard(field, shards(period)))
 }
 
 /// One bucket's changes: packed deltas per pair, deltas per giver.

@@ -455,6 +455,7 @@ impl RedisStore {
         }
         // Scores in rank order: a lower sequence number keeps a tie's first-comer ahead.
         let mut seq: u64 = 0;
+        // What would go as soon as written, reckoned once for the whole write.
         let now = jiff::Timestamp::now().as_second();
         for key in derived.memory.boards.keys() {
             let board = keys.board(&key);
@@ -496,11 +497,11 @@ impl RedisStore {
         }
         pipe.add().set(keys.seq(), seq).ignore();
         if let Some(insights) = &derived.memory.insights {
-            self.write_insights(&mut pipe, keys, rules, insights)
+            self.write_insights(&mut pipe, keys, rules, insights, now)
                 .await?;
         }
         if let Some(pairs) = &derived.memory.fair_play {
-            self.write_fair_play(&mut pipe, keys, pairs).await?;
+            self.write_fair_play(&mut pipe, keys, pairs, now).await?;
         }
         pipe.finish().await
     }
@@ -512,8 +513,8 @@ impl RedisStore {
         pipe: &mut Chunked,
         keys: &Keys,
         pairs: &Pairs,
+        now: i64,
     ) -> Result<(), StoreError> {
-        let now = jiff::Timestamp::now().as_second();
         for (bucket, rows, gave) in pairs.tallies() {
             let at = self.expire_at(bucket);
             if gone(at, now) {
@@ -572,12 +573,12 @@ impl RedisStore {
         keys: &Keys,
         rules: &RuleSet,
         insights: &Insights,
+        now: i64,
     ) -> Result<(), StoreError> {
         let retention = Retention {
             days: self.retention_days,
         };
         let own_points = keeps_points(rules);
-        let now = jiff::Timestamp::now().as_second();
         for (community, bucket, tally) in insights.tallies() {
             if !STORED.contains(&bucket.period) {
                 continue;
@@ -597,6 +598,12 @@ impl RedisStore {
                         counters,
                     )
                     .ignore();
+            }
+            let expire_at = stored_expiry(retention, bucket, rules.week_starts);
+            // The counters stay with their year; the tallies go.
+            if gone(expire_at, now) {
+                pipe.flush_if_full().await?;
+                continue;
             }
             let mut hashes = vec![
                 (
@@ -631,12 +638,6 @@ impl RedisStore {
                         .map(|(m, n)| (m.to_string(), *n))
                         .collect(),
                 ));
-            }
-            let expire_at = stored_expiry(retention, bucket, rules.week_starts);
-            // The counters stay with their year; the tallies go.
-            if gone(expire_at, now) {
-                pipe.flush_if_full().await?;
-                continue;
             }
             let shards = day_shards(community.is_some(), bucket.period);
             let mut written = Vec::new();

@@ -120,8 +120,7 @@ pub(super) fn tally_key(base: &str, suffix: &str, shards: u64, field: &str) -> S
     if shards == 0 || !spread(suffix) {
         return format!("{base}{suffix}");
     }
-    let n = xxhash_rust::xxh3::xxh3_64(field.as_bytes()) % shards;
-    format!("{base}{suffix}{n}")
+    format!("{base}{suffix}{}", super::shard(field, shards))
 }
 
 /// Every hash of a bucket's tally under `suffix`: its shards, and the one
