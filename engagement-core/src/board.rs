@@ -163,65 +163,21 @@ impl Boards {
     }
 
     /// Applies leaderboard increments in order; members at zero or below leave.
-    pub fn apply(&mut self, increments: &[Increment<'_>]) {
-        // The increments of one outcome repeat the same board id, community
-        // and member: the same references, so the last ones found are
-        // recognised by address before anything is looked up.
-        let mut last_id: Option<(&str, usize)> = None;
-        let mut last_scope: Option<(&CommunityId, Scope)> = None;
-        let mut last_member: Option<(&MemberId, Slot)> = None;
+    pub fn apply<'a>(&mut self, increments: impl IntoIterator<Item = Increment<'a>>) {
+        let mut applying = self.applying();
         for inc in increments {
-            self.seq += 1;
-            let id = match last_id {
-                Some((board, n)) if std::ptr::eq(board, inc.board) => n,
-                _ => self.id_number(inc.board),
-            };
-            last_id = Some((inc.board, id));
-            let scope = match (inc.community, last_scope) {
-                (None, _) => 0,
-                (Some(c), Some((last, n))) if std::ptr::eq(c, last) => n,
-                (Some(c), _) => {
-                    let n = self.scope(c);
-                    last_scope = Some((c, n));
-                    n
-                }
-            };
-            let slot = match last_member {
-                Some((m, n)) if std::ptr::eq(m, inc.member) => n,
-                _ => self.slot(inc.member),
-            };
-            last_member = Some((inc.member, slot));
-            let board = self.board_for(id, scope, inc.bucket);
-            let seq = self.seq;
-            let board = &mut self.boards[board];
-            // One lookup of the member's score whether it changes, appears or goes.
-            let (old, score) = match board.scores.entry(slot) {
-                Entry::Occupied(mut held) => {
-                    let old = *held.get();
-                    let score = old.0 + inc.delta;
-                    if score > 0 {
-                        held.insert((score, seq));
-                    } else {
-                        held.remove();
-                    }
-                    (Some(old), score)
-                }
-                Entry::Vacant(free) => {
-                    if inc.delta > 0 {
-                        free.insert((inc.delta, seq));
-                    }
-                    (None, inc.delta)
-                }
-            };
-            if self.deferred {
-                continue;
-            }
-            if let Some((s, seq)) = old {
-                board.order.remove(&(Reverse(s), seq, slot));
-            }
-            if score > 0 {
-                board.order.insert((Reverse(score), seq, slot));
-            }
+            applying.take(inc);
+        }
+    }
+
+    /// Applies increments one by one, as they are handed over (see
+    /// [`crate::Outcome::for_each_increment`]).
+    pub fn applying<'b, 'a>(&'b mut self) -> Applying<'b, 'a> {
+        Applying {
+            boards: self,
+            last_id: None,
+            last_scope: None,
+            last_member: None,
         }
     }
 
@@ -493,5 +449,75 @@ impl Boards {
             },
             bucket: *bucket,
         })
+    }
+}
+
+/// Increments applied one at a time to [`Boards`].
+///
+/// The increments of one outcome repeat the same board id, community and
+/// member: the same references, so the last ones found are recognised by
+/// address before anything is looked up.
+#[derive(Debug)]
+pub struct Applying<'b, 'a> {
+    boards: &'b mut Boards,
+    last_id: Option<(&'a str, usize)>,
+    last_scope: Option<(&'a CommunityId, Scope)>,
+    last_member: Option<(&'a MemberId, Slot)>,
+}
+
+impl<'a> Applying<'_, 'a> {
+    /// Applies one increment; a member at zero or below leaves the board.
+    pub fn take(&mut self, inc: Increment<'a>) {
+        self.boards.seq += 1;
+        let id = match self.last_id {
+            Some((board, n)) if std::ptr::eq(board, inc.board) => n,
+            _ => self.boards.id_number(inc.board),
+        };
+        self.last_id = Some((inc.board, id));
+        let scope = match (inc.community, self.last_scope) {
+            (None, _) => 0,
+            (Some(c), Some((last, n))) if std::ptr::eq(c, last) => n,
+            (Some(c), _) => {
+                let n = self.boards.scope(c);
+                self.last_scope = Some((c, n));
+                n
+            }
+        };
+        let slot = match self.last_member {
+            Some((m, n)) if std::ptr::eq(m, inc.member) => n,
+            _ => self.boards.slot(inc.member),
+        };
+        self.last_member = Some((inc.member, slot));
+        let board = self.boards.board_for(id, scope, inc.bucket);
+        let seq = self.boards.seq;
+        let board = &mut self.boards.boards[board];
+        // One lookup of the member's score whether it changes, appears or goes.
+        let (old, score) = match board.scores.entry(slot) {
+            Entry::Occupied(mut held) => {
+                let old = *held.get();
+                let score = old.0 + inc.delta;
+                if score > 0 {
+                    held.insert((score, seq));
+                } else {
+                    held.remove();
+                }
+                (Some(old), score)
+            }
+            Entry::Vacant(free) => {
+                if inc.delta > 0 {
+                    free.insert((inc.delta, seq));
+                }
+                (None, inc.delta)
+            }
+        };
+        if self.boards.deferred {
+            return;
+        }
+        if let Some((s, seq)) = old {
+            board.order.remove(&(Reverse(s), seq, slot));
+        }
+        if score > 0 {
+            board.order.insert((Reverse(score), seq, slot));
+        }
     }
 }

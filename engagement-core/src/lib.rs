@@ -38,7 +38,7 @@ pub mod rules;
 pub mod state;
 pub mod step;
 
-pub use board::{BoardKey, Boards, Ranked};
+pub use board::{Applying, BoardKey, Boards, Ranked};
 pub use calendar::{Bucket, Day, Period};
 pub use engine::{
     ADJUSTMENT_RULE, Award, Awards, Effects, Increment, Line, Members, Note, Outcome, Reason,

@@ -119,9 +119,12 @@ impl Memory {
     ) -> Stepped {
         let stepped = step(rules, &mut self.members, &mut self.outcomes, event);
         if let (Stepped::Recorded { .. }, Some(outcome)) = (stepped, self.outcomes.get(&event.id)) {
-            let mut increments = outcome.increments(rules);
-            increments.retain(keep);
-            self.boards.apply(&increments);
+            let mut applying = self.boards.applying();
+            outcome.for_each_increment(rules, |inc| {
+                if keep(&inc) {
+                    applying.take(inc);
+                }
+            });
             let home = || {
                 insights::actor(outcome)
                     .and_then(|a| self.members.get(a))

@@ -51,7 +51,7 @@ proptest! {
                 member: &members[*m],
                 delta: *delta,
             };
-            live.apply(std::slice::from_ref(&inc));
+            live.apply([inc]);
         }
         let unlisted: Vec<&MemberId> = unlisted.iter().map(|i| &members[*i]).collect();
         let listed = |m: &MemberId| !unlisted.contains(&m);

@@ -104,25 +104,20 @@ impl Outcome {
         }
     }
 
-    /// Every leaderboard change this outcome makes, under `rules`.
-    pub fn increments<'a>(&'a self, rules: &'a RuleSet) -> Vec<Increment<'a>> {
+    /// Hands `take` every leaderboard change this outcome makes, under
+    /// `rules`, board by board in rule-file order.
+    ///
+    /// Handed over as they are made, never gathered: a list of them was an
+    /// allocation every applied event paid for, and an iterator over the
+    /// nested loops below copied its state at every step.
+    pub fn for_each_increment<'a>(
+        &'a self,
+        rules: &'a RuleSet,
+        mut take: impl FnMut(Increment<'a>),
+    ) {
         let Some(effects) = &self.effects else {
-            return Vec::new();
+            return;
         };
-        // Sized up front: growing the vector dominated the cost of this call.
-        let capacity = rules
-            .leaderboards
-            .iter()
-            .map(|b| {
-                let scopes = usize::from(b.global) + usize::from(b.community);
-                let members = match b.metric {
-                    Metric::Points => effects.awards.len(),
-                    Metric::Count { .. } => 1,
-                };
-                b.periods.len() * scopes * members
-            })
-            .sum();
-        let mut out = Vec::with_capacity(capacity);
         let buckets = buckets_kept(rules, self.day_in_engine(rules, effects.occurred_at));
         for board in &rules.leaderboards {
             let mut push = |member: &'a MemberId, delta: i64| {
@@ -131,7 +126,7 @@ impl Outcome {
                         continue;
                     };
                     if board.global {
-                        out.push(Increment {
+                        take(Increment {
                             board: &board.id,
                             community: None,
                             bucket,
@@ -140,7 +135,7 @@ impl Outcome {
                         });
                     }
                     if let (true, Some(c)) = (board.community, &effects.community) {
-                        out.push(Increment {
+                        take(Increment {
                             board: &board.id,
                             community: Some(c),
                             bucket,
@@ -171,6 +166,13 @@ impl Outcome {
                 }
             }
         }
+    }
+
+    /// Every leaderboard change this outcome makes, gathered in the order
+    /// [`Outcome::for_each_increment`] hands them over.
+    pub fn increments<'a>(&'a self, rules: &'a RuleSet) -> Vec<Increment<'a>> {
+        let mut out = Vec::new();
+        self.for_each_increment(rules, |inc| out.push(inc));
         out
     }
 }

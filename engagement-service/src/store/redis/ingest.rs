@@ -185,7 +185,7 @@ impl RedisStore {
             if self.fair_play {
                 engagement_core::fair_play::observe(rules, &outcome, &mut fair_writes);
             }
-            for inc in outcome.increments(rules) {
+            outcome.for_each_increment(rules, |inc| {
                 let board = rules.leaderboards.iter().position(|b| *b.id == *inc.board);
                 if let Some(c) = inc.community
                     && scoped.insert((board, c.clone()))
@@ -203,7 +203,7 @@ impl RedisStore {
                         (key.into(), self.expire_at(&inc.bucket))
                     });
                 changes.add(key.clone(), inc.member, inc.delta, *expire_at);
-            }
+            });
             for (member, line) in ledger_lines(rules, event, &outcome) {
                 let key = keys.ledger(&member);
                 pipe.lpush(&key, compact::ledger_line(&line)).ignore();
