@@ -205,6 +205,26 @@ pub struct MemberState {
     /// checked; 0 when never, as after loading the state.
     #[serde(skip)]
     pub(crate) badges_checked: u64,
+    /// How many tiers of each badge the member holds, counted from
+    /// `badges`: see [`TiersHeld`].
+    #[serde(skip)]
+    pub(crate) held_by_badge: TiersHeld,
+}
+
+/// How many tiers of each badge of one rule set a member holds, by the
+/// badge's position in the rule file: badge checks read it instead of
+/// going through the member's badges for every badge reached.
+///
+/// Held badges are only ever added, so the entries of `badges` past those
+/// already counted are counted when next asked; a different rule set, or
+/// fewer entries than counted, counts them all again.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TiersHeld {
+    /// The rule set counted for, by fingerprint; 0 when never counted.
+    pub(crate) fingerprint: u64,
+    /// Entries of `badges` counted.
+    pub(crate) counted: usize,
+    pub(crate) by_badge: Box<[u32]>,
 }
 
 impl MemberState {

@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use super::{BadgeGranted, Effects, LevelUp, Members, Outcome, Touch};
 use crate::ids::MemberId;
 use crate::rules::{Badge, Criterion, Role, RuleSet};
-use crate::state::MemberState;
+use crate::state::{MemberState, TiersHeld};
 
 impl RuleSet {
     /// Grants the badges and reports the level-ups of every member touched.
@@ -94,12 +94,9 @@ impl RuleSet {
             if reached == 0 {
                 continue;
             }
-            // Counted no further than the tiers reached: holding those is
-            // the common case, and then nothing is granted.
-            let held = (state.badges.iter())
-                .filter(|h| h.badge == badge.id)
-                .take(reached)
-                .count();
+            // Holding every tier reached is the common case, and then
+            // nothing is granted.
+            let held = self.tiers_held(state, i).min(reached);
             for (tier_idx, tier) in badge.tiers.iter().enumerate().take(reached).skip(held) {
                 state.badges.push(crate::state::HeldBadge {
                     badge: badge.id.clone(),
@@ -114,6 +111,26 @@ impl RuleSet {
                 });
             }
         }
+    }
+
+    /// How many tiers of the badge at position `badge` the member holds
+    /// (entries of their badges that name it).
+    fn tiers_held(&self, state: &mut MemberState, badge: usize) -> usize {
+        let held = &mut state.held_by_badge;
+        if held.fingerprint != self.fingerprint || held.counted > state.badges.len() {
+            *held = TiersHeld {
+                fingerprint: self.fingerprint,
+                counted: 0,
+                by_badge: vec![0; self.badges.len()].into(),
+            };
+        }
+        for h in &state.badges[held.counted..] {
+            if let Some(n) = self.badges.iter().position(|b| b.id == h.badge) {
+                held.by_badge[n] += 1;
+            }
+        }
+        held.counted = state.badges.len();
+        held.by_badge[badge] as usize
     }
 
     /// The member's current value for a badge criterion (`None` for manual badges).

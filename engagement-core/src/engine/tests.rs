@@ -665,6 +665,64 @@ fn a_badge_a_new_rule_file_puts_within_reach_is_granted_on_the_members_next_even
     );
 }
 
+#[test]
+fn held_tiers_are_counted_again_under_a_new_rule_file_and_after_a_grant_by_hand() {
+    let (r, mut m) = (rules(), Memory::default());
+    let accepted = |i: usize| {
+        on(
+            ev(&format!("acc{i}"), "answer.accepted", "bo", NOON),
+            &format!("p{i}"),
+            "ana",
+        )
+    };
+    let mentor = |o: &Outcome| -> Vec<Option<String>> {
+        (o.badges.iter())
+            .filter(|b| b.badge.as_str() == "mentor")
+            .map(|b| b.tier.clone())
+            .collect()
+    };
+    assert_eq!(
+        mentor(&m.ingest(&r, &accepted(0))),
+        vec![Some("bronze".to_owned())]
+    );
+    // Silver granted by hand, as a store adds it to the member's badges.
+    (m.members.get_mut(&id("ana")).unwrap().badges).push(crate::state::HeldBadge {
+        badge: crate::name::Name::new("mentor"),
+        tier: 1,
+        awarded_at: NOON.parse().unwrap(),
+        reason: Some("helped at the meetup".to_owned()),
+    });
+    for i in 1..10 {
+        assert_eq!(
+            mentor(&m.ingest(&r, &accepted(i))),
+            Vec::<Option<String>>::new(),
+            "{i}"
+        );
+    }
+    // A new rule file: mentor comes last, and has a tier at 11.
+    let mentor_block = CANONICAL
+        .split("[[badges]]")
+        .find(|b| b.contains("id = \"mentor\""))
+        .unwrap();
+    let new = CANONICAL.replace(&format!("[[badges]]{mentor_block}"), "")
+        + "\n[[badges]]"
+        + &mentor_block.replace(
+            r#"{ name = "gold",   at_least = 50 },"#,
+            r#"{ name = "gold",   at_least = 11 },"#,
+        );
+    let new = RuleSet::from_toml(&new).unwrap();
+    assert_eq!(new.badges.last().map(|b| b.id.as_str()), Some("mentor"));
+    assert_eq!(
+        mentor(&m.ingest(&new, &accepted(10))),
+        vec![Some("gold".to_owned())]
+    );
+    assert_eq!(
+        mentor(&m.ingest(&new, &accepted(11))),
+        Vec::<Option<String>>::new()
+    );
+    assert_eq!(m.members[&id("ana")].tiers_held("mentor"), 3);
+}
+
 /// Slots and chances are stored and drawn from this hash: the one-pass
 /// form must give the streaming hasher's value, at every length.
 #[test]
