@@ -27,7 +27,8 @@ use support::{RedisCluster, RedisServer};
 
 // The allocator the `engagement` binary uses.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: engagement_service::allocator::Allocator =
+    engagement_service::allocator::Allocator;
 
 /// Clients per deployment.
 const CLIENTS: usize = 16;

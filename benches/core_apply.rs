@@ -6,7 +6,8 @@
 type HashMap<K, V> = hashbrown::HashMap<K, V, foldhash::fast::FixedState>;
 // The allocator the `engagement` binary uses.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: engagement_service::allocator::Allocator =
+    engagement_service::allocator::Allocator;
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -23,7 +23,8 @@ use drive::{CONCURRENT, Figure, drive};
 
 // The allocator the `engagement` binary uses.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: engagement_service::allocator::Allocator =
+    engagement_service::allocator::Allocator;
 
 /// Every member answers one to five times over a month: a board of exactly
 /// `members` members, with the ties real boards have.

@@ -37,7 +37,8 @@ use redis::Redis;
 
 // The allocator the `engagement` binary uses.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: engagement_service::allocator::Allocator =
+    engagement_service::allocator::Allocator;
 
 const ROUNDS: usize = 6;
 const RULES: &str = include_str!("../rules/knowledge-sharing.toml");

@@ -28,7 +28,8 @@ use redis::Redis;
 
 // The allocator the `engagement` binary uses.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: engagement_service::allocator::Allocator =
+    engagement_service::allocator::Allocator;
 
 fn main() {
     engagement_service::allocator::configure();

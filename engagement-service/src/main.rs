@@ -6,7 +6,8 @@ use clap::Parser;
 // values per event; mimalloc serves those markedly faster than the system
 // allocator.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: engagement_service::allocator::Allocator =
+    engagement_service::allocator::Allocator;
 
 fn main() -> std::process::ExitCode {
     engagement_service::allocator::configure();
