@@ -49,13 +49,16 @@ impl RuleSet {
             .filter(|a| a.member == *member)
             .map(|a| a.points * outcome.sign)
             .sum();
-        let before = self.level_index(state.points - gained);
-        let after = self.level_index(state.points);
-        if after > before {
-            outcome.level_ups.push(LevelUp {
-                member: member.clone(),
-                level: self.levels[after].name.clone(),
-            });
+        // Levels rise with points: only a gain can reach a new one.
+        if gained > 0 {
+            let before = self.level_index(state.points - gained);
+            let after = self.level_index(state.points);
+            if after > before {
+                outcome.level_ups.push(LevelUp {
+                    member: member.clone(),
+                    level: self.levels[after].name.clone(),
+                });
+            }
         }
         if outcome.sign > 0 {
             let at = effects.occurred_at;
@@ -134,6 +137,7 @@ impl RuleSet {
     }
 
     /// The member's current value for a badge criterion (`None` for manual badges).
+    #[inline]
     pub fn progress_value(&self, criterion: &Criterion, state: &MemberState) -> Option<i64> {
         let kind = |a: usize| &self.actions[a].kind;
         Some(match criterion {

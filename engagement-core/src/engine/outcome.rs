@@ -187,7 +187,9 @@ fn buckets_kept(rules: &RuleSet, day: Day) -> [Option<Bucket>; Period::ALL.len()
     type Key = (u64, jiff::civil::Weekday, [bool; Period::ALL.len()], Day);
     type Buckets = [Option<Bucket>; Period::ALL.len()];
     thread_local! {
-        static LAST: Cell<Option<(Key, Buckets)>> = const { Cell::new(None) };
+        // Apart, so that the usual case reads the key and the buckets once.
+        static KEY: Cell<Option<Key>> = const { Cell::new(None) };
+        static BUCKETS: Cell<Buckets> = const { Cell::new([None; Period::ALL.len()]) };
     }
     let key: Key = (
         rules.fingerprint,
@@ -195,20 +197,17 @@ fn buckets_kept(rules: &RuleSet, day: Day) -> [Option<Bucket>; Period::ALL.len()
         rules.periods_kept,
         day,
     );
-    LAST.with(|last| {
-        if let Some((k, buckets)) = last.get()
-            && k == key
-        {
-            return buckets;
-        }
-        let date = day.date();
-        let buckets = Period::ALL.map(|p| {
-            let used = rules.periods_kept[p as usize];
-            used.then(|| Bucket::containing(p, date, rules.week_starts))
-        });
-        last.set(Some((key, buckets)));
-        buckets
-    })
+    if KEY.get() == Some(key) {
+        return BUCKETS.get();
+    }
+    let date = day.date();
+    let buckets = Period::ALL.map(|p| {
+        let used = rules.periods_kept[p as usize];
+        used.then(|| Bucket::containing(p, date, rules.week_starts))
+    });
+    BUCKETS.set(buckets);
+    KEY.set(Some(key));
+    buckets
 }
 
 /// The members whose state applying `event` may read or change: stores load
