@@ -167,14 +167,6 @@ impl Outcome {
             }
         }
     }
-
-    /// Every leaderboard change this outcome makes, gathered in the order
-    /// [`Outcome::for_each_increment`] hands them over.
-    pub fn increments<'a>(&'a self, rules: &'a RuleSet) -> Vec<Increment<'a>> {
-        let mut out = Vec::new();
-        self.for_each_increment(rules, |inc| out.push(inc));
-        out
-    }
 }
 
 /// The bucket holding `day` of every period some board keeps (`None` for
