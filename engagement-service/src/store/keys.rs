@@ -7,14 +7,19 @@
 //! derived state lives under `{prefix}:g<N>:`, so a replay can build
 //! generation N+1 beside the live one and switch with one write.
 
+use std::borrow::Cow;
+
 use engagement_core::{BoardKey, Bucket, CommunityId, EventId, MemberId};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// Everything but letters, digits, `-`, `.` and `_` is encoded.
 const ID: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_');
 
-fn enc(s: &str) -> String {
-    utf8_percent_encode(s, ID).to_string()
+/// `s` as it goes into a key: borrowed as it is when nothing in it needs
+/// encoding, as with most ids (a key is built for every record a replay
+/// writes).
+fn enc(s: &str) -> Cow<'_, str> {
+    utf8_percent_encode(s, ID).into()
 }
 
 /// A scope in a key: `g` for the whole deployment, `c:<community>` for one.
@@ -222,7 +227,7 @@ impl Keys {
     }
 
     pub fn community(&self, c: &CommunityId) -> String {
-        enc(c.as_str())
+        enc(c.as_str()).into_owned()
     }
 
     /// The fair-play tallies of one bucket share this start (see
