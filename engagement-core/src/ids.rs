@@ -104,6 +104,46 @@ id_type!(
     CommunityId
 );
 
+/// One shared copy of each member and community id read.
+///
+/// Ids decoded from a log are fresh copies of the same few texts. The
+/// engine, the boards and the tallies compare and look ids up many times
+/// per event; two copies of one id compare their text, two clones of it
+/// only their address. A reader that hands every event through
+/// [`Interner::event`] makes each id a clone of the first copy read. It
+/// holds one entry per distinct member and community read, as the
+/// engine's own state does.
+#[derive(Debug, Default)]
+pub struct Interner {
+    members: Kept<MemberId>,
+    communities: Kept<CommunityId>,
+}
+
+type Kept<T> = std::collections::HashSet<T, foldhash::fast::FixedState>;
+
+impl Interner {
+    /// Makes the event's actor, community and target author clones of
+    /// the copies kept.
+    pub fn event(&mut self, event: &mut crate::Event) {
+        intern(&mut self.members, &mut event.actor);
+        if let Some(c) = &mut event.community {
+            intern(&mut self.communities, c);
+        }
+        if let Some(author) = event.target.as_mut().and_then(|t| t.author.as_mut()) {
+            intern(&mut self.members, author);
+        }
+    }
+}
+
+fn intern<T: Clone + Eq + std::hash::Hash>(kept: &mut Kept<T>, id: &mut T) {
+    match kept.get(id) {
+        Some(first) => id.clone_from(first),
+        None => {
+            kept.insert(id.clone());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +162,26 @@ mod tests {
     fn ids_refuse_empty_and_oversized_strings() {
         assert_eq!(MemberId::parse(""), Err(IdError::Empty));
         assert_eq!(EventId::parse("é".repeat(101)), Err(IdError::TooLong(202)));
+    }
+
+    #[test]
+    fn interned_events_share_one_copy_of_each_id_and_read_the_same() {
+        let read = |json: &str| -> crate::Event { serde_json::from_str(json).unwrap() };
+        let first = r#"{"id":"e1","kind":"answer.posted","actor":"ana","occurred_at":"2026-11-20T14:03:00Z","community":"customs","target":{"id":"t1","author":"bo"}}"#;
+        let second = r#"{"id":"e2","kind":"post.liked","actor":"bo","occurred_at":"2026-11-20T15:03:00Z","community":"customs","target":{"id":"t2","author":"ana"}}"#;
+        let (mut a, mut b) = (read(first), read(second));
+        let author = |e: &crate::Event| e.target.as_ref().and_then(|t| t.author.clone()).unwrap();
+        let same = |x: &MemberId, y: &MemberId| Arc::ptr_eq(&x.shared(), &y.shared());
+        assert!(!same(&a.actor, &author(&b)), "two reads are two copies");
+        let mut ids = Interner::default();
+        ids.event(&mut a);
+        ids.event(&mut b);
+        assert!(same(&a.actor, &author(&b)));
+        assert!(same(&author(&a), &b.actor));
+        let (ca, cb) = (a.community.clone().unwrap(), b.community.clone().unwrap());
+        assert!(Arc::ptr_eq(&ca.shared(), &cb.shared()));
+        // Nothing else changes.
+        assert_eq!((a, b), (read(first), read(second)));
     }
 
     #[test]

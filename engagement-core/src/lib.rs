@@ -45,7 +45,7 @@ pub use engine::{
     Status, members_touched,
 };
 pub use event::{Adjustment, Event, Target};
-pub use ids::{CommunityId, EventId, IdError, MemberId};
+pub use ids::{CommunityId, EventId, IdError, Interner, MemberId};
 pub use insights::{Insights, Report};
 pub use memory::Memory;
 pub use name::Name;

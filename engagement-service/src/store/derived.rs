@@ -7,8 +7,8 @@ use std::io::BufRead;
 use engagement_core::fair_play::Pairs;
 use engagement_core::memory::Observed;
 use engagement_core::{
-    BoardKey, Bucket, Event, Increment, Insights, MemberId, MemberState, Memory, Outcome, RuleSet,
-    Status,
+    BoardKey, Bucket, Event, Increment, Insights, Interner, MemberId, MemberState, Memory, Outcome,
+    RuleSet, Status,
 };
 
 use super::aliases::AliasTable;
@@ -428,7 +428,13 @@ pub fn read_lines_ahead(
     mut each: impl FnMut(LogEntry),
 ) -> Result<u64, StoreError> {
     let (read, ()) = crate::ahead::ahead(
-        |emit| read_lines(reader, origin, emit),
+        |emit| {
+            let mut ids = Interner::default();
+            read_lines(reader, origin, |mut entry| {
+                entry.intern(&mut ids);
+                emit(entry);
+            })
+        },
         |entries| entries.for_each(&mut each),
     );
     read.unwrap_or_else(|_| {

@@ -19,8 +19,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use engagement_core::{
-    BoardKey, Bucket, CommunityId, Event, EventId, MemberId, MemberState, Outcome, Profile, Reason,
-    Report, RuleSet, Status,
+    BoardKey, Bucket, CommunityId, Event, EventId, Interner, MemberId, MemberState, Outcome,
+    Profile, Reason, Report, RuleSet, Status,
 };
 use serde::{Deserialize, Serialize};
 
@@ -68,6 +68,17 @@ pub enum LogEntry {
         member: MemberId,
         aliases: Vec<MemberId>,
     },
+}
+
+impl LogEntry {
+    /// Shares the ids of an event with the entries read before it (see
+    /// [`Interner`]): readers of the whole log do so, so that the engine
+    /// compares ids by address.
+    pub fn intern(&mut self, ids: &mut Interner) {
+        if let LogEntry::Event { event } = self {
+            ids.event(event);
+        }
+    }
 }
 
 /// A badge granted by hand by an admin.

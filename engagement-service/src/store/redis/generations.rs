@@ -8,7 +8,7 @@ use std::time::Duration;
 use deadpool_redis::redis::{self, AsyncCommands, Value};
 use engagement_core::fair_play::Pairs;
 use engagement_core::insights::Insights;
-use engagement_core::{MemberState, Period, RuleSet};
+use engagement_core::{Interner, MemberState, Period, RuleSet};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -71,12 +71,17 @@ impl RedisStore {
         let store = self.clone();
         tokio::spawn(async move {
             let read = async {
+                let mut ids = Interner::default();
+                let mut interned = |mut chunk: Vec<LogEntry>| {
+                    chunk.iter_mut().for_each(|e| e.intern(&mut ids));
+                    chunk
+                };
                 // No connection is held while the readers take theirs.
                 let archives = store.archives(&mut store.conn().await?).await?;
                 let mut last = archives.last().map_or("-".to_owned(), |a| a.last.clone());
                 let mut chunks = read_archives(archives.clone());
                 while let Some(chunk) = chunks.recv().await {
-                    if tx.send(Ok(Read::Chunk(chunk?))).await.is_err() {
+                    if tx.send(Ok(Read::Chunk(interned(chunk?)))).await.is_err() {
                         return Ok(None);
                     }
                 }
@@ -87,7 +92,7 @@ impl RedisStore {
                         last.clone_from(newest);
                     }
                     let entries = chunk.into_iter().map(|(_, entry)| entry).collect();
-                    if tx.send(Ok(Read::Chunk(entries))).await.is_err() {
+                    if tx.send(Ok(Read::Chunk(interned(entries)))).await.is_err() {
                         return Ok(None);
                     }
                 }
