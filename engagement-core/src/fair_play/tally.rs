@@ -1,7 +1,6 @@
 //! Fair-play tallies kept in memory, for the embedded store and the
 //! command line.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 use super::{Change, Report, Sink, Strong, kept, observe};
@@ -9,6 +8,10 @@ use crate::calendar::{Bucket, Period};
 use crate::engine::Outcome;
 use crate::ids::MemberId;
 use crate::rules::RuleSet;
+
+// Keyed by ids, whose hash is already their text's (see `Name`): a fixed
+// fast hash of that number, as elsewhere in the core.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
 
 /// One bucket's tallies.
 #[derive(Debug, Clone, Default)]
