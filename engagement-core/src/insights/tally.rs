@@ -82,7 +82,7 @@ impl Tally {
 /// Every scope and bucket's tallies, and the questions that link them.
 #[derive(Debug, Clone, Default)]
 pub struct Insights {
-    tallies: HashMap<Bucket, Scopes>,
+    tallies: Tallies,
     questions: HashMap<String, Question>,
     /// Every community an applied event named, sorted.
     communities: std::collections::BTreeSet<CommunityId>,
@@ -104,6 +104,54 @@ impl Kept {
     }
 }
 
+/// Every bucket's tallies, found through the bucket last changed in its
+/// period first: events come in time order, so that is nearly always the
+/// one, and a step changes a bucket of every period in two scopes.
+#[derive(Debug, Clone, Default)]
+struct Tallies {
+    at: HashMap<Bucket, usize>,
+    scopes: Vec<(Bucket, Scopes)>,
+    /// By period, the bucket last changed and its place in `scopes`.
+    last: [Option<(Bucket, usize)>; Period::ALL.len()],
+}
+
+impl Tallies {
+    fn get(&self, bucket: &Bucket) -> Option<&Scopes> {
+        let place = *self.at.get(bucket)?;
+        self.scopes.get(place).map(|(_, s)| s)
+    }
+
+    /// The bucket's tallies, created when new.
+    fn entry(&mut self, bucket: Bucket) -> &mut Scopes {
+        let last = &mut self.last[bucket.period as usize];
+        let place = match *last {
+            Some((b, place)) if b == bucket => place,
+            _ => {
+                let next = self.scopes.len();
+                let place = *self.at.entry(bucket).or_insert(next);
+                if place == next {
+                    self.scopes.push((bucket, Scopes::default()));
+                }
+                *last = Some((bucket, place));
+                place
+            }
+        };
+        &mut self.scopes[place].1
+    }
+
+    fn retain(&mut self, keep: impl Fn(&Bucket) -> bool) {
+        self.scopes.retain(|(b, _)| keep(b));
+        self.at = (self.scopes.iter().enumerate())
+            .map(|(place, (b, _))| (*b, place))
+            .collect();
+        self.last = Default::default();
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&Bucket, &Scopes)> {
+        self.scopes.iter().map(|(b, s)| (b, s))
+    }
+}
+
 /// One bucket's tallies: the whole deployment's, and each community's.
 #[derive(Debug, Clone, Default)]
 struct Scopes {
@@ -113,7 +161,7 @@ struct Scopes {
 
 /// Changes for one step, to the buckets kept.
 struct Keeping<'a> {
-    tallies: &'a mut HashMap<Bucket, Scopes>,
+    tallies: &'a mut Tallies,
     only: Option<Kept>,
 }
 
@@ -129,7 +177,7 @@ impl Sink for Keeping<'_> {
     fn changes(&mut self, scope: Option<&CommunityId>, bucket: Bucket, changes: &[Change<'_>]) {
         // Found by bucket first: the whole deployment's tally, half of all
         // changes, needs no community id hashed.
-        let scopes = self.tallies.entry(bucket).or_default();
+        let scopes = self.tallies.entry(bucket);
         let tally = match scope {
             None => &mut scopes.global,
             Some(c) => scopes.communities.entry_ref(c).or_default(),
@@ -220,7 +268,7 @@ impl Insights {
 
     /// Drops the buckets `keep` no longer chooses.
     pub fn retain(&mut self, keep: impl Fn(&Bucket) -> bool) {
-        self.tallies.retain(|b, _| keep(b));
+        self.tallies.retain(keep);
     }
 
     /// Every scope and bucket's tallies, in no particular order.
