@@ -445,27 +445,30 @@ pub fn read_lines_ahead(
 }
 
 /// The start of a log line holding one event, as the log writes it.
-const EVENT_LINE: &[u8] = br#"{"type":"event","event":"#;
+const EVENT_LINE: &str = r#"{"type":"event","event":"#;
 
 /// Parses one log line (without its newline): an entry, or the array of the
 /// entries of one batch.
 fn parse_line(line: &[u8], each: &mut impl FnMut(LogEntry)) -> Result<(), serde_json::Error> {
+    // The line is checked to be UTF-8 once, whole: read as bytes, each
+    // string and field name in it would be checked on its own.
+    let line = std::str::from_utf8(line).map_err(serde::de::Error::custom)?;
     // Event lines, nearly all of a log, are read as the event they wrap:
     // the tagged form would first be buffered whole, then read again.
     if let Some(inner) = line
         .strip_prefix(EVENT_LINE)
-        .and_then(|rest| rest.strip_suffix(b"}"))
-        && let Ok(event) = serde_json::from_slice::<Event>(inner)
+        .and_then(|rest| rest.strip_suffix('}'))
+        && let Ok(event) = serde_json::from_str::<Event>(inner)
     {
         each(LogEntry::Event { event });
         return Ok(());
     }
     // A batch is one line, so a crash keeps all of it or none.
-    if line.first() == Some(&b'[') {
-        let batch: Vec<LogEntry> = serde_json::from_slice(line)?;
+    if line.starts_with('[') {
+        let batch: Vec<LogEntry> = serde_json::from_str(line)?;
         batch.into_iter().for_each(each);
     } else {
-        each(serde_json::from_slice(line)?);
+        each(serde_json::from_str(line)?);
     }
     Ok(())
 }
@@ -496,7 +499,7 @@ mod tests {
         };
         let event = LogEntry::Event { event: event() };
         let single = serde_json::to_string(&event).unwrap();
-        assert!(single.as_bytes().starts_with(EVENT_LINE), "{single}");
+        assert!(single.starts_with(EVENT_LINE), "{single}");
         let batch = serde_json::to_string(&[&profile, &event]).unwrap();
         let other = serde_json::to_string(&profile).unwrap();
         let log = format!("{single}\n{batch}\n{other}\n");
@@ -517,6 +520,25 @@ mod tests {
         };
         assert!(message.starts_with("log: line 2:"), "{message}");
         assert_eq!(entries.len(), 1, "entries before the bad line are applied");
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_refused_with_its_line_number() {
+        let good = serde_json::to_string(&LogEntry::Event { event: event() }).unwrap();
+        let mut log = format!("{good}\n").into_bytes();
+        let mut bad = good.clone().into_bytes();
+        // A lone continuation byte inside the actor's id.
+        let at = good.find("ana").unwrap();
+        bad[at] = 0x80;
+        log.extend_from_slice(&bad);
+        log.push(b'\n');
+        let mut entries = Vec::new();
+        let read = read_lines_ahead(&mut log.as_slice(), "log", |e| entries.push(e));
+        let Err(StoreError::Corrupt(message)) = read else {
+            panic!("expected a corrupt log, got {read:?}");
+        };
+        assert!(message.starts_with("log: line 2:"), "{message}");
+        assert_eq!(entries.len(), 1);
     }
 
     #[test]
