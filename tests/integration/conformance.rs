@@ -367,7 +367,7 @@ async fn the_ledger_lists_awards_newest_first_with_take_backs<S: Store>(store: &
             ("l-ana-0".into(), 5, None),
         ]
     );
-    assert!(ledger.iter().all(|l| l.rules_version == r.version));
+    assert!(ledger.iter().all(|l| l.rules_version.as_str() == r.version));
     assert_eq!(store.ledger(&m("ana"), 1).await.unwrap().len(), 1);
 }
 
@@ -593,7 +593,7 @@ async fn a_replay_under_new_rules_matches_a_fresh_deployment_fed_the_log<S: Stor
     let out = store.ingest(&new, &[fresh]).await.unwrap();
     assert_eq!(out[0].awards().map(|a| a.2).collect::<Vec<_>>(), vec![7]);
     let ledger = store.ledger(&m("newcomer"), 5).await.unwrap();
-    assert_eq!(ledger[0].rules_version, new.version);
+    assert_eq!(ledger[0].rules_version.as_str(), new.version);
 }
 
 async fn aliases_link_ids_to_a_member_and_can_be_replaced<S: Store>(store: &S) {

@@ -62,18 +62,22 @@ pub async fn ledger(
     let lines = state.store.ledger(&member, limit).await?;
     let revoked: Vec<(String, String)> = lines
         .iter()
-        .filter_map(|l| l.revokes.as_ref().map(|r| (r.to_string(), l.rule.clone())))
+        .filter_map(|l| {
+            l.revokes
+                .as_ref()
+                .map(|r| (r.to_string(), l.rule.to_string()))
+        })
         .collect();
     let entries = lines
         .into_iter()
         .map(|l| LedgerLine {
             revoked: l.revokes.is_none()
-                && revoked.contains(&(l.event.to_string(), l.rule.clone())),
+                && revoked.contains(&(l.event.to_string(), l.rule.to_string())),
             event: l.event.to_string(),
-            rule: l.rule,
+            rule: l.rule.to_string(),
             points: l.points,
             at: l.at.to_string(),
-            rules_version: l.rules_version,
+            rules_version: l.rules_version.to_string(),
             revokes: l.revokes.map(|r| r.to_string()),
             reason: l.reason,
             explain: l.why.unwrap_or(Reason::Awarded).as_str().to_owned(),

@@ -181,10 +181,10 @@ impl TryFrom<LedgerV1> for LedgerEntry {
     fn try_from(l: LedgerV1) -> Result<LedgerEntry, jiff::Error> {
         Ok(LedgerEntry {
             event: l.event,
-            rule: l.rule,
+            rule: l.rule.into(),
             points: l.points,
             at: l.at.try_into()?,
-            rules_version: l.rules_version,
+            rules_version: l.rules_version.into(),
             revokes: l.revokes,
             reason: l.reason,
             why: l.why,
@@ -427,10 +427,10 @@ impl<'a> From<&'a LedgerEntry> for LedgerRef<'a> {
     fn from(l: &'a LedgerEntry) -> LedgerRef<'a> {
         LedgerRef {
             event: &l.event,
-            rule: &l.rule,
+            rule: l.rule.as_str(),
             points: l.points,
             at: l.at.into(),
-            rules_version: &l.rules_version,
+            rules_version: l.rules_version.as_str(),
             revokes: l.revokes.as_ref(),
             reason: l.reason.as_deref(),
             why: l.why,
@@ -588,7 +588,8 @@ mod tests {
             let Some(outcome) = memory.outcome(&event.id) else {
                 continue;
             };
-            for (_, line) in super::super::ledger_lines(&rules, event, outcome) {
+            let version = Name::new(&rules.version);
+            for (_, line) in super::super::ledger_lines(&version, event, outcome) {
                 assert_eq!(
                     read_ledger_line(&ledger_line(&line)).ok(),
                     Some(line.clone())
@@ -603,10 +604,10 @@ mod tests {
         assert!(lines > 0 && revokes > 0 && why > 0);
         let adjusted = LedgerEntry {
             event: EventId::parse("adj-1").expect("an id"),
-            rule: "adjustment".into(),
+            rule: Name::new("adjustment"),
             points: -3,
             at: "2026-11-20T10:00:00.5Z".parse().expect("an instant"),
-            rules_version: "7".into(),
+            rules_version: Name::new("7"),
             revokes: None,
             reason: Some("duplicate post".into()),
             why: Some(Reason::Partial),

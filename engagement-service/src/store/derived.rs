@@ -7,29 +7,37 @@ use std::io::BufRead;
 use engagement_core::fair_play::Pairs;
 use engagement_core::memory::Observed;
 use engagement_core::{
-    BoardKey, Bucket, Event, Increment, Insights, Interner, MemberId, MemberState, Memory, Outcome,
-    RuleSet, Status,
+    BoardKey, Bucket, Event, Increment, Insights, Interner, MemberId, MemberState, Memory, Name,
+    Outcome, RuleSet, Status,
 };
 
 use super::aliases::AliasTable;
 use super::listing::{Listing, Special};
 use super::retention::{Expiry, Retention};
-use super::{LEDGER_KEEP, LedgerEntry, LogEntry, ManualGrant, StoreError, ledger_lines};
+use super::{
+    LEDGER_KEEP, LedgerEntry, LogEntry, ManualGrant, StoreError, ledger_lines, version_name,
+};
 
 /// Members, outcomes, boards, ledgers and listing of a whole deployment.
 #[derive(Debug, Default)]
 pub struct Derived {
     pub memory: Memory,
-    pub ledger: HashMap<MemberId, VecDeque<LedgerEntry>>,
+    pub ledger: Ledgers,
     pub listing: Listing,
     pub aliases: AliasTable,
     /// When set, day and week boards past it are not kept.
     pub retention: Option<Retention>,
     replay_expiry: Option<Option<Expiry>>,
+    /// The version ledger lines share (see [`version_name`]).
+    version: Option<Name>,
     /// The insights and fair-play tallies, when taken in on a thread of
     /// their own (see [`Derived::tally_apart`]).
     apart: Option<Apart>,
 }
+
+/// Each member's last ledger lines, newest first. Keyed by ids, whose hash
+/// is already their text's (see `Name`): a fixed fast hash of that number.
+pub type Ledgers = HashMap<MemberId, VecDeque<LedgerEntry>, foldhash::fast::FixedState>;
 
 /// Steps handed to the tallies' thread at once.
 const HANDED_CHUNK: usize = 4096;
@@ -305,7 +313,8 @@ impl Derived {
         let Some(outcome) = self.memory.outcome(&event.id) else {
             return;
         };
-        for (member, line) in ledger_lines(rules, event, outcome) {
+        let version = version_name(rules, &mut self.version);
+        for (member, line) in ledger_lines(&version, event, outcome) {
             let ledger = self.ledger.entry(member).or_default();
             ledger.push_front(line);
             ledger.truncate(LEDGER_KEEP);

@@ -19,7 +19,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use engagement_core::{
-    BoardKey, Bucket, CommunityId, Event, EventId, Interner, MemberId, MemberState, Outcome,
+    BoardKey, Bucket, CommunityId, Event, EventId, Interner, MemberId, MemberState, Name, Outcome,
     Profile, Reason, Report, RuleSet, Status,
 };
 use serde::{Deserialize, Serialize};
@@ -94,11 +94,13 @@ pub struct ManualGrant {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerEntry {
     pub event: EventId,
-    pub rule: String,
+    /// Shared with the rule set, as the version: a member's last thousand
+    /// lines are kept, and copying them was a third of keeping them.
+    pub rule: Name,
     pub points: i64,
     pub at: jiff::Timestamp,
     /// Rule-file version that produced the award.
-    pub rules_version: String,
+    pub rules_version: Name,
     /// Set on the entry that takes back a revoked award.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revokes: Option<EventId>,
@@ -359,25 +361,28 @@ pub trait Store: Send + Sync {
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// The ledger lines an outcome adds, per member; none for a duplicate,
-/// whose awards were recorded when it was first applied.
-pub(crate) fn ledger_lines(
-    rules: &RuleSet,
-    event: &Event,
-    outcome: &Outcome,
-) -> Vec<(MemberId, LedgerEntry)> {
-    if outcome.status == Status::Duplicate {
-        return Vec::new();
-    }
-    outcome
-        .awards()
-        .map(|(member, rule, points)| {
+/// The ledger lines an outcome adds, per member, as they are made; none
+/// for a duplicate, whose awards were recorded when it was first applied.
+/// `version` is the rule set's version (see [`version_name`]).
+pub(crate) fn ledger_lines<'a>(
+    version: &'a Name,
+    event: &'a Event,
+    outcome: &'a Outcome,
+) -> impl Iterator<Item = (MemberId, LedgerEntry)> + 'a {
+    let effects = match outcome.status {
+        Status::Duplicate => None,
+        _ => outcome.effects.as_deref(),
+    };
+    (effects.into_iter())
+        .flat_map(|e| &e.awards)
+        .map(move |award| {
+            let (member, rule) = (&award.member, &award.rule);
             let entry = LedgerEntry {
                 event: event.id.clone(),
-                rule: rule.to_owned(),
-                points,
+                rule: rule.clone(),
+                points: award.points * outcome.sign,
                 at: event.occurred_at,
-                rules_version: rules.version.clone(),
+                rules_version: version.clone(),
                 revokes: (outcome.sign < 0).then(|| event.revokes.clone()).flatten(),
                 reason: event.adjustment.as_ref().map(|a| a.reason.clone()),
                 why: if outcome.sign < 0 {
@@ -388,5 +393,13 @@ pub(crate) fn ledger_lines(
             };
             (member.clone(), entry)
         })
-        .collect()
+}
+
+/// The rule set's version as ledger lines share it: `kept` when it is that
+/// version already.
+pub(crate) fn version_name(rules: &RuleSet, kept: &mut Option<Name>) -> Name {
+    match kept {
+        Some(name) if name.is(&rules.version) => name.clone(),
+        _ => kept.insert(Name::new(&rules.version)).clone(),
+    }
 }

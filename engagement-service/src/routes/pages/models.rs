@@ -257,7 +257,7 @@ fn award_line(l: LedgerEntry) -> pages::AwardLine {
     };
     pages::AwardLine {
         at: l.at.to_string(),
-        rule: l.rule,
+        rule: l.rule.to_string(),
         points: l.points,
         why,
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use deadpool_redis::redis::{self, Value};
 use engagement_core::insights;
 use engagement_core::{
-    BoardKey, Bucket, CommunityId, Effects, Event, EventId, MemberId, MemberState, Outcome,
+    BoardKey, Bucket, CommunityId, Effects, Event, EventId, MemberId, MemberState, Name, Outcome,
     RuleSet, Stepped, answer, members_touched, step,
 };
 
@@ -159,6 +159,8 @@ impl RedisStore {
         let mut boards: HashMap<BoardAt, (Arc<str>, i64)> = HashMap::new();
         // The (board, community) scopes this request scores in, added once.
         let mut scoped: HashSet<(Option<usize>, CommunityId)> = HashSet::new();
+        // The version ledger lines share, made once a request.
+        let mut version: Option<Name> = None;
         for event in events {
             let stepped = step(rules, &mut states, &mut records, event);
             let outcome = answer(&records, event, stepped);
@@ -204,7 +206,8 @@ impl RedisStore {
                     });
                 changes.add(key.clone(), inc.member, inc.delta, *expire_at);
             });
-            for (member, line) in ledger_lines(rules, event, &outcome) {
+            let version = version.get_or_insert_with(|| Name::new(&rules.version));
+            for (member, line) in ledger_lines(version, event, &outcome) {
                 let key = keys.ledger(&member);
                 pipe.lpush(&key, compact::ledger_line(&line)).ignore();
                 pipe.ltrim(&key, 0, LEDGER_KEEP as isize - 1).ignore();
