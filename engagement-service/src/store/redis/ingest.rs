@@ -160,7 +160,7 @@ impl RedisStore {
         // The (board, community) scopes this request scores in, added once.
         let mut scoped: HashSet<(Option<usize>, CommunityId)> = HashSet::new();
         // The version ledger lines share, made once a request.
-        let mut version: Option<Name> = None;
+        let version = Name::new(&rules.version);
         for event in events {
             let stepped = step(rules, &mut states, &mut records, event);
             let outcome = answer(&records, event, stepped);
@@ -206,8 +206,7 @@ impl RedisStore {
                     });
                 changes.add(key.clone(), inc.member, inc.delta, *expire_at);
             });
-            let version = version.get_or_insert_with(|| Name::new(&rules.version));
-            for (member, line) in ledger_lines(version, event, &outcome) {
+            for (member, line) in ledger_lines(&version, event, &outcome) {
                 let key = keys.ledger(&member);
                 pipe.lpush(&key, compact::ledger_line(&line)).ignore();
                 pipe.ltrim(&key, 0, LEDGER_KEEP as isize - 1).ignore();
