@@ -253,6 +253,11 @@ impl Boards {
             .map_or(0, |(s, _)| *s)
     }
 
+    /// Every member's score on a board, in no particular order.
+    pub fn scores(&self, key: &BoardKey) -> impl Iterator<Item = i64> + '_ {
+        (self.board(key).into_iter()).flat_map(|b| b.scores.values().map(|(score, _)| *score))
+    }
+
     /// The listed entries in rank order, with shared ranks (1, 2, 2, 4).
     /// `listed` decides who appears; the others take no rank.
     pub fn ranked<'a>(

@@ -6,12 +6,13 @@
 // A fixed-seed fast hash: one lookup per member and per event id on every event.
 type HashMap<K, V> = hashbrown::HashMap<K, V, foldhash::fast::FixedState>;
 
-use crate::board::Boards;
+use crate::board::{BoardKey, Boards};
+use crate::calendar::Bucket;
 use crate::engine::{Increment, Outcome, Status};
 use crate::event::Event;
 use crate::fair_play::Pairs;
 use crate::ids::{CommunityId, EventId, MemberId};
-use crate::insights::{self, Insights};
+use crate::insights::{self, Insights, Parts, Report};
 use crate::rules::RuleSet;
 use crate::state::MemberState;
 use crate::step::{Stepped, answer, step};
@@ -108,6 +109,40 @@ impl Memory {
             Stepped::Duplicate => Status::Duplicate,
             Stepped::Recorded { status, .. } => status,
         }
+    }
+
+    /// What the insights report on a scope and bucket reads, when insights
+    /// are kept: the tallies (see [`Insights::parts`]), with the points of
+    /// the board that keeps that period and scope when the rules have one,
+    /// which holds exactly the distribution asked.
+    pub fn insight_parts(
+        &self,
+        rules: &RuleSet,
+        community: Option<&CommunityId>,
+        bucket: Bucket,
+    ) -> Option<Parts> {
+        let mut parts = self.insights.as_deref()?.parts(community, &bucket);
+        if let Some(board) = insights::points_board(rules, bucket.period, community.is_some()) {
+            let key = BoardKey {
+                board: board.into(),
+                community: community.cloned(),
+                bucket,
+            };
+            parts.points = self.boards.scores(&key).filter(|p| *p > 0).collect();
+        }
+        Some(parts)
+    }
+
+    /// The insights report on a scope and bucket (see [`Memory::insight_parts`]).
+    pub fn insights_report(
+        &self,
+        rules: &RuleSet,
+        community: Option<&CommunityId>,
+        bucket: Bucket,
+        admin: bool,
+    ) -> Option<Report> {
+        let parts = self.insight_parts(rules, community, bucket)?;
+        Some(Report::build(community, bucket, parts, admin))
     }
 
     /// One [`step`], then the leaderboard increments of what it recorded.

@@ -325,9 +325,17 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
     for step in handing.handed() {
         step.feed(&RULES, Some(&mut elsewhere), Some(&mut pairs));
     }
+    // What a store keeps: days, months and all time, with points of their
+    // own or read from the points boards.
+    let mut compact = Memory::default();
+    compact.insights = Some(Box::new(Insights::compact(true)));
+    let mut lean = Memory::default();
+    lean.insights = Some(Box::new(Insights::compact(false)));
     let mut firsts: Vec<(Event, Outcome)> = Vec::new();
     let mut ids = HashSet::new();
     for e in &stream {
+        compact.ingest(&RULES, e);
+        lean.ingest(&RULES, e);
         memory.ingest(&RULES, e);
         if ids.insert(e.id.clone()) {
             firsts.push((
@@ -367,6 +375,17 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
                 );
             } else {
                 prop_assert!(elsewhere.tally(scope.as_ref(), bucket).is_none());
+            }
+            for (name, store) in [("compact", &compact), ("lean", &lean)] {
+                let read = store.insights_report(&RULES, scope.as_ref(), *bucket, true);
+                prop_assert_eq!(
+                    read.as_ref(),
+                    Some(&scratch),
+                    "{}: scope {:?} bucket {:?}",
+                    name,
+                    scope,
+                    bucket
+                );
             }
             prop_assert_eq!(kept, scratch, "scope {:?} bucket {:?}", scope, bucket);
         }

@@ -23,14 +23,14 @@ use crate::calendar::{Bucket, Period};
 use crate::engine::{Effects, Outcome};
 use crate::event::Event;
 use crate::ids::{CommunityId, EventId, MemberId};
-use crate::rules::{InsightRole, RuleSet, Stage};
+use crate::rules::{InsightRole, Metric, RuleSet, Stage};
 
 pub use questions::{Asked, Link, Question, Questions, Reply, question_id};
 pub use report::{
     BucketSpan, Cell, Concentration, Flow, Holder, MemberCounts, Participation, Parts,
     QuestionCounts, Report, StageCounts, round3,
 };
-pub use tally::{Insights, Tally};
+pub use tally::{COMPACT, Insights, Tally};
 
 /// A scalar tally of a bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -126,6 +126,31 @@ pub trait Sink {
         let _ = period;
         true
     }
+}
+
+/// The points leaderboard holding the participation distribution of
+/// `period` in a scope (`community`, or the whole deployment), if the rules
+/// have one: each member's net points there, as a report reads them.
+pub fn points_board(rules: &RuleSet, period: Period, community: bool) -> Option<&str> {
+    rules
+        .leaderboards
+        .iter()
+        .find(|b| {
+            matches!(b.metric, Metric::Points)
+                && b.periods.contains(&period)
+                && if community { b.community } else { b.global }
+        })
+        .map(|b| &*b.id)
+}
+
+/// Whether insights keep points of their own: some period or scope has no
+/// points board to read them from.
+pub fn keeps_points(rules: &RuleSet) -> bool {
+    Period::ALL.iter().any(|p| {
+        [false, true]
+            .iter()
+            .any(|c| points_board(rules, *p, *c).is_none())
+    })
 }
 
 /// The bucket of every period holding `at`, in the engine's calendar.

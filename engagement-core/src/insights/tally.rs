@@ -35,12 +35,12 @@ impl Tally {
         match change {
             Change::Count(counter, delta) => self.counts[counter.index()] += delta,
             Change::Actor(m, delta) => add(&mut self.actors, m, delta),
-            // As on a points leaderboard: a member whose points fall to
-            // zero or below leaves it.
+            // Net points, below zero too: a bucket read as the sum of
+            // several (a week as its days) sums them exactly.
             Change::Points(m, delta) => {
                 let n = self.points.entry_ref(m).or_default();
                 *n += delta;
-                if *n <= 0 {
+                if *n == 0 {
                     self.points.remove(m);
                 }
             }
@@ -88,6 +88,66 @@ pub struct Insights {
     communities: std::collections::BTreeSet<CommunityId>,
     /// Only these periods' buckets are kept, when set.
     only: Option<Kept>,
+    /// Whether points are left out: read from the points boards instead
+    /// (see [`Insights::compact`]).
+    without_points: bool,
+}
+
+/// The periods whose buckets [`Insights::compact`] keeps.
+pub const COMPACT: [Period; 3] = [Period::Day, Period::Month, Period::AllTime];
+
+/// Several buckets' tallies of one scope summed, by member, question and
+/// pair of communities: a bucket read from those it holds.
+#[derive(Default)]
+struct Sum<'a> {
+    counts: Counts,
+    actors: HashMap<&'a MemberId, i64>,
+    points: HashMap<&'a MemberId, i64>,
+    holders: HashMap<&'a MemberId, i64>,
+    waits: HashMap<&'a str, i64>,
+    flow: HashMap<(&'a CommunityId, &'a CommunityId), i64>,
+}
+
+impl<'a> Sum<'a> {
+    fn add(&mut self, tally: &'a Tally) {
+        fn sum<'a, K: std::hash::Hash + Eq>(
+            into: &mut HashMap<K, i64>,
+            from: impl Iterator<Item = (K, &'a i64)>,
+        ) {
+            for (k, n) in from {
+                *into.entry(k).or_default() += n;
+            }
+        }
+        for (total, n) in self.counts.iter_mut().zip(tally.counts) {
+            *total += n;
+        }
+        sum(&mut self.actors, tally.actors.iter());
+        sum(&mut self.points, tally.points.iter());
+        sum(&mut self.holders, tally.holders.iter());
+        // A question's wait is kept in the buckets it was asked in only.
+        (self.waits).extend(tally.waits.iter().map(|(q, s)| (&**q, *s)));
+        sum(
+            &mut self.flow,
+            tally.flow.iter().map(|((a, b), n)| ((a, b), n)),
+        );
+    }
+
+    fn parts(self) -> Parts {
+        Parts {
+            counts: self.counts,
+            active: self.actors.values().filter(|n| **n > 0).count() as u64,
+            points: self.points.into_values().filter(|p| *p > 0).collect(),
+            holders: (self.holders.into_iter())
+                .filter(|(_, n)| *n > 0)
+                .map(|(m, n)| (m.clone(), n))
+                .collect(),
+            waits: self.waits.into_values().collect(),
+            flow: (self.flow.into_iter())
+                .filter(|(_, n)| *n > 0)
+                .map(|((from, to), n)| (from.clone(), to.clone(), n))
+                .collect(),
+        }
+    }
 }
 
 /// A set of periods, by their place in [`Period::ALL`].
@@ -163,6 +223,7 @@ struct Scopes {
 struct Keeping<'a> {
     tallies: &'a mut Tallies,
     only: Option<Kept>,
+    without_points: bool,
 }
 
 impl Sink for Keeping<'_> {
@@ -183,6 +244,9 @@ impl Sink for Keeping<'_> {
             Some(c) => scopes.communities.entry_ref(c).or_default(),
         };
         for change in changes {
+            if self.without_points && matches!(change, Change::Points(..)) {
+                continue;
+            }
             tally.change(*change);
         }
     }
@@ -202,6 +266,31 @@ impl Insights {
             only: Some(Kept::of(periods)),
             ..Insights::default()
         }
+    }
+
+    /// What a store keeps: the buckets of days, months and all time
+    /// ([`COMPACT`]), so that an event changes six tallies rather than
+    /// twelve and the many weeks, quarters and years are not held twice; a
+    /// week is read as its seven days, a quarter and a year as their months
+    /// (sums and unions, exact: see [`Insights::parts`]). Without `points`,
+    /// the participation points are left out, for a store that reads them
+    /// from the points boards (see [`super::points_board`]).
+    pub fn compact(points: bool) -> Insights {
+        Insights::periods(&COMPACT).with_points(points)
+    }
+
+    /// Keeping the members' points, or leaving them out (see
+    /// [`Insights::compact`]).
+    pub fn with_points(self, points: bool) -> Insights {
+        Insights {
+            without_points: !points,
+            ..self
+        }
+    }
+
+    /// Whether the tallies keep the members' points.
+    pub fn keeps_points(&self) -> bool {
+        !self.without_points
     }
 
     /// Takes in one recorded step (see [`observe`]).
@@ -228,6 +317,7 @@ impl Insights {
             let mut sink = Keeping {
                 tallies: &mut self.tallies,
                 only: self.only,
+                without_points: self.without_points,
             };
             observe_subject(rules, id, outcome, home, &mut self.questions, &mut sink);
         }
@@ -247,13 +337,49 @@ impl Insights {
         }
     }
 
-    /// The report of a scope and bucket (empty when nothing happened there).
+    /// What a report on a scope and bucket reads: the bucket's own tallies
+    /// when its period is kept, else the sum of the kept buckets it holds
+    /// (a week's days; a quarter's, a year's or all time's months). Empty
+    /// when nothing happened there, or when neither is kept.
+    pub fn parts(&self, community: Option<&CommunityId>, bucket: &Bucket) -> Parts {
+        let kept = |p| self.only.is_none_or(|k| k.has(p));
+        if kept(bucket.period) {
+            return (self.tally(community, bucket))
+                .map(Tally::parts)
+                .unwrap_or_default();
+        }
+        let from = match bucket.period {
+            Period::Week => Period::Day,
+            Period::Quarter | Period::Year | Period::AllTime => Period::Month,
+            Period::Day | Period::Month => return Parts::default(),
+        };
+        if !kept(from) {
+            return Parts::default();
+        }
+        // All time has neither a first nor a last day.
+        let (first, last) = (bucket.start, bucket.end());
+        let within = |b: &Bucket| {
+            b.period == from
+                && first.is_none_or(|f| b.start.is_some_and(|s| f <= s))
+                && last.is_none_or(|l| b.start.is_some_and(|s| s <= l))
+        };
+        let mut sum = Sum::default();
+        for (_, scopes) in self.tallies.iter().filter(|(b, _)| within(b)) {
+            let tally = match community {
+                None => Some(&scopes.global),
+                Some(c) => scopes.communities.get(c),
+            };
+            if let Some(tally) = tally {
+                sum.add(tally);
+            }
+        }
+        sum.parts()
+    }
+
+    /// The report of a scope and bucket (empty when nothing happened there),
+    /// from the tallies alone.
     pub fn report(&self, community: Option<&CommunityId>, bucket: Bucket, admin: bool) -> Report {
-        let parts = self
-            .tally(community, &bucket)
-            .map(Tally::parts)
-            .unwrap_or_default();
-        Report::build(community, bucket, parts, admin)
+        Report::build(community, bucket, self.parts(community, &bucket), admin)
     }
 
     /// Whether an applied event named `community`.

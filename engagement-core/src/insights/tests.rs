@@ -42,7 +42,24 @@ const FIXTURES: [(&str, &str); 4] = [
     ),
 ];
 
-fn report(rules: &RuleSet, insights: &Insights, query: &str, admin: bool) -> Report {
+/// How the report is read: from every period's tallies, or as a store
+/// keeps them (see [`Insights::compact`]) with the points boards.
+#[derive(Debug, Clone, Copy)]
+enum Kept {
+    Every,
+    Compact,
+}
+
+fn kept(kept: Kept) -> Memory {
+    let mut memory = Memory::default();
+    memory.insights = Some(Box::new(match kept {
+        Kept::Every => Insights::default(),
+        Kept::Compact => Insights::compact(false),
+    }));
+    memory
+}
+
+fn report(rules: &RuleSet, memory: &Memory, how: Kept, query: &str, admin: bool) -> Report {
     let (mut community, mut period, mut at) = (None, Period::Month, None);
     for pair in query.split('&') {
         let (key, value) = pair.split_once('=').unwrap();
@@ -54,7 +71,14 @@ fn report(rules: &RuleSet, insights: &Insights, query: &str, admin: bool) -> Rep
         }
     }
     let bucket = Bucket::containing(period, at.unwrap(), rules.week_starts);
-    insights.report(community.as_ref(), bucket, admin)
+    match how {
+        Kept::Every => {
+            (memory.insights.as_deref().unwrap()).report(community.as_ref(), bucket, admin)
+        }
+        Kept::Compact => {
+            (memory.insights_report(rules, community.as_ref(), bucket, admin)).unwrap()
+        }
+    }
 }
 
 #[test]
@@ -62,20 +86,20 @@ fn every_figure_of_the_hand_built_streams() {
     let rules = RuleSet::from_toml(include_str!("../../../rules/knowledge-sharing.toml")).unwrap();
     for (name, text) in FIXTURES {
         let fixture: Fixture = serde_json::from_str(text).unwrap();
-        let mut memory = Memory::default();
-        memory.insights = Some(Box::default());
-        for event in &fixture.events {
-            memory.ingest(&rules, event);
-        }
-        let insights = memory.insights.as_deref().unwrap();
-        for expected in &fixture.reports {
-            let got = report(&rules, insights, &expected.query, expected.admin);
-            assert_eq!(
-                serde_json::to_value(&got).unwrap(),
-                expected.expect,
-                "{name}: {}",
-                expected.query
-            );
+        for how in [Kept::Every, Kept::Compact] {
+            let mut memory = kept(how);
+            for event in &fixture.events {
+                memory.ingest(&rules, event);
+            }
+            for expected in &fixture.reports {
+                let got = report(&rules, &memory, how, &expected.query, expected.admin);
+                assert_eq!(
+                    serde_json::to_value(&got).unwrap(),
+                    expected.expect,
+                    "{name} ({how:?}): {}",
+                    expected.query
+                );
+            }
         }
     }
 }
@@ -84,8 +108,7 @@ fn every_figure_of_the_hand_built_streams() {
 fn a_revoked_event_leaves_nothing_behind() {
     let rules = RuleSet::from_toml(include_str!("../../../rules/knowledge-sharing.toml")).unwrap();
     let fixture: Fixture = serde_json::from_str(FIXTURES[0].1).unwrap();
-    let mut memory = Memory::default();
-    memory.insights = Some(Box::default());
+    let mut memory = kept(Kept::Every);
     for event in &fixture.events {
         memory.ingest(&rules, event);
     }
@@ -96,10 +119,10 @@ fn a_revoked_event_leaves_nothing_behind() {
         undo.target = None;
         memory.ingest(&rules, &undo);
     }
-    let insights = memory.insights.as_deref().unwrap();
     let got = report(
         &rules,
-        insights,
+        &memory,
+        Kept::Every,
         "community=origin&period=month&at=2026-03-15",
         true,
     );

@@ -58,7 +58,7 @@ fn from_file(
     let rules = crate::startup::load_rules(&args.settings)?.rules;
     let mut memory = Memory::default();
     memory.fair_play = Some(Box::new(Pairs::only(period)));
-    let date = super::observe_file(&rules, file, &mut memory, args.at)?;
+    let date = super::observe_file(&rules, file, &mut memory, args.at, |_| false)?;
     let bucket = Bucket::containing(period, date, rules.week_starts);
     let pairs = memory.fair_play.as_deref().context("fair play is kept")?;
     let report = pairs.report(&rules, &bucket);

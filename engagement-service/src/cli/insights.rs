@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use engagement_core::insights::Insights;
-use engagement_core::{Bucket, CommunityId, Memory, Period, Report};
+use engagement_core::insights::{Insights, points_board};
+use engagement_core::{Bucket, CommunityId, Increment, Memory, Period, Report};
 
 use super::events::open_store;
 use crate::settings::Settings;
@@ -66,11 +66,17 @@ fn from_file(
     community: Option<&CommunityId>,
 ) -> anyhow::Result<Report> {
     let rules = crate::startup::load_rules(&args.settings)?.rules;
-    let mut memory = Memory::default();
+    let mut memory = Memory::deferred();
     // Only the asked period's buckets are kept: a year of a large
-    // community fits in a fraction of the memory.
+    // community fits in a fraction of the memory. So is the points board
+    // of the asked period and scope, which the participation figures read,
+    // as on a store.
     memory.insights = Some(Box::new(Insights::only(period)));
-    let date = super::observe_file(&rules, file, &mut memory, args.at)?;
+    let board = points_board(&rules, period, community.is_some());
+    let keep = |inc: &Increment<'_>| {
+        Some(inc.board) == board && inc.bucket.period == period && inc.community == community
+    };
+    let date = super::observe_file(&rules, file, &mut memory, args.at, keep)?;
     let bucket = Bucket::containing(period, date, rules.week_starts);
     let insights = memory.insights.as_deref().context("insights are kept")?;
     if let Some(c) = community
@@ -78,7 +84,8 @@ fn from_file(
     {
         return Err(unknown(c));
     }
-    let report = insights.report(community, bucket, true);
+    let report =
+        (memory.insights_report(&rules, community, bucket, true)).context("insights are kept")?;
     // The command ends here: its memory goes back to the system whole.
     std::mem::forget(memory);
     Ok(report)

@@ -305,6 +305,7 @@ pub(crate) fn observe_file(
     file: &std::path::Path,
     memory: &mut engagement_core::Memory,
     at: Option<jiff::civil::Date>,
+    keep: impl Fn(&engagement_core::Increment<'_>) -> bool,
 ) -> anyhow::Result<jiff::civil::Date> {
     let mut events = EventFile::open(file)?;
     let (read, last) = crate::ahead::ahead(
@@ -316,7 +317,7 @@ pub(crate) fn observe_file(
             let mut last = None;
             for event in events {
                 last = last.max(Some(event.occurred_at));
-                memory.apply_keeping(rules, &event, |_| false);
+                memory.apply_keeping(rules, &event, &keep);
             }
             last
         },

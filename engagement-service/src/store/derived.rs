@@ -59,7 +59,7 @@ impl Derived {
     /// `fair_play`.
     pub fn deferred(insights: bool, fair_play: bool) -> Derived {
         let mut memory = Memory::deferred();
-        memory.insights = insights.then(Box::default);
+        memory.insights = insights.then(|| Box::new(Insights::compact(true)));
         memory.fair_play = fair_play.then(Box::default);
         Derived {
             memory,
@@ -73,7 +73,7 @@ impl Derived {
         self.memory.boards.settle();
         let expiry = self.expiry();
         if let (Some(insights), Some(expiry)) = (&mut self.memory.insights, expiry) {
-            insights.retain(|b| !expiry.expired(b));
+            insights.retain(|b| !expiry.expired_with_week(b));
         }
         if let (Some(pairs), Some(expiry)) = (&mut self.memory.fair_play, expiry) {
             pairs.retain(|b| !expiry.expired(b));

@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use engagement_core::fair_play::{self, Pairs};
-use engagement_core::insights::Tally;
 use engagement_core::{
     BoardKey, Bucket, CommunityId, Event, EventId, MemberId, MemberState, Outcome, Profile, Report,
     RuleSet,
@@ -488,7 +487,7 @@ impl Store for EmbeddedStore {
 
     async fn insights(
         &self,
-        _rules: &RuleSet,
+        rules: &RuleSet,
         community: Option<&CommunityId>,
         bucket: Bucket,
         admin: bool,
@@ -496,16 +495,17 @@ impl Store for EmbeddedStore {
         // The tallies are copied under the lock, the figures worked out after.
         let parts = {
             let inner = self.lock();
-            let Some(insights) = inner.derived.memory.insights.as_deref() else {
+            let memory = &inner.derived.memory;
+            let Some(insights) = memory.insights.as_deref() else {
                 return Ok(None);
             };
             if community.is_some_and(|c| !insights.knows(c)) {
                 return Ok(None);
             }
-            insights
-                .tally(community, &bucket)
-                .map(Tally::parts)
-                .unwrap_or_default()
+            memory.insight_parts(rules, community, bucket)
+        };
+        let Some(parts) = parts else {
+            return Ok(None);
         };
         Ok(Some(Arc::new(Report::build(
             community, bucket, parts, admin,

@@ -60,6 +60,15 @@ impl Expiry {
             _ => false,
         }
     }
+
+    /// [`Expiry::expired`], a day counting as gone only once every week
+    /// that may hold it has: the insights of a week are read from its days.
+    pub fn expired_with_week(&self, bucket: &Bucket) -> bool {
+        match (bucket.period, bucket.start) {
+            (Period::Day, Some(start)) => start <= self.last_week,
+            _ => self.expired(bucket),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -99,5 +108,24 @@ mod tests {
         let month = bucket(Period::Month, date(2020, 1, 1));
         assert!(!r.as_of(on_23).expired(&month));
         assert_eq!(r.expires_at(&month), None);
+    }
+
+    #[test]
+    fn a_days_insights_stay_while_a_week_that_may_hold_it_can_be_read() {
+        let r = Retention { days: 0 };
+        // The week of the 16th to the 22nd goes at the midnight ending the
+        // 22nd; its last day's own board went a day after it ended.
+        let sunday = bucket(Period::Day, date(2026, 11, 22));
+        let week = bucket(Period::Week, date(2026, 11, 16));
+        let on_23: Timestamp = "2026-11-23T23:59:59Z".parse().unwrap();
+        assert!(r.as_of(on_23).expired(&sunday));
+        assert!(!r.as_of(on_23).expired_with_week(&sunday));
+        // Gone only once any week holding it (one starting up to six days
+        // before) has gone too.
+        let on_28: Timestamp = "2026-11-28T23:59:59Z".parse().unwrap();
+        let on_29: Timestamp = "2026-11-29T00:00:00Z".parse().unwrap();
+        assert!(!r.as_of(on_28).expired_with_week(&sunday));
+        assert!(r.as_of(on_29).expired_with_week(&sunday));
+        assert!(r.as_of(on_29).expired_with_week(&week));
     }
 }

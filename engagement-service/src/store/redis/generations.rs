@@ -136,8 +136,9 @@ impl RedisStore {
             let mut derived = Derived::deferred(false, fair_play);
             if insights {
                 // Only the periods a generation holds: the others are
-                // read from them.
-                derived.memory.insights = Some(Box::new(Insights::periods(&STORED)));
+                // read from them; and points only when written.
+                let kept = Insights::periods(&STORED).with_points(keeps_points(&rules_now));
+                derived.memory.insights = Some(Box::new(kept));
             }
             derived.tally_apart(&rules_now);
             while let Some(item) = read.blocking_recv() {

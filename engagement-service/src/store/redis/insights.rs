@@ -38,8 +38,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use deadpool_redis::redis::{self, Pipeline, Value};
-use engagement_core::insights::{Change, Counter, Counts, Parts, Question, Sink};
-use engagement_core::rules::Metric;
+pub(super) use engagement_core::insights::keeps_points;
+use engagement_core::insights::{Change, Counter, Counts, Parts, Question, Sink, points_board};
 use engagement_core::{BoardKey, Bucket, CommunityId, MemberId, Period, Report, RuleSet};
 use jiff::civil::Date;
 
@@ -58,30 +58,6 @@ pub(super) const STORED: [Period; 2] = [Period::Day, Period::Month];
 /// Whether Redis writes the buckets of `period`.
 fn stored(period: Period) -> bool {
     STORED.contains(&period)
-}
-
-/// The points leaderboard holding the participation distribution of
-/// `period` in a scope, if the rules have one.
-fn points_board(rules: &RuleSet, period: Period, community: bool) -> Option<&str> {
-    rules
-        .leaderboards
-        .iter()
-        .find(|b| {
-            matches!(b.metric, Metric::Points)
-                && b.periods.contains(&period)
-                && if community { b.community } else { b.global }
-        })
-        .map(|b| &*b.id)
-}
-
-/// Whether insights keep points of their own: some period or scope has no
-/// points board to read them from.
-pub(super) fn keeps_points(rules: &RuleSet) -> bool {
-    Period::ALL.iter().any(|p| {
-        [false, true]
-            .iter()
-            .any(|c| points_board(rules, *p, *c).is_none())
-    })
 }
 
 /// When a stored bucket's keys go (Unix seconds; 0: never): a day with the
