@@ -121,8 +121,10 @@ impl Memory {
         community: Option<&CommunityId>,
         bucket: Bucket,
     ) -> Option<Parts> {
-        let mut parts = self.insights.as_deref()?.parts(community, &bucket);
-        if let Some(board) = insights::points_board(rules, bucket.period, community.is_some()) {
+        let board = insights::points_board(rules, bucket.period, community.is_some());
+        let insights = self.insights.as_deref()?;
+        let mut parts = insights.parts_with(community, &bucket, board.is_none());
+        if let Some(board) = board {
             let key = BoardKey {
                 board: board.into(),
                 community: community.cloned(),

@@ -93,13 +93,16 @@ pub struct Insights {
     without_points: bool,
 }
 
-/// The periods whose buckets [`Insights::compact`] keeps.
-pub const COMPACT: [Period; 3] = [Period::Day, Period::Month, Period::AllTime];
+/// The periods whose buckets [`Insights::compact`] keeps: weeks are read
+/// from days, quarters from months. Years and all time are kept: few
+/// buckets, each read whole rather than as a dozen months or more.
+pub const COMPACT: [Period; 4] = [Period::Day, Period::Month, Period::Year, Period::AllTime];
 
 /// Several buckets' tallies of one scope summed, by member, question and
 /// pair of communities: a bucket read from those it holds.
 #[derive(Default)]
 struct Sum<'a> {
+    with_points: bool,
     counts: Counts,
     actors: HashMap<&'a MemberId, i64>,
     points: HashMap<&'a MemberId, i64>,
@@ -122,7 +125,9 @@ impl<'a> Sum<'a> {
             *total += n;
         }
         sum(&mut self.actors, tally.actors.iter());
-        sum(&mut self.points, tally.points.iter());
+        if self.with_points {
+            sum(&mut self.points, tally.points.iter());
+        }
         sum(&mut self.holders, tally.holders.iter());
         // A question's wait is kept in the buckets it was asked in only.
         (self.waits).extend(tally.waits.iter().map(|(q, s)| (&**q, *s)));
@@ -268,11 +273,11 @@ impl Insights {
         }
     }
 
-    /// What a store keeps: the buckets of days, months and all time
-    /// ([`COMPACT`]), so that an event changes six tallies rather than
-    /// twelve and the many weeks, quarters and years are not held twice; a
-    /// week is read as its seven days, a quarter and a year as their months
-    /// (sums and unions, exact: see [`Insights::parts`]). Without `points`,
+    /// What a store keeps: the buckets of days, months, years and all time
+    /// ([`COMPACT`]), so that an event changes eight tallies rather than
+    /// twelve and the many weeks are not held beside their days; a week is
+    /// read as its seven days, a quarter as its months (sums and unions,
+    /// exact: see [`Insights::parts`]). Without `points`,
     /// the participation points are left out, for a store that reads them
     /// from the points boards (see [`super::points_board`]).
     pub fn compact(points: bool) -> Insights {
@@ -342,6 +347,17 @@ impl Insights {
     /// (a week's days; a quarter's, a year's or all time's months). Empty
     /// when nothing happened there, or when neither is kept.
     pub fn parts(&self, community: Option<&CommunityId>, bucket: &Bucket) -> Parts {
+        self.parts_with(community, bucket, true)
+    }
+
+    /// [`Insights::parts`], leaving the points out unless `points`: a store
+    /// reading them from a board does not sum them.
+    pub fn parts_with(
+        &self,
+        community: Option<&CommunityId>,
+        bucket: &Bucket,
+        points: bool,
+    ) -> Parts {
         let kept = |p| self.only.is_none_or(|k| k.has(p));
         if kept(bucket.period) {
             return (self.tally(community, bucket))
@@ -363,7 +379,10 @@ impl Insights {
                 && first.is_none_or(|f| b.start.is_some_and(|s| f <= s))
                 && last.is_none_or(|l| b.start.is_some_and(|s| s <= l))
         };
-        let mut sum = Sum::default();
+        let mut sum = Sum {
+            with_points: points,
+            ..Sum::default()
+        };
         for (_, scopes) in self.tallies.iter().filter(|(b, _)| within(b)) {
             let tally = match community {
                 None => Some(&scopes.global),
