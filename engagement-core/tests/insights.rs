@@ -329,6 +329,7 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
     // own or read from the points boards.
     let mut compact = Memory::default();
     compact.insights = Some(Box::new(Insights::compact(true)));
+    compact.fair_play = Some(Box::new(Pairs::compact()));
     let mut lean = Memory::default();
     lean.insights = Some(Box::new(Insights::compact(false)));
     let mut firsts: Vec<(Event, Outcome)> = Vec::new();
@@ -388,6 +389,17 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
                 );
             }
             prop_assert_eq!(kept, scratch, "scope {:?} bucket {:?}", scope, bucket);
+            if scope.is_none() && engagement_core::fair_play::kept(bucket.period) {
+                // Weeks read from their days.
+                let every = memory.fair_play.as_deref().unwrap();
+                let days = compact.fair_play.as_deref().unwrap();
+                prop_assert_eq!(
+                    days.report(&RULES, bucket),
+                    every.report(&RULES, bucket),
+                    "fair play: bucket {:?}",
+                    bucket
+                );
+            }
         }
     }
     prop_assert_eq!(

@@ -33,11 +33,16 @@ pub struct Pairs {
     buckets: HashMap<Bucket, Tally>,
     /// Only this period's buckets, when set.
     only: Option<Period>,
+    /// Weeks are read from their days rather than kept (see
+    /// [`Pairs::compact`]).
+    weeks_from_days: bool,
 }
 
 impl Sink for Pairs {
     fn keeps(&self, period: Period) -> bool {
-        kept(period) && self.only.is_none_or(|p| p == period)
+        kept(period)
+            && self.only.is_none_or(|p| p == period)
+            && !(self.weeks_from_days && period == Period::Week)
     }
 
     fn change(&mut self, bucket: Bucket, change: Change<'_>) {
@@ -86,6 +91,17 @@ impl Pairs {
         }
     }
 
+    /// What a store keeps in memory: days and months only, a week read as
+    /// the sum of its seven days (exact: a pair's events and points in a
+    /// week are those of its days), so that an event changes the tallies
+    /// of two buckets rather than three.
+    pub fn compact() -> Pairs {
+        Pairs {
+            weeks_from_days: true,
+            ..Pairs::default()
+        }
+    }
+
     /// Takes in what one recorded step changed.
     pub fn observe(&mut self, rules: &RuleSet, outcome: &Outcome) {
         observe(rules, outcome, self);
@@ -94,7 +110,12 @@ impl Pairs {
     /// The report of `bucket` under `rules`' thresholds.
     pub fn report(&self, rules: &RuleSet, bucket: &Bucket) -> Report {
         let min = i64::from(rules.fair_play.ring_min_events);
-        let tally = self.buckets.get(bucket);
+        let summed =
+            (bucket.period == Period::Week && self.weeks_from_days).then(|| self.days_of(bucket));
+        let tally = match &summed {
+            Some(week) => Some(week),
+            None => self.buckets.get(bucket),
+        };
         let strong = (tally.iter().flat_map(|t| &t.pairs))
             .filter(|(_, (events, _))| *events >= min)
             .map(|((from, to), &(events, points))| Strong {
@@ -106,6 +127,28 @@ impl Pairs {
             .collect();
         let gave = |m: &MemberId| tally.and_then(|t| t.gave.get(m)).copied().unwrap_or(0);
         Report::build(&rules.fair_play, bucket, strong, gave)
+    }
+
+    /// The tallies of a week's days, summed.
+    fn days_of(&self, week: &Bucket) -> Tally {
+        let (first, last) = (week.start, week.end());
+        let mut sum = Tally::default();
+        let days = self.buckets.iter().filter(|(b, _)| {
+            b.period == Period::Day
+                && b.start.is_some_and(|s| first.is_some_and(|f| f <= s))
+                && b.start.is_some_and(|s| last.is_some_and(|l| s <= l))
+        });
+        for (_, day) in days {
+            for (pair, (events, points)) in &day.pairs {
+                let (e, p) = sum.pairs.entry(pair.clone()).or_default();
+                *e += events;
+                *p += points;
+            }
+            for (giver, n) in &day.gave {
+                *sum.gave.entry(giver.clone()).or_default() += n;
+            }
+        }
+        sum
     }
 
     /// Every bucket kept, with its pairs (giver, recipient, events, points)

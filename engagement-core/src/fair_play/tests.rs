@@ -214,3 +214,44 @@ fn revocation_ids_name_the_event_and_stay_within_200_bytes() {
     assert!(reserved(&id) && reserved("fair-play:x") && !reserved("fair-playground"));
     assert_eq!(id, revocation_id(&long), "stable");
 }
+
+#[test]
+fn a_week_read_from_its_days_reports_what_a_kept_week_does() {
+    let r = rules("ring_min_events = 2\nring_min_share = 0.5\n");
+    let mut every = memory();
+    let mut compact = Memory::default();
+    compact.fair_play = Some(Box::new(Pairs::compact()));
+    // A mutual pair and a ring, one like a day over November, so that each
+    // pair reaches two events in a week only over several days; and a like
+    // taken back.
+    let mut likes = Vec::new();
+    for _ in 0..4 {
+        likes.extend([("zoe", "kim"), ("kim", "max"), ("max", "zoe")]);
+        likes.extend([("ana", "bo"), ("bo", "ana"), ("g1", "ana")]);
+    }
+    feed(&r, &mut every, &likes);
+    feed(&r, &mut compact, &likes);
+    let mut undo = like(0, "zoe", "kim", 1);
+    undo.id = EventId::parse("undo-0").unwrap();
+    undo.revokes = Some(EventId::parse("like-0").unwrap());
+    every.ingest(&r, &undo);
+    compact.ingest(&r, &undo);
+    let days = compact.fair_play.as_deref().unwrap();
+    let kept = every.fair_play.as_deref().unwrap();
+    let mut listed = 0;
+    // Every week touching November, the first and the last across months.
+    for day in [1, 2, 9, 16, 23, 30] {
+        let week = Bucket::containing(
+            Period::Week,
+            jiff::civil::date(2026, 11, day),
+            jiff::civil::Weekday::Monday,
+        );
+        let got = days.report(&r, &week);
+        assert_eq!(got, kept.report(&r, &week), "week of November {day}");
+        listed += got.pairs.len();
+    }
+    assert!(listed > 0, "some pair reaches two events in a week");
+    // Weeks are not kept: only days and months.
+    assert!(days.tallies().all(|(b, _, _)| b.period != Period::Week));
+    assert_eq!(days.report(&r, &month()), kept.report(&r, &month()));
+}

@@ -56,11 +56,12 @@ type Tallies = (Option<Box<Insights>>, Option<Box<Pairs>>);
 impl Derived {
     /// For rebuilding from the log: boards sorted once at the end;
     /// knowledge-flow insights kept when `insights`, fair-play tallies when
-    /// `fair_play`.
+    /// `fair_play`, each as the embedded store keeps them (the periods a
+    /// report reads the others from).
     pub fn deferred(insights: bool, fair_play: bool) -> Derived {
         let mut memory = Memory::deferred();
         memory.insights = insights.then(|| Box::new(Insights::compact(true)));
-        memory.fair_play = fair_play.then(Box::default);
+        memory.fair_play = fair_play.then(|| Box::new(Pairs::compact()));
         Derived {
             memory,
             ..Derived::default()
@@ -76,7 +77,7 @@ impl Derived {
             insights.retain(|b| !expiry.expired_with_week(b));
         }
         if let (Some(pairs), Some(expiry)) = (&mut self.memory.fair_play, expiry) {
-            pairs.retain(|b| !expiry.expired(b));
+            pairs.retain(|b| !expiry.expired_with_week(b));
         }
     }
 

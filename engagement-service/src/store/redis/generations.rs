@@ -133,7 +133,9 @@ impl RedisStore {
         let mut read = self.everything();
         let (rules_now, insights, fair_play) = (rules.clone(), self.insights, self.fair_play);
         let applying = tokio::task::spawn_blocking(move || {
-            let mut derived = Derived::deferred(false, fair_play);
+            let mut derived = Derived::deferred(false, false);
+            // Every period fair play keeps: a generation holds weeks too.
+            derived.memory.fair_play = fair_play.then(Box::default);
             if insights {
                 // Only the periods a generation holds: the others are
                 // read from them; and points only when written.
