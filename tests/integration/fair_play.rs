@@ -609,6 +609,76 @@ async fn pairs_of_one_event_are_reported_when_one_event_is_enough(app: &TestApp)
     assert_eq!(month_pairs(app).await, vec![pair("cy", "ana", 1, 2, 1.0)]);
 }
 
+/// The week of 9 to 15 February, as (from, to, events, points, share).
+async fn week_pairs(app: &TestApp) -> Vec<(String, String, i64, i64, f64)> {
+    let (status, report) = admin_get(app, "/v1/admin/fair-play?period=week&at=2026-02-11").await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        report["bucket"],
+        json!({"start": "2026-02-09", "end": "2026-02-16"})
+    );
+    (report["pairs"].as_array().unwrap().iter())
+        .map(|p| {
+            pair(
+                p["from"].as_str().unwrap(),
+                p["to"].as_str().unwrap(),
+                p["events"].as_i64().unwrap(),
+                p["points"].as_i64().unwrap(),
+                p["share"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// With pairs strong from two events, a pair of one event a day on two
+/// days of a week is strong in the week: a week is read as its days.
+async fn a_weeks_pairs_are_those_of_its_days(app: &TestApp) {
+    for (id, giver, author, at) in [
+        ("w1", "bo", "ana", "2026-02-09T17:00:00Z"),
+        ("w2", "cy", "ana", "2026-02-10T17:00:00Z"),
+        ("w3", "bo", "ana", "2026-02-15T17:00:00Z"),
+        // The Monday after: another week.
+        ("w4", "cy", "ana", "2026-02-16T17:00:00Z"),
+    ] {
+        let (got, _) = take(app, event_on(id, "post.liked", giver, at, id, author)).await;
+        assert_eq!(got, award(author, "liked", 2), "{id}");
+    }
+    assert_eq!(week_pairs(app).await, vec![pair("bo", "ana", 2, 4, 1.0)]);
+    let (_, day) = admin_get(app, "/v1/admin/fair-play?period=day&at=2026-02-15").await;
+    assert_eq!(day["pairs"], json!([]), "one event in a day: weak");
+    // A replay builds the same week.
+    let (status, _) = admin_post(app, "/v1/admin/replay", &json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(week_pairs(app).await, vec![pair("bo", "ana", 2, 4, 1.0)]);
+    // Sunday's like taken back: one event left in the week.
+    let undo = json!({"id": "w3-undo", "kind": "post.unliked", "actor": "bo",
+                      "occurred_at": "2026-02-15T18:00:00Z", "revokes": "w3"});
+    let (got, _) = take(app, undo).await;
+    assert_eq!(got, award("ana", "liked", -2));
+    assert_eq!(week_pairs(app).await, vec![]);
+}
+
+mod weeks_from_days {
+    use super::*;
+
+    #[tokio::test]
+    async fn on_the_embedded_store() {
+        let f = Fixture::embedded(|s| settings_with(s, 2)).await;
+        a_weeks_pairs_are_those_of_its_days(&f.app).await;
+    }
+
+    #[tokio::test]
+    async fn on_redis() {
+        let f = Fixture::redis("fair-play-weeks", |s| settings_with(s, 2)).await;
+        a_weeks_pairs_are_those_of_its_days(&f.app).await;
+        // Only days and months are written.
+        let weeks = f.redis_cli(&["--scan", "--pattern", "*:fp:w*"]);
+        assert_eq!(weeks.trim(), "", "no week keys");
+        let days = f.redis_cli(&["--scan", "--pattern", "*:fp:d2026-02-09*"]);
+        assert!(!days.trim().is_empty(), "the Monday's keys");
+    }
+}
+
 mod one_event_is_enough {
     use super::*;
 

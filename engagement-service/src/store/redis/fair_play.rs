@@ -1,4 +1,4 @@
-//! Fair play on Redis. Each kept bucket (day, week, month; see
+//! Fair play on Redis. Each stored bucket (day, month; see
 //! `engagement_core::fair_play`) is kept under `Keys::fair_play`:
 //!
 //! - every (giver, recipient) pair with its events and points packed in
@@ -20,8 +20,10 @@
 //!
 //! A request's changes are summed per key and member and written by one
 //! `fair_play.lua` call in its transaction; a take-back removes what falls
-//! to zero. Day and week keys expire with `ENGAGEMENT_RETENTION_DAYS`, as
-//! boards do.
+//! to zero. Only days and months are written: a week is read as the sum of
+//! its seven days, whose keys stay until the week goes (at most six days
+//! past the day's own `ENGAGEMENT_RETENTION_DAYS`). Versions before wrote
+//! week keys too; those are left to expire, unread.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;
@@ -137,6 +139,10 @@ impl<'k> FairWrites<'k> {
 }
 
 impl Sink for FairWrites<'_> {
+    fn keeps(&self, period: Period) -> bool {
+        stored(period)
+    }
+
     fn change(&mut self, bucket: Bucket, change: Change<'_>) {
         let (pairs, gave) = self.buckets.entry(bucket).or_default();
         match change {
@@ -153,6 +159,24 @@ impl Sink for FairWrites<'_> {
             }
         }
     }
+}
+
+/// Whether Redis writes fair play's buckets of `period`: days and months.
+/// A week is read as its seven days (see [`RedisStore::read_fair_play`]).
+pub(super) fn stored(period: Period) -> bool {
+    fair_play::kept(period) && period != Period::Week
+}
+
+/// The stored buckets `bucket` is read from: a week's seven days, or the
+/// bucket itself.
+fn stored_parts(bucket: &Bucket, week_starts: jiff::civil::Weekday) -> Vec<Bucket> {
+    let Some(start) = bucket.start.filter(|_| bucket.period == Period::Week) else {
+        return vec![*bucket];
+    };
+    std::iter::successors(Some(start), |d| d.tomorrow().ok())
+        .take(7)
+        .map(|d| Bucket::containing(Period::Day, d, week_starts))
+        .collect()
 }
 
 /// A packed number as (events, points): exact while a pair's points in one
@@ -177,32 +201,50 @@ impl RedisStore {
         self.timed(async {
             let mut conn = self.reader().await?;
             let keys = self.live_keys(&mut conn).await?;
-            let base = keys.fair_play(&bucket);
             let min = i64::from(rules.fair_play.ring_min_events);
+            // A week is read as its seven days: every pair of each, summed.
+            let parts = stored_parts(&bucket, rules.week_starts);
+            let whole = parts.len() > 1;
+            let bases: Vec<(String, Period)> = (parts.iter())
+                .map(|b| (keys.fair_play(b), b.period))
+                .collect();
             let mut pipe = redis::pipe();
-            pipe.cmd("ZRANGEBYSCORE")
-                .arg(format!("{base}:e"))
-                .arg(least(min))
-                .arg("+inf")
-                .arg("WITHSCORES");
-            // Pairs of one event are strong only when one event is enough.
-            let weak = min < 2;
-            if weak {
-                for n in 0..shards(bucket.period) {
-                    pipe.hgetall(format!("{base}:w{n}"));
+            for (base, period) in &bases {
+                // A pair weak in each day may be strong in the week.
+                let least_read = if whole { least(2) } else { least(min) };
+                pipe.cmd("ZRANGEBYSCORE")
+                    .arg(format!("{base}:e"))
+                    .arg(least_read)
+                    .arg("+inf")
+                    .arg("WITHSCORES");
+                // Pairs of one event are strong only when one event is
+                // enough, or summed with the week's other days.
+                if whole || min < 2 {
+                    for n in 0..shards(*period) {
+                        pipe.hgetall(format!("{base}:w{n}"));
+                    }
                 }
             }
-            let mut replies: Vec<Value> = pipe.query_async(&mut conn).await.map_err(unavailable)?;
-            let mut packed: Vec<(String, i64)> = Vec::new();
-            if let Some(sorted) = replies.first_mut() {
+            let replies: Vec<Value> = pipe.query_async(&mut conn).await.map_err(unavailable)?;
+            let mut packed: HashMap<String, i64> = HashMap::new();
+            let mut replies = replies.into_iter();
+            for (_, period) in &bases {
                 let sorted: Vec<(String, f64)> =
-                    redis::from_redis_value(std::mem::replace(sorted, Value::Nil))
+                    redis::from_redis_value(replies.next().unwrap_or(Value::Nil))
                         .map_err(corrupt)?;
-                packed.extend(sorted.into_iter().map(|(pair, score)| (pair, score as i64)));
-            }
-            for hash in replies.into_iter().skip(1) {
-                let hash: Vec<(String, i64)> = redis::from_redis_value(hash).map_err(corrupt)?;
-                packed.extend(hash);
+                for (pair, score) in sorted {
+                    *packed.entry(pair).or_default() += score as i64;
+                }
+                if whole || min < 2 {
+                    for _ in 0..shards(*period) {
+                        let hash: Vec<(String, i64)> =
+                            redis::from_redis_value(replies.next().unwrap_or(Value::Nil))
+                                .map_err(corrupt)?;
+                        for (pair, n) in hash {
+                            *packed.entry(pair).or_default() += n;
+                        }
+                    }
+                }
             }
             let mut strong = Vec::with_capacity(packed.len());
             for (pair, packed) in packed {
@@ -223,38 +265,34 @@ impl RedisStore {
             let mut givers: Vec<MemberId> = strong.iter().map(|s| s.from.clone()).collect();
             givers.sort();
             givers.dedup();
-            let gave: HashMap<MemberId, i64> = if givers.is_empty() {
-                HashMap::new()
-            } else {
+            let mut gave: HashMap<MemberId, i64> = HashMap::new();
+            if !givers.is_empty() {
                 // Each giver's events in their hash, plus what versions
-                // before the hashes kept in the sorted set `:g`.
+                // before the hashes kept in the sorted set `:g`, in each
+                // bucket read.
+                let names: Vec<&str> = givers.iter().map(|m| m.as_str()).collect();
                 let mut pipe = redis::pipe();
-                pipe.cmd("ZMSCORE")
-                    .arg(format!("{base}:g"))
-                    .arg(givers.iter().map(|m| m.as_str()).collect::<Vec<_>>());
-                for giver in &givers {
-                    pipe.hget(
-                        shard_key(&base, 'v', bucket.period, giver.as_str()),
-                        giver.as_str(),
-                    );
+                for (base, period) in &bases {
+                    pipe.cmd("ZMSCORE").arg(format!("{base}:g")).arg(&names);
+                    for giver in &names {
+                        pipe.hget(shard_key(base, 'v', *period, giver), *giver);
+                    }
                 }
-                let (earlier, now): (Vec<Option<f64>>, Vec<Option<i64>>) = {
-                    let mut replies: Vec<Value> =
-                        pipe.query_async(&mut conn).await.map_err(unavailable)?;
-                    let now = replies.split_off(1);
-                    let earlier = redis::from_redis_value(replies.remove(0)).map_err(corrupt)?;
-                    let now = (now.into_iter())
-                        .map(redis::from_redis_value)
-                        .collect::<Result<_, _>>()
-                        .map_err(corrupt)?;
-                    (earlier, now)
-                };
-                (givers.into_iter().zip(earlier).zip(now))
-                    .map(|((m, earlier), now)| {
-                        (m, earlier.unwrap_or(0.0) as i64 + now.unwrap_or(0))
-                    })
-                    .collect()
-            };
+                let replies: Vec<Value> = pipe.query_async(&mut conn).await.map_err(unavailable)?;
+                let mut replies = replies.into_iter();
+                for _ in &bases {
+                    let earlier: Vec<Option<f64>> =
+                        redis::from_redis_value(replies.next().unwrap_or(Value::Nil))
+                            .map_err(corrupt)?;
+                    for (giver, earlier) in givers.iter().zip(earlier) {
+                        let now: Option<i64> =
+                            redis::from_redis_value(replies.next().unwrap_or(Value::Nil))
+                                .map_err(corrupt)?;
+                        *gave.entry(giver.clone()).or_default() +=
+                            earlier.unwrap_or(0.0) as i64 + now.unwrap_or(0);
+                    }
+                }
+            }
             let gave = |m: &MemberId| gave.get(m).copied().unwrap_or(0);
             Ok(Report::build(&rules.fair_play, &bucket, strong, gave))
         })

@@ -133,9 +133,9 @@ impl RedisStore {
         let mut read = self.everything();
         let (rules_now, insights, fair_play) = (rules.clone(), self.insights, self.fair_play);
         let applying = tokio::task::spawn_blocking(move || {
-            let mut derived = Derived::deferred(false, false);
-            // Every period fair play keeps: a generation holds weeks too.
-            derived.memory.fair_play = fair_play.then(Box::default);
+            // Fair play as the embedded store keeps it: days and months,
+            // which a generation holds (weeks are read from days).
+            let mut derived = Derived::deferred(false, fair_play);
             if insights {
                 // Only the periods a generation holds: the others are
                 // read from them; and points only when written.
@@ -509,7 +509,8 @@ impl RedisStore {
                 .await?;
         }
         if let Some(pairs) = &derived.memory.fair_play {
-            self.write_fair_play(&mut pipe, keys, pairs, now).await?;
+            self.write_fair_play(&mut pipe, keys, rules, pairs, now)
+                .await?;
         }
         pipe.finish().await
     }
@@ -520,11 +521,16 @@ impl RedisStore {
         &self,
         pipe: &mut Chunked,
         keys: &Keys,
+        rules: &RuleSet,
         pairs: &Pairs,
         now: i64,
     ) -> Result<(), StoreError> {
+        let retention = Retention {
+            days: self.retention_days,
+        };
         for (bucket, rows, gave) in pairs.tallies() {
-            let at = self.expire_at(bucket);
+            // A day stays with the week read from it.
+            let at = stored_expiry(retention, bucket, rules.week_starts);
             if gone(at, now) {
                 continue;
             }

@@ -153,8 +153,9 @@ impl RedisStore {
         };
         let expire_at = |bucket: &Bucket| stored_expiry(retention, bucket, rules.week_starts);
         let mut insight_writes = Writes::new(&keys, &expire_at, keeps_points(rules), &self.known);
-        let board_expiry = |bucket: &Bucket| self.expire_at(bucket);
-        let mut fair_writes = FairWrites::new(&keys, &board_expiry);
+        // Fair play keeps days and months; a day's keys stay with the week
+        // that is read from them, as insights' do.
+        let mut fair_writes = FairWrites::new(&keys, &expire_at);
         // Each board's key and expiry, worked out once per request.
         let mut boards: HashMap<BoardAt, (Arc<str>, i64)> = HashMap::new();
         // The (board, community) scopes this request scores in, added once.
