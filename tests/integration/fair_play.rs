@@ -539,19 +539,24 @@ on_both_stores!(
 async fn month_pairs(app: &TestApp) -> Vec<(String, String, i64, i64, f64)> {
     let (status, report) = admin_get(app, FEBRUARY).await;
     assert_eq!(status, 200, "{report}");
-    let mut pairs: Vec<_> = (report["pairs"].as_array().unwrap().iter())
+    let mut pairs = report_pairs(&report);
+    pairs.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    pairs
+}
+
+/// A report's pairs as (from, to, events, points, share), in its order.
+fn report_pairs(report: &Value) -> Vec<(String, String, i64, i64, f64)> {
+    (report["pairs"].as_array().unwrap().iter())
         .map(|p| {
-            (
-                p["from"].as_str().unwrap().to_owned(),
-                p["to"].as_str().unwrap().to_owned(),
+            pair(
+                p["from"].as_str().unwrap(),
+                p["to"].as_str().unwrap(),
                 p["events"].as_i64().unwrap(),
                 p["points"].as_i64().unwrap(),
                 p["share"].as_f64().unwrap(),
             )
         })
-        .collect();
-    pairs.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-    pairs
+        .collect()
 }
 
 fn pair(
@@ -617,17 +622,7 @@ async fn week_pairs(app: &TestApp) -> Vec<(String, String, i64, i64, f64)> {
         report["bucket"],
         json!({"start": "2026-02-09", "end": "2026-02-16"})
     );
-    (report["pairs"].as_array().unwrap().iter())
-        .map(|p| {
-            pair(
-                p["from"].as_str().unwrap(),
-                p["to"].as_str().unwrap(),
-                p["events"].as_i64().unwrap(),
-                p["points"].as_i64().unwrap(),
-                p["share"].as_f64().unwrap(),
-            )
-        })
-        .collect()
+    report_pairs(&report)
 }
 
 /// With pairs strong from two events, a pair of one event a day on two
