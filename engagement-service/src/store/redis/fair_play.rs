@@ -204,14 +204,14 @@ impl RedisStore {
             let min = i64::from(rules.fair_play.ring_min_events);
             // A week is read as its seven days: every pair of each, summed.
             let parts = stored_parts(&bucket, rules.week_starts);
-            let whole = parts.len() > 1;
+            let summed = parts.len() > 1;
             let bases: Vec<(String, Period)> = (parts.iter())
                 .map(|b| (keys.fair_play(b), b.period))
                 .collect();
             let mut pipe = redis::pipe();
             for (base, period) in &bases {
                 // A pair weak in each day may be strong in the week.
-                let least_read = if whole { least(2) } else { least(min) };
+                let least_read = if summed { least(2) } else { least(min) };
                 pipe.cmd("ZRANGEBYSCORE")
                     .arg(format!("{base}:e"))
                     .arg(least_read)
@@ -219,7 +219,7 @@ impl RedisStore {
                     .arg("WITHSCORES");
                 // Pairs of one event are strong only when one event is
                 // enough, or summed with the week's other days.
-                if whole || min < 2 {
+                if summed || min < 2 {
                     for n in 0..shards(*period) {
                         pipe.hgetall(format!("{base}:w{n}"));
                     }
@@ -235,7 +235,7 @@ impl RedisStore {
                 for (pair, score) in sorted {
                     *packed.entry(pair).or_default() += score as i64;
                 }
-                if whole || min < 2 {
+                if summed || min < 2 {
                     for _ in 0..shards(*period) {
                         let hash: Vec<(String, i64)> =
                             redis::from_redis_value(replies.next().unwrap_or(Value::Nil))
