@@ -129,6 +129,15 @@ impl Bucket {
         }
     }
 
+    /// Whether `other` starts within this bucket's days (all time holds
+    /// every bucket): the days of a week, the months of a quarter.
+    pub fn holds(&self, other: &Bucket) -> bool {
+        let (Some(first), Some(start)) = (self.start, other.start) else {
+            return self.start.is_none();
+        };
+        first <= start && self.end().is_some_and(|last| start <= last)
+    }
+
     /// Last day of the bucket (inclusive); `None` for all time.
     pub fn end(&self) -> Option<Date> {
         let start = self.start?;
@@ -194,6 +203,21 @@ mod tests {
             (y.label(), y.end()),
             ("y2026".to_owned(), Some(date(2026, 12, 31)))
         );
+    }
+
+    #[test]
+    fn a_bucket_holds_what_starts_within_its_days_and_all_time_holds_all() {
+        let at = |p, d| Bucket::containing(p, d, Weekday::Monday);
+        let week = at(Period::Week, date(2026, 11, 20));
+        assert!(week.holds(&at(Period::Day, date(2026, 11, 16))));
+        assert!(week.holds(&at(Period::Day, date(2026, 11, 22))));
+        assert!(!week.holds(&at(Period::Day, date(2026, 11, 23))));
+        assert!(!week.holds(&at(Period::Day, date(2026, 11, 15))));
+        let quarter = at(Period::Quarter, date(2026, 8, 31));
+        assert!(quarter.holds(&at(Period::Month, date(2026, 9, 1))));
+        assert!(!quarter.holds(&at(Period::Month, date(2026, 10, 1))));
+        assert!(Bucket::ALL_TIME.holds(&at(Period::Month, date(1999, 1, 1))));
+        assert!(!quarter.holds(&Bucket::ALL_TIME));
     }
 
     #[test]

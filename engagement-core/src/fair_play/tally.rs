@@ -131,13 +131,8 @@ impl Pairs {
 
     /// The tallies of a week's days, summed.
     fn days_of(&self, week: &Bucket) -> Tally {
-        let (first, last) = (week.start, week.end());
         let mut sum = Tally::default();
-        let days = self.buckets.iter().filter(|(b, _)| {
-            b.period == Period::Day
-                && b.start.is_some_and(|s| first.is_some_and(|f| f <= s))
-                && b.start.is_some_and(|s| last.is_some_and(|l| s <= l))
-        });
+        let days = (self.buckets.iter()).filter(|(b, _)| b.period == Period::Day && week.holds(b));
         for (_, day) in days {
             for (pair, (events, points)) in &day.pairs {
                 let (e, p) = sum.pairs.entry(pair.clone()).or_default();

@@ -372,13 +372,7 @@ impl Insights {
         if !kept(from) {
             return Parts::default();
         }
-        // All time has neither a first nor a last day.
-        let (first, last) = (bucket.start, bucket.end());
-        let within = |b: &Bucket| {
-            b.period == from
-                && first.is_none_or(|f| b.start.is_some_and(|s| f <= s))
-                && last.is_none_or(|l| b.start.is_some_and(|s| s <= l))
-        };
+        let within = |b: &Bucket| b.period == from && bucket.holds(b);
         let mut sum = Sum {
             with_points: points,
             ..Sum::default()

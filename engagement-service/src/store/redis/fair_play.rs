@@ -34,6 +34,7 @@ use engagement_core::{Bucket, EventId, MemberId, Period, RuleSet};
 
 use super::super::LogEntry;
 use super::super::keys::Keys;
+use super::insights::parts_of;
 use super::{RedisStore, ScriptCall, StoreError, corrupt, unavailable};
 
 static FAIR_PLAY_SCRIPT: LazyLock<String> =
@@ -162,21 +163,9 @@ impl Sink for FairWrites<'_> {
 }
 
 /// Whether Redis writes fair play's buckets of `period`: days and months.
-/// A week is read as its seven days (see [`RedisStore::read_fair_play`]).
+/// A week is read as its seven days (see `RedisStore::read_fair_play`).
 pub(super) fn stored(period: Period) -> bool {
     fair_play::kept(period) && period != Period::Week
-}
-
-/// The stored buckets `bucket` is read from: a week's seven days, or the
-/// bucket itself.
-fn stored_parts(bucket: &Bucket, week_starts: jiff::civil::Weekday) -> Vec<Bucket> {
-    let Some(start) = bucket.start.filter(|_| bucket.period == Period::Week) else {
-        return vec![*bucket];
-    };
-    std::iter::successors(Some(start), |d| d.tomorrow().ok())
-        .take(7)
-        .map(|d| Bucket::containing(Period::Day, d, week_starts))
-        .collect()
 }
 
 /// A packed number as (events, points): exact while a pair's points in one
@@ -203,8 +192,11 @@ impl RedisStore {
             let keys = self.live_keys(&mut conn).await?;
             let min = i64::from(rules.fair_play.ring_min_events);
             // A week is read as its seven days: every pair of each, summed.
-            let parts = stored_parts(&bucket, rules.week_starts);
+            let parts = parts_of(&bucket, &[], rules.week_starts);
             let summed = parts.len() > 1;
+            // Pairs of one event are strong only when one event is enough,
+            // or summed with the week's other days.
+            let weak = summed || min < 2;
             let bases: Vec<(String, Period)> = (parts.iter())
                 .map(|b| (keys.fair_play(b), b.period))
                 .collect();
@@ -217,9 +209,7 @@ impl RedisStore {
                     .arg(least_read)
                     .arg("+inf")
                     .arg("WITHSCORES");
-                // Pairs of one event are strong only when one event is
-                // enough, or summed with the week's other days.
-                if summed || min < 2 {
+                if weak {
                     for n in 0..shards(*period) {
                         pipe.hgetall(format!("{base}:w{n}"));
                     }
@@ -235,7 +225,7 @@ impl RedisStore {
                 for (pair, score) in sorted {
                     *packed.entry(pair).or_default() += score as i64;
                 }
-                if summed || min < 2 {
+                if weak {
                     for _ in 0..shards(*period) {
                         let hash: Vec<(String, i64)> =
                             redis::from_redis_value(replies.next().unwrap_or(Value::Nil))

@@ -424,8 +424,13 @@ impl ReadQuestions {
 }
 
 /// The stored buckets a bucket is read from; `months` lists every month
-/// with insights (for all time).
-fn parts_of(bucket: &Bucket, months: &[Date], week_starts: jiff::civil::Weekday) -> Vec<Bucket> {
+/// with insights (for all time). Fair play, which keeps days and months
+/// too, reads its weeks through it.
+pub(super) fn parts_of(
+    bucket: &Bucket,
+    months: &[Date],
+    week_starts: jiff::civil::Weekday,
+) -> Vec<Bucket> {
     let month = |d: Date| Bucket::containing(Period::Month, d, week_starts);
     let Some(start) = bucket.start else {
         return months.iter().map(|m| month(*m)).collect();
