@@ -5,7 +5,6 @@
 //! encode them before building keys.
 
 use std::fmt;
-use std::sync::Arc;
 
 use crate::name::Name;
 
@@ -54,7 +53,7 @@ macro_rules! id_type {
             }
 
             /// The id's text, shared.
-            pub fn shared(&self) -> Arc<str> {
+            pub fn shared(&self) -> arcstr::ArcStr {
                 self.0.shared()
             }
 
@@ -171,7 +170,7 @@ mod tests {
         let second = r#"{"id":"e2","kind":"post.liked","actor":"bo","occurred_at":"2026-11-20T15:03:00Z","community":"customs","target":{"id":"t2","author":"ana"}}"#;
         let (mut a, mut b) = (read(first), read(second));
         let author = |e: &crate::Event| e.target.as_ref().and_then(|t| t.author.clone()).unwrap();
-        let same = |x: &MemberId, y: &MemberId| Arc::ptr_eq(&x.shared(), &y.shared());
+        let same = |x: &MemberId, y: &MemberId| x.name().same_copy(y.name());
         assert!(!same(&a.actor, &author(&b)), "two reads are two copies");
         let mut ids = Interner::default();
         ids.event(&mut a);
@@ -179,7 +178,7 @@ mod tests {
         assert!(same(&a.actor, &author(&b)));
         assert!(same(&author(&a), &b.actor));
         let (ca, cb) = (a.community.clone().unwrap(), b.community.clone().unwrap());
-        assert!(Arc::ptr_eq(&ca.shared(), &cb.shared()));
+        assert!(ca.name().same_copy(cb.name()));
         // Nothing else changes.
         assert_eq!((a, b), (read(first), read(second)));
     }

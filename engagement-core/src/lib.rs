@@ -1,7 +1,8 @@
 //! Points, badges, streaks, levels and leaderboard rules for
 //! knowledge-sharing communities.
 //!
-//! The crate is pure: no IO, no clock, no threads, no global state. A
+//! The crate is pure: no IO, no clock, no threads, no global state but the
+//! names of the rule files loaded, kept once per process. A
 //! [`RuleSet`] is loaded from a rule file, and applying an [`Event`] to the
 //! states of the members it touches yields an [`Outcome`]: point awards,
 //! badge grants, level-ups and the leaderboard increments a store applies.

@@ -6,22 +6,50 @@
 //! comparison instead of a string comparison, and copying one is a count.
 //! Hash maps keyed by names (or by the ids built on them) hash that number,
 //! never the text: growing a map of a million events reads no string.
+//!
+//! The text is held through one pointer (an [`ArcStr`] keeps its length
+//! with the text): a name takes 16 bytes, where a hash beside an
+//! `Arc<str>` took 24. Effects, awards and member states hold several
+//! names each, and stores keep one effects per event.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{LazyLock, Mutex, PoisonError};
 
+use arcstr::ArcStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 #[derive(Clone)]
 pub struct Name {
     hash: u64,
-    text: Arc<str>,
+    text: ArcStr,
 }
 
 impl Name {
     pub fn new(text: &str) -> Name {
-        Name::from(Arc::<str>::from(text))
+        Name::from(ArcStr::from(text))
+    }
+
+    /// A name of a rule file (an action kind, a rule or badge id): kept
+    /// for the life of the process, one copy per distinct text, so that
+    /// copying it (into every award and counted event) touches no count.
+    /// A process loads a handful of rule files, and managers write their
+    /// names: these few texts are all that is kept.
+    pub fn lasting(text: &str) -> Name {
+        static LASTING: LazyLock<Mutex<HashSet<ArcStr>>> = LazyLock::new(Mutex::default);
+        // A poisoned set is still a set of whole texts.
+        let mut kept = LASTING.lock().unwrap_or_else(PoisonError::into_inner);
+        let text = match kept.get(text) {
+            Some(found) => found.clone(),
+            None => {
+                let made = ArcStr::from(text);
+                made.leak();
+                kept.insert(made.clone());
+                made
+            }
+        };
+        Name::from(text)
     }
 
     pub fn as_str(&self) -> &str {
@@ -29,8 +57,14 @@ impl Name {
     }
 
     /// The text, shared.
-    pub fn shared(&self) -> Arc<str> {
+    pub fn shared(&self) -> ArcStr {
         self.text.clone()
+    }
+
+    /// Whether both are copies of one shared text (not only equal texts).
+    #[inline]
+    pub fn same_copy(&self, other: &Name) -> bool {
+        ArcStr::ptr_eq(&self.text, &other.text)
     }
 
     /// Whether the name reads `text`.
@@ -39,8 +73,8 @@ impl Name {
     }
 }
 
-impl From<Arc<str>> for Name {
-    fn from(text: Arc<str>) -> Name {
+impl From<ArcStr> for Name {
+    fn from(text: ArcStr) -> Name {
         Name {
             hash: xxhash_rust::xxh3::xxh3_64(text.as_bytes()),
             text,
@@ -50,13 +84,14 @@ impl From<Arc<str>> for Name {
 
 impl From<String> for Name {
     fn from(text: String) -> Name {
-        Name::from(Arc::<str>::from(text))
+        Name::from(ArcStr::from(text))
     }
 }
 
 impl PartialEq for Name {
+    #[inline]
     fn eq(&self, other: &Name) -> bool {
-        self.hash == other.hash && (Arc::ptr_eq(&self.text, &other.text) || self.text == other.text)
+        self.hash == other.hash && (self.same_copy(other) || self.text == other.text)
     }
 }
 
@@ -79,6 +114,7 @@ impl Ord for Name {
 /// The hash of the text, computed once: consistent with `Eq`, since equal
 /// texts hash alike.
 impl std::hash::Hash for Name {
+    #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         state.write_u64(self.hash);
     }
@@ -86,6 +122,7 @@ impl std::hash::Hash for Name {
 
 impl Deref for Name {
     type Target = str;
+    #[inline]
     fn deref(&self) -> &str {
         &self.text
     }
@@ -135,6 +172,24 @@ mod tests {
             serde_json::to_string(&a).ok().as_deref(),
             Some("\"answer.posted\"")
         );
+    }
+
+    #[test]
+    fn lasting_names_are_one_copy_per_text_and_equal_to_any_other() {
+        let (a, b) = (
+            Name::lasting("answer.posted"),
+            Name::lasting("answer.posted"),
+        );
+        assert!(a.same_copy(&b));
+        assert!(ArcStr::is_static(&a.shared()));
+        let other = Name::new("answer.posted");
+        assert!(!a.same_copy(&other));
+        assert_eq!(a, other);
+        let hash =
+            |n: &Name| std::hash::BuildHasher::hash_one(&foldhash::fast::FixedState::default(), n);
+        assert_eq!(hash(&a), hash(&other));
+        assert!(!Name::lasting("answer.accepted").same_copy(&a));
+        assert_ne!(Name::lasting("answer.accepted"), a);
     }
 
     #[test]

@@ -103,10 +103,12 @@ pub struct Effects {
     /// Most events award once: that one is kept inline.
     pub awards: Awards,
     pub counted: Option<Counted>,
-    pub slots: Vec<Slot>,
+    /// Boxed slices, not `Vec`s, like `notes`: most events have none or
+    /// one, and without a capacity beside them effects fit 192 bytes.
+    pub slots: Box<[Slot]>,
     /// The points rules that paid less than their points, and why.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<Note>,
+    #[serde(default, skip_serializing_if = "<[Note]>::is_empty")]
+    pub notes: Box<[Note]>,
     /// The event's target, kept for the actions that ask, answer or accept
     /// questions: undoing their insights needs it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -125,12 +127,20 @@ impl Effects {
             community: event.community.clone(),
             awards: Awards::new(),
             counted: None,
-            slots: Vec::new(),
-            notes: Vec::new(),
+            slots: Box::default(),
+            notes: Box::default(),
             target: None,
             revoked: false,
         })
     }
+}
+
+/// Adds `item` to the end of a boxed slice, which holds no room to spare.
+fn push<T>(list: &mut Box<[T]>, item: T) {
+    let mut items = std::mem::take(list).into_vec();
+    items.reserve_exact(1);
+    items.push(item);
+    *list = items.into_boxed_slice();
 }
 
 /// The awards of one event: one inline, more on the heap.
@@ -224,10 +234,9 @@ impl RuleSet {
         actor.counts.update(kind, |n| n.actor += 1);
         actor.stages.add(stage, 1);
         if let (true, Some(c)) = (by_community, &event.community) {
-            let community = c.name().clone();
             actor
                 .communities
-                .update(kind, |per| per.update(&community, |n| *n += 1));
+                .update(kind, |per| per.update(c.name(), |n| *n += 1));
         }
         let mut streak_kept = false;
         if let Some(streak) = &self.streak
@@ -296,8 +305,7 @@ impl RuleSet {
                 reason,
             },
         };
-        effects.notes.reserve_exact(1);
-        effects.notes.push(missed);
+        push(&mut effects.notes, missed);
     }
 
     /// `Ok(None)`: the rule paid in full; `Ok(Some(member))`: a cap cut what
@@ -401,11 +409,11 @@ impl RuleSet {
             pair: pair.is_some(),
         });
         if let Some(key) = slot {
-            effects.slots.reserve_exact(1);
-            effects.slots.push(Slot {
+            let slot = Slot {
                 member: event.actor.clone(),
                 key,
-            });
+            };
+            push(&mut effects.slots, slot);
         }
         Ok((points < rule.points).then(|| recipient.clone()))
     }
@@ -437,11 +445,12 @@ impl RuleSet {
             });
         }
         if points != adjustment.points {
-            effects.notes.push(Note {
+            let note = Note {
                 rule,
                 member: Some(member.clone()),
                 reason: Reason::Partial,
-            });
+            };
+            push(&mut effects.notes, note);
         }
         let mut outcome = Outcome {
             engine_day: Some((self.fingerprint, today)),

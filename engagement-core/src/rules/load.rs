@@ -60,7 +60,7 @@ impl Checker<'_> {
             action_index.insert(kind_name.clone(), actions.len());
             actions.push(Action {
                 label: action.label.unwrap_or_else(|| kind.get_ref().clone()),
-                kind: Name::from(kind_name),
+                kind: Name::lasting(&kind_name),
                 stage,
             });
         }

@@ -220,7 +220,7 @@ impl TryFrom<EffectsV1> for Effects {
                 })
                 .collect(),
             counted: e.counted,
-            slots: e.slots,
+            slots: e.slots.into(),
             notes: (e.notes.into_iter())
                 .map(|n| Note {
                     rule: n.rule,

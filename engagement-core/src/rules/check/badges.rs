@@ -22,7 +22,7 @@ impl Checker<'_> {
             if let (true, Some((criterion, tiers))) = (ok, self.criterion(spanned, kinds, actions))
             {
                 out.push(Badge {
-                    id: Name::new(b.id.get_ref()),
+                    id: Name::lasting(b.id.get_ref()),
                     name: b.name.clone(),
                     description: b.description.clone(),
                     criterion,

@@ -73,7 +73,7 @@ impl Checker<'_> {
             };
             if let (true, Some(on), Some(to)) = (ok, on, to) {
                 out.push(PointsRule {
-                    id: Name::new(r.id.get_ref()),
+                    id: Name::lasting(r.id.get_ref()),
                     on,
                     to,
                     points: *r.points.get_ref(),

@@ -37,6 +37,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use arcstr::ArcStr;
 use deadpool_redis::redis::{self, Pipeline, Value};
 pub(super) use engagement_core::insights::keeps_points;
 use engagement_core::insights::{Change, Counter, Counts, Parts, Question, Sink, points_board};
@@ -140,7 +141,7 @@ pub(super) struct Writes<'k> {
     /// Key start, expiry, summed counters and [`day_shards`] of each scope
     /// and bucket.
     bases: Vec<(String, i64, Counts, u64)>,
-    tallies: HashMap<(usize, Tally, Arc<str>), i64>,
+    tallies: HashMap<(usize, Tally, ArcStr), i64>,
     /// The last wait set (or removed) per bucket and question.
     waits: HashMap<(usize, String), Option<i64>>,
     communities: Vec<CommunityId>,
@@ -355,7 +356,7 @@ impl Sink for Writes<'_> {
 
     fn change(&mut self, scope: Option<&CommunityId>, bucket: Bucket, change: Change<'_>) {
         let b = self.base(scope, bucket);
-        let mut tally = |tally: Tally, field: Arc<str>, delta: i64| {
+        let mut tally = |tally: Tally, field: ArcStr, delta: i64| {
             *self.tallies.entry((b, tally, field)).or_default() += delta;
         };
         match change {
