@@ -34,8 +34,9 @@ impl Name {
     /// A name of a rule file (an action kind, a rule or badge id): kept
     /// for the life of the process, one copy per distinct text, so that
     /// copying it (into every award and counted event) touches no count.
-    /// A process loads a handful of rule files, and managers write their
-    /// names: these few texts are all that is kept.
+    /// Only rule files load these, which managers write and only admins
+    /// send (`PUT /v1/admin/rules`, `POST /v1/admin/rules/check`): what is
+    /// kept is every distinct name of the files loaded, a few bytes each.
     pub fn lasting(text: &str) -> Name {
         static LASTING: LazyLock<Mutex<HashSet<ArcStr>>> = LazyLock::new(Mutex::default);
         // A poisoned set is still a set of whole texts.

@@ -4,8 +4,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
-use std::sync::Arc;
 
+use arcstr::ArcStr;
 use toml::Spanned;
 
 use super::RuleError;
@@ -45,14 +45,14 @@ impl Checker<'_> {
 }
 
 pub(super) struct Kinds<'a> {
-    pub(super) index: &'a HashMap<Arc<str>, usize, foldhash::fast::FixedState>,
+    pub(super) index: &'a HashMap<ArcStr, usize, foldhash::fast::FixedState>,
     /// Kinds listed in `[actions]` whose stage is unknown.
     pub(super) bad_stage: &'a HashSet<String>,
 }
 
 impl Kinds<'_> {
     /// The listed kind's shared name, to keep without copying it.
-    pub(super) fn shared(&self, kind: &str) -> Option<Arc<str>> {
+    pub(super) fn shared(&self, kind: &str) -> Option<ArcStr> {
         self.index.get_key_value(kind).map(|(k, _)| k.clone())
     }
 

@@ -2,7 +2,6 @@
 //! that turn it into a [`RuleSet`] or a list of located errors.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use crate::name::Name;
 
@@ -56,11 +55,11 @@ impl Checker<'_> {
                 bad_stage.insert(kind.get_ref().clone());
                 continue;
             };
-            let kind_name: Arc<str> = Arc::from(kind.get_ref().as_str());
-            action_index.insert(kind_name.clone(), actions.len());
+            let kind_name = Name::lasting(kind.get_ref());
+            action_index.insert(kind_name.shared(), actions.len());
             actions.push(Action {
                 label: action.label.unwrap_or_else(|| kind.get_ref().clone()),
-                kind: Name::lasting(&kind_name),
+                kind: kind_name,
                 stage,
             });
         }

@@ -13,6 +13,7 @@ pub mod sources;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use arcstr::ArcStr;
 use jiff::civil::Weekday;
 use jiff::tz::TimeZone;
 use serde::Serialize;
@@ -280,7 +281,7 @@ pub struct RuleSet {
     pub openbadges: Option<OpenBadges>,
     /// Where recognition is sent (`[[notify]]`).
     pub notify: Vec<crate::notify::Channel>,
-    pub(crate) action_index: HashMap<Arc<str>, ActionIdx, foldhash::fast::FixedState>,
+    pub(crate) action_index: HashMap<ArcStr, ActionIdx, foldhash::fast::FixedState>,
     /// Points rules of each action, in file order.
     pub(crate) rules_by_action: Vec<Vec<usize>>,
     /// Whether some board keeps each period, by [`Period`] order.

@@ -7,8 +7,8 @@
 //! is the service's job, with these tables as its instructions.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
 
+use arcstr::ArcStr;
 use serde::Deserialize;
 
 use super::checker::{Checker, Kinds, S};
@@ -104,7 +104,7 @@ impl Sources {
 /// How one platform's events become events of this community.
 #[derive(Debug, Clone, Default)]
 pub struct SourceMap {
-    events: BTreeMap<String, Arc<str>>,
+    events: BTreeMap<String, ArcStr>,
     ignore: BTreeSet<String>,
     communities: BTreeMap<String, CommunityId>,
     default_community: Option<CommunityId>,
