@@ -1,7 +1,8 @@
 //! The compact encoding of what Redis keeps for every event: the
 //! idempotency record (an event's first outcome, which a duplicate is
 //! answered with and a revocation undoes) and the log entry (the event, which
-//! a replay applies again); and of the lines of members' ledgers.
+//! a replay applies again); of the lines of members' ledgers; and of member
+//! states and the insights' questions, kept for every member and question.
 //!
 //! Both are kept for every event ever received, so they dominate Redis
 //! memory. JSON spelled every field name and every timestamp out (about 470
@@ -17,9 +18,13 @@
 //! field the same.
 
 use engagement_core::engine::{BadgeGranted, Counted, LevelUp, Slot};
+use engagement_core::insights::{Asked, Question, Reply};
+use engagement_core::notify::Recognition;
+use engagement_core::rules::Stage;
+use engagement_core::state::{CapUse, Count, HeldBadge, Table};
 use engagement_core::{
-    Adjustment, Award, CommunityId, Day, Effects, Event, EventId, MemberId, Name, Note, Outcome,
-    Reason, Status, Target,
+    Adjustment, Award, CommunityId, Day, Effects, Event, EventId, MemberId, MemberState, Name,
+    Note, Outcome, Profile, Reason, Status, Streak, Target, Visibility,
 };
 use jiff::Timestamp;
 use serde::de::DeserializeOwned;
@@ -67,12 +72,32 @@ pub fn read_ledger_line(raw: &[u8]) -> Result<LedgerEntry, String> {
     decode(raw, "ledger line", |l: LedgerV1| LedgerEntry::try_from(l))
 }
 
+/// Encodes a member's state.
+pub fn state(state: &MemberState) -> Vec<u8> {
+    encode(&StateRef::from(state))
+}
+
+/// Decodes a member's state, compact or JSON.
+pub fn read_state(raw: &[u8]) -> Result<MemberState, String> {
+    decode(raw, "member state", |s: StateV1| MemberState::try_from(s))
+}
+
+/// Encodes what is kept of a question.
+pub fn question(question: &Question) -> Vec<u8> {
+    encode(&QuestionRef::from(question))
+}
+
+/// Decodes what is kept of a question, compact or JSON.
+pub fn read_question(raw: &[u8]) -> Result<Question, String> {
+    decode(raw, "question", |q: QuestionV1| Question::try_from(q))
+}
+
 /// Decodes `raw` (`what` names it in errors): the compact mirror `V`
 /// turned into `T` by `from`, or `T` as JSON.
-fn decode<V: DeserializeOwned, T: DeserializeOwned>(
+fn decode<V: DeserializeOwned, T: DeserializeOwned, E: std::fmt::Display>(
     raw: &[u8],
     what: &str,
-    from: impl FnOnce(V) -> Result<T, jiff::Error>,
+    from: impl FnOnce(V) -> Result<T, E>,
 ) -> Result<T, String> {
     let read = match raw.split_first() {
         Some((&V1, rest)) => postcard::from_bytes::<V>(rest)
@@ -174,6 +199,150 @@ struct LedgerV1 {
     revokes: Option<EventId>,
     reason: Option<String>,
     why: Option<Reason>,
+}
+
+#[derive(Deserialize)]
+struct StateV1 {
+    profile: ProfileV1,
+    points: i64,
+    by_rule: Table<i64>,
+    counts: Table<Count>,
+    /// Actions per knowledge-cycle stage, in the order of `Stage::ALL`.
+    stages: Vec<u32>,
+    communities: Table<Table<u32>>,
+    badges: Vec<BadgeV1>,
+    streak: Streak,
+    caps: Vec<CapV1>,
+    caps_forgotten_before: Option<Day>,
+    home: Option<CommunityId>,
+    /// The `once_per` slots, eight bytes each (little-endian), in order: a
+    /// slot is a hash, which would take ten bytes as a varint.
+    slots: Vec<u8>,
+}
+
+#[derive(Deserialize)]
+struct ProfileV1 {
+    name: Option<String>,
+    timezone: Option<String>,
+    groups: Vec<String>,
+    visibility: Visibility,
+    recognition: Recognition,
+}
+
+#[derive(Deserialize)]
+struct BadgeV1 {
+    badge: Name,
+    tier: usize,
+    awarded_at: Time,
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CapV1 {
+    rule: Name,
+    day: Day,
+    used: i64,
+    pair: bool,
+}
+
+#[derive(Deserialize)]
+struct QuestionV1 {
+    asked: Vec<AskedV1>,
+    answers: Vec<ReplyV1>,
+}
+
+#[derive(Deserialize)]
+struct AskedV1 {
+    event: EventId,
+    asker: Option<MemberId>,
+    at: Time,
+    community: Option<CommunityId>,
+}
+
+#[derive(Deserialize)]
+struct ReplyV1 {
+    event: EventId,
+    actor: Option<MemberId>,
+    at: Time,
+}
+
+impl TryFrom<StateV1> for MemberState {
+    type Error = String;
+    fn try_from(s: StateV1) -> Result<MemberState, String> {
+        let mut state = MemberState::default();
+        state.profile = Profile {
+            name: s.profile.name,
+            timezone: s.profile.timezone,
+            groups: s.profile.groups,
+            visibility: s.profile.visibility,
+            recognition: s.profile.recognition,
+        };
+        state.points = s.points;
+        state.by_rule = s.by_rule;
+        state.counts = s.counts;
+        for (stage, n) in Stage::ALL.into_iter().zip(s.stages) {
+            state.stages.add(stage, n);
+        }
+        state.communities = s.communities;
+        state.badges = (s.badges.into_iter())
+            .map(|b| {
+                Ok(HeldBadge {
+                    badge: b.badge,
+                    tier: b.tier,
+                    awarded_at: b.awarded_at.try_into()?,
+                    reason: b.reason,
+                })
+            })
+            .collect::<Result<_, jiff::Error>>()
+            .map_err(|e| e.to_string())?;
+        state.streak = s.streak;
+        state.caps = (s.caps.into_iter())
+            .map(|c| CapUse {
+                rule: c.rule,
+                day: c.day,
+                used: c.used,
+                pair: c.pair,
+            })
+            .collect();
+        state.caps_forgotten_before = s.caps_forgotten_before;
+        state.home = s.home;
+        let slots = s.slots.chunks_exact(8);
+        if !slots.remainder().is_empty() {
+            return Err(format!("{} bytes of slots", s.slots.len()));
+        }
+        for slot in slots {
+            let bytes: [u8; 8] = slot.try_into().map_err(|_| "a slot of eight bytes")?;
+            state.slots.insert(u64::from_le_bytes(bytes));
+        }
+        Ok(state)
+    }
+}
+
+impl TryFrom<QuestionV1> for Question {
+    type Error = jiff::Error;
+    fn try_from(q: QuestionV1) -> Result<Question, jiff::Error> {
+        Ok(Question {
+            asked: (q.asked.into_iter())
+                .map(|a| {
+                    Ok(Asked {
+                        event: a.event,
+                        asker: a.asker,
+                        at: a.at.try_into()?,
+                        community: a.community,
+                    })
+                })
+                .collect::<Result<_, jiff::Error>>()?,
+            answers: (q.answers.into_iter())
+                .map(|r| {
+                    Ok(Reply {
+                        event: r.event,
+                        actor: r.actor,
+                        at: r.at.try_into()?,
+                    })
+                })
+                .collect::<Result<_, jiff::Error>>()?,
+        })
+    }
 }
 
 impl TryFrom<LedgerV1> for LedgerEntry {
@@ -335,6 +504,77 @@ struct LedgerRef<'a> {
     why: Option<Reason>,
 }
 
+#[derive(Serialize)]
+struct StateRef<'a> {
+    profile: ProfileRef<'a>,
+    points: i64,
+    by_rule: &'a Table<i64>,
+    counts: &'a Table<Count>,
+    stages: StagesRef<'a>,
+    communities: &'a Table<Table<u32>>,
+    badges: Each<'a, HeldBadge, BadgeRef<'a>>,
+    streak: &'a Streak,
+    caps: Each<'a, CapUse, CapRef<'a>>,
+    caps_forgotten_before: Option<Day>,
+    home: Option<&'a CommunityId>,
+    slots: Vec<u8>,
+}
+
+#[derive(Serialize)]
+struct ProfileRef<'a> {
+    name: Option<&'a str>,
+    timezone: Option<&'a str>,
+    groups: &'a [String],
+    visibility: Visibility,
+    recognition: Recognition,
+}
+
+/// A member's actions per stage, in the order of `Stage::ALL`.
+struct StagesRef<'a>(&'a engagement_core::state::Stages);
+
+impl Serialize for StagesRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(Stage::ALL.into_iter().map(|stage| self.0.get(stage)))
+    }
+}
+
+#[derive(Serialize)]
+struct BadgeRef<'a> {
+    badge: &'a Name,
+    tier: usize,
+    awarded_at: Time,
+    reason: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct CapRef<'a> {
+    rule: &'a Name,
+    day: Day,
+    used: i64,
+    pair: bool,
+}
+
+#[derive(Serialize)]
+struct QuestionRef<'a> {
+    asked: Each<'a, Asked, AskedRef<'a>>,
+    answers: Each<'a, Reply, ReplyRef<'a>>,
+}
+
+#[derive(Serialize)]
+struct AskedRef<'a> {
+    event: &'a EventId,
+    asker: Option<&'a MemberId>,
+    at: Time,
+    community: Option<&'a CommunityId>,
+}
+
+#[derive(Serialize)]
+struct ReplyRef<'a> {
+    event: &'a EventId,
+    actor: Option<&'a MemberId>,
+    at: Time,
+}
+
 /// A slice written as a sequence of its items' borrowed mirrors `R`.
 struct Each<'a, T, R>(&'a [T], std::marker::PhantomData<R>);
 
@@ -434,6 +674,85 @@ impl<'a> From<&'a LedgerEntry> for LedgerRef<'a> {
             revokes: l.revokes.as_ref(),
             reason: l.reason.as_deref(),
             why: l.why,
+        }
+    }
+}
+
+impl<'a> From<&'a MemberState> for StateRef<'a> {
+    fn from(s: &'a MemberState) -> StateRef<'a> {
+        let mut slots: Vec<u64> = s.slots.iter().collect();
+        slots.sort_unstable();
+        StateRef {
+            profile: ProfileRef {
+                name: s.profile.name.as_deref(),
+                timezone: s.profile.timezone.as_deref(),
+                groups: &s.profile.groups,
+                visibility: s.profile.visibility,
+                recognition: s.profile.recognition,
+            },
+            points: s.points,
+            by_rule: &s.by_rule,
+            counts: &s.counts,
+            stages: StagesRef(&s.stages),
+            communities: &s.communities,
+            badges: each(&s.badges),
+            streak: &s.streak,
+            caps: each(&s.caps),
+            caps_forgotten_before: s.caps_forgotten_before,
+            home: s.home.as_ref(),
+            slots: slots.iter().flat_map(|slot| slot.to_le_bytes()).collect(),
+        }
+    }
+}
+
+impl<'a> From<&'a HeldBadge> for BadgeRef<'a> {
+    fn from(b: &'a HeldBadge) -> BadgeRef<'a> {
+        BadgeRef {
+            badge: &b.badge,
+            tier: b.tier,
+            awarded_at: b.awarded_at.into(),
+            reason: b.reason.as_deref(),
+        }
+    }
+}
+
+impl<'a> From<&'a CapUse> for CapRef<'a> {
+    fn from(c: &'a CapUse) -> CapRef<'a> {
+        CapRef {
+            rule: &c.rule,
+            day: c.day,
+            used: c.used,
+            pair: c.pair,
+        }
+    }
+}
+
+impl<'a> From<&'a Question> for QuestionRef<'a> {
+    fn from(q: &'a Question) -> QuestionRef<'a> {
+        QuestionRef {
+            asked: each(&q.asked),
+            answers: each(&q.answers),
+        }
+    }
+}
+
+impl<'a> From<&'a Asked> for AskedRef<'a> {
+    fn from(a: &'a Asked) -> AskedRef<'a> {
+        AskedRef {
+            event: &a.event,
+            asker: a.asker.as_ref(),
+            at: a.at.into(),
+            community: a.community.as_ref(),
+        }
+    }
+}
+
+impl<'a> From<&'a Reply> for ReplyRef<'a> {
+    fn from(r: &'a Reply) -> ReplyRef<'a> {
+        ReplyRef {
+            event: &r.event,
+            actor: r.actor.as_ref(),
+            at: r.at.into(),
         }
     }
 }
@@ -576,6 +895,24 @@ mod tests {
                 r.as_str()
             );
         }
+        let visibilities = [
+            Visibility::Public,
+            Visibility::Anonymous,
+            Visibility::Hidden,
+        ];
+        for (i, v) in visibilities.into_iter().enumerate() {
+            assert_eq!(
+                number(postcard::to_allocvec(&v).unwrap_or_default()),
+                Some(i as u8)
+            );
+        }
+        let recognitions = [Recognition::Public, Recognition::Private, Recognition::None];
+        for (i, r) in recognitions.into_iter().enumerate() {
+            assert_eq!(
+                number(postcard::to_allocvec(&r).unwrap_or_default()),
+                Some(i as u8)
+            );
+        }
     }
 
     #[test]
@@ -616,6 +953,167 @@ mod tests {
             read_ledger_line(&ledger_line(&adjusted)).ok(),
             Some(adjusted)
         );
+    }
+
+    /// Every member state of the sample, and one with every field set.
+    fn states() -> Vec<MemberState> {
+        let (_, memory) = activity();
+        let mut states: Vec<MemberState> = memory.members.values().cloned().collect();
+        let mut full = states
+            .iter()
+            .max_by_key(|s| s.slots.len() + s.caps.len() + s.badges.len())
+            .cloned()
+            .expect("a member");
+        full.set_profile(Profile {
+            name: Some("Ana Souza".into()),
+            timezone: Some("America/Bogota".into()),
+            groups: vec!["staff".into(), "mentors".into()],
+            visibility: Visibility::Anonymous,
+            recognition: Recognition::Private,
+        });
+        full.badges.push(HeldBadge {
+            badge: Name::new("mentor"),
+            tier: 2,
+            awarded_at: "2026-11-20T10:00:00.25Z".parse().expect("an instant"),
+            reason: Some("ran the onboarding webinars".into()),
+        });
+        // Oldest day first, as a state keeps them.
+        let day = full.caps.last().map_or(Day(20_400), |c| c.day);
+        full.caps.push(CapUse {
+            rule: Name::new("m-7"),
+            day,
+            used: 4,
+            pair: true,
+        });
+        full.caps_forgotten_before = Some(Day(day.0 - 40));
+        full.home = Some(CommunityId::parse("customs").expect("an id"));
+        full.slots.insert(u64::MAX);
+        full.slots.insert(0);
+        states.push(full);
+        states
+    }
+
+    fn questions() -> Vec<Question> {
+        let at = |s: &str| s.parse::<Timestamp>().expect("an instant");
+        let event = |s: &str| EventId::parse(s).expect("an id");
+        let member = |s: &str| MemberId::parse(s).expect("an id");
+        vec![
+            Question {
+                asked: vec![Asked {
+                    event: event("q-1"),
+                    asker: Some(member("ana")),
+                    at: at("2026-11-20T10:00:00.5Z"),
+                    community: Some(CommunityId::parse("customs").expect("an id")),
+                }],
+                answers: vec![
+                    Reply {
+                        event: event("a-1"),
+                        actor: Some(member("bo")),
+                        at: at("2026-11-20T11:00:00Z"),
+                    },
+                    Reply {
+                        event: event("a-2"),
+                        actor: None,
+                        at: at("2026-11-21T09:30:00Z"),
+                    },
+                ],
+            },
+            // Answers that came before their question.
+            Question {
+                asked: Vec::new(),
+                answers: vec![Reply {
+                    event: event("a-3"),
+                    actor: Some(member("cy")),
+                    at: at("2026-11-22T08:00:00Z"),
+                }],
+            },
+            Question {
+                asked: vec![Asked {
+                    event: event("q-2"),
+                    asker: None,
+                    at: at("2026-11-23T08:00:00Z"),
+                    community: None,
+                }],
+                answers: Vec::new(),
+            },
+        ]
+    }
+
+    #[test]
+    fn every_member_state_reads_back_as_it_was_written() {
+        let states = states();
+        let (mut slots, mut caps, mut badges, mut communities) = (0, 0, 0, 0);
+        for state in &states {
+            let back = read_state(&self::state(state)).expect("compact state");
+            // Compared as JSON, which holds every field a state keeps.
+            assert_eq!(
+                serde_json::to_value(&back).ok(),
+                serde_json::to_value(state).ok()
+            );
+            // The same state encodes to the same bytes (readers find states
+            // and writers skip unchanged questions by them).
+            assert_eq!(self::state(&back), self::state(state));
+            let json = serde_json::to_vec(state).expect("json");
+            let before = read_state(&json).expect("json state");
+            assert_eq!(
+                serde_json::to_value(&before).ok(),
+                serde_json::to_value(state).ok()
+            );
+            slots += state.slots.len();
+            caps += state.caps.len();
+            badges += state.badges.len();
+            communities += state.communities.len();
+        }
+        // The sample exercises every part.
+        assert!(slots > 0 && caps > 0 && badges > 0 && communities > 0);
+    }
+
+    #[test]
+    fn questions_read_back_compact_or_json() {
+        for q in questions() {
+            assert_eq!(read_question(&question(&q)).ok(), Some(q.clone()));
+            let json = serde_json::to_vec(&q).expect("json");
+            assert_eq!(read_question(&json).ok(), Some(q));
+        }
+    }
+
+    #[test]
+    fn a_state_and_a_question_are_a_fraction_of_their_json() {
+        let (mut compact, mut json) = (0, 0);
+        for state in states() {
+            compact += self::state(&state).len();
+            json += serde_json::to_vec(&state).map_or(0, |j| j.len());
+        }
+        assert!(compact * 2 < json, "{compact} bytes against {json} as JSON");
+        let (mut compact, mut json) = (0, 0);
+        for q in questions() {
+            compact += question(&q).len();
+            json += serde_json::to_vec(&q).map_or(0, |j| j.len());
+        }
+        assert!(compact * 2 < json, "{compact} bytes against {json} as JSON");
+    }
+
+    #[test]
+    fn damaged_states_and_questions_are_an_error_not_a_panic() {
+        let full = states().pop().expect("a state");
+        let good = state(&full);
+        for cut in 1..good.len() {
+            assert!(read_state(&good[..cut]).is_err(), "cut at {cut}");
+        }
+        let q = question(&questions()[0]);
+        for cut in 1..q.len() {
+            assert!(read_question(&q[..cut]).is_err(), "cut at {cut}");
+        }
+        // Slots that are not a whole number of eight bytes.
+        let mut odd = MemberState::default();
+        odd.points = 1;
+        let mut bytes = state(&odd);
+        let last = bytes.len() - 1;
+        bytes[last] = 3;
+        bytes.extend([1, 2, 3]);
+        assert!(read_state(&bytes).is_err());
+        assert!(read_state(b"").is_err());
+        assert!(read_question(&[V1, 0xff, 0xff, 0xff]).is_err());
     }
 
     #[test]

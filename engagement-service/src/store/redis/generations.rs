@@ -426,8 +426,8 @@ impl RedisStore {
     ) -> Result<(), StoreError> {
         let mut pipe = Chunked::new(self.clone());
         for (member, state) in &derived.memory.members {
-            let json = serde_json::to_string(state).map_err(corrupt)?;
-            pipe.add().set(keys.member(member), json).ignore();
+            let raw = compact::state(state);
+            pipe.add().set(keys.member(member), raw).ignore();
             if let Some(name) = &state.profile.name {
                 pipe.add()
                     .hset(keys.names(), member.as_str(), name)
@@ -698,8 +698,8 @@ impl RedisStore {
                 .ignore();
         }
         for (id, question) in insights.questions() {
-            let json = serde_json::to_string(question).map_err(corrupt)?;
-            pipe.add().set(keys.question(id), json).ignore();
+            let raw = compact::question(question);
+            pipe.add().set(keys.question(id), raw).ignore();
             pipe.flush_if_full().await?;
         }
         Ok(())

@@ -104,7 +104,7 @@ impl RedisStore {
         else {
             return Ok(None);
         };
-        let mut raw_states = text(raw.split_off(ids.len()))?;
+        let mut raw_states = raw.split_off(ids.len());
         let mut records: HashMap<EventId, Outcome> = HashMap::new();
         for (id, raw) in ids.iter().zip(raw) {
             if let Some(raw) = raw {
@@ -124,7 +124,8 @@ impl RedisStore {
                 let wanted: Vec<String> = (touched.iter().map(|m| keys.member(m)))
                     .chain(questions.iter().map(|q| keys.question(q)))
                     .collect();
-                let mut raw_states: Vec<Option<String>> = self.watch_and_get(conn, &wanted).await?;
+                let mut raw_states: Vec<Option<Vec<u8>>> =
+                    self.watch_and_get(conn, &wanted).await?;
                 let raw_questions = raw_states.split_off(touched.len());
                 (touched, questions, raw_states, raw_questions)
             }
@@ -251,8 +252,8 @@ impl RedisStore {
                 pipe.hset(keys.names(), member.as_str(), name).ignore();
             }
             let key = keys.member(&member);
-            let json = self.states.write(key.clone(), state)?;
-            pipe.set(key, json).ignore();
+            let raw = self.states.write(key.clone(), state);
+            pipe.set(key, raw).ignore();
         }
         questions.write(&keys, &mut pipe)?;
         let added = insight_writes.write(&mut pipe);
@@ -396,11 +397,4 @@ impl ScoreChanges {
         }
         Some((keys, args))
     }
-}
-
-/// Values read as bytes beside records, which are JSON text.
-fn text(raw: Vec<Option<Vec<u8>>>) -> Result<Vec<Option<String>>, StoreError> {
-    raw.into_iter()
-        .map(|r| r.map(String::from_utf8).transpose().map_err(corrupt))
-        .collect()
 }

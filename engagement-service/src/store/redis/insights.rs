@@ -44,6 +44,7 @@ use engagement_core::insights::{Change, Counter, Counts, Parts, Question, Sink, 
 use engagement_core::{BoardKey, Bucket, CommunityId, MemberId, Period, Report, RuleSet};
 use jiff::civil::Date;
 
+use super::super::compact;
 use super::super::keys::Keys;
 use super::super::retention::Retention;
 use super::{RedisStore, SHIFT, ScriptCall, StoreError, corrupt, unavailable};
@@ -381,22 +382,22 @@ impl Sink for Writes<'_> {
     }
 }
 
-/// Questions a transaction read, with the JSON they were read as.
+/// Questions a transaction read, with the bytes they were read as.
 #[derive(Default)]
 pub(super) struct ReadQuestions {
     pub(super) questions: HashMap<String, Question>,
-    read: HashMap<String, Option<String>>,
+    read: HashMap<String, Option<Vec<u8>>>,
 }
 
 impl ReadQuestions {
     pub(super) fn new(
         ids: &[String],
-        raw: Vec<Option<String>>,
+        raw: Vec<Option<Vec<u8>>>,
     ) -> Result<ReadQuestions, StoreError> {
         let mut out = ReadQuestions::default();
         for (id, raw) in ids.iter().zip(raw) {
-            if let Some(json) = &raw {
-                let question: Question = serde_json::from_str(json).map_err(corrupt)?;
+            if let Some(raw) = &raw {
+                let question = compact::read_question(raw).map_err(corrupt)?;
                 out.questions.insert(id.clone(), question);
             }
             out.read.insert(id.clone(), raw);
@@ -415,9 +416,9 @@ impl ReadQuestions {
                 }
                 continue;
             }
-            let json = serde_json::to_string(question).map_err(corrupt)?;
-            if before.as_deref() != Some(json.as_str()) {
-                pipe.set(keys.question(id), json).ignore();
+            let raw = compact::question(question);
+            if before.as_deref() != Some(raw.as_slice()) {
+                pipe.set(keys.question(id), raw).ignore();
             }
         }
         Ok(())

@@ -48,7 +48,7 @@ impl RedisStore {
         target: Target,
     ) -> Result<Option<bool>, StoreError> {
         let Some((keys, raw)) = self
-            .watch_target::<String>(conn, target, rules, |keys| vec![keys.member(member)])
+            .watch_target::<Vec<u8>>(conn, target, rules, |keys| vec![keys.member(member)])
             .await?
         else {
             return Ok(None);
@@ -100,7 +100,7 @@ impl RedisStore {
                 LogEntry::Event { .. } => return Err(corrupt("events are applied by ingest")),
                 LogEntry::Aliases { .. } => return Err(corrupt("aliases are set by set_aliases")),
             }
-            pipe.set(&key, self.states.write(key.clone(), state)?)
+            pipe.set(&key, self.states.write(key.clone(), state))
                 .ignore();
             if let Target::Live = target {
                 pipe.xadd(
@@ -126,7 +126,7 @@ impl RedisStore {
             let mut conn = self.reader().await?;
             let keys = self.live_keys(&mut conn).await?;
             let key = keys.member(member);
-            let raw: Option<String> = conn.get(&key).await.map_err(unavailable)?;
+            let raw: Option<Vec<u8>> = conn.get(&key).await.map_err(unavailable)?;
             raw.map(|r| self.states.read(&key, &r)).transpose()
         })
         .await
