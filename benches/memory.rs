@@ -4,7 +4,9 @@
 //!
 //! `cargo bench --bench memory` (`MEMORY_MEMBERS=20000` for a quicker run;
 //! `MEMORY_EVENTS`, ten per member by default, for a longer history:
-//! `MEMORY_EVENTS=10000000` is a hundred per member over the quarter).
+//! `MEMORY_EVENTS=10000000` is a hundred per member over the quarter;
+//! `MEMORY_RETENTION_DAYS`, 90 by default as `ENGAGEMENT_RETENTION_DAYS`,
+//! for what a shorter retention of day and week buckets saves).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -33,6 +35,10 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(members * 10);
+    let retention_days: u32 = std::env::var("MEMORY_RETENTION_DAYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(90);
     let redis = Redis::start();
     let port = redis.port;
     let rules = RuleSet::from_toml(include_str!("../rules/knowledge-sharing.toml")).unwrap();
@@ -55,7 +61,7 @@ fn main() {
         RedisStore::connect(&RedisSettings {
             url: format!("redis://127.0.0.1:{port}"),
             prefix: "memory".into(),
-            retention_days: 90,
+            retention_days,
             pool_size: 4,
             insights: true,
             fair_play: true,
@@ -96,8 +102,9 @@ fn main() {
         };
         keys.entry(kind).or_default().push(key.to_owned());
     }
-    let mut by_kind: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
-    for (kind, list) in &keys {
+    // Each kind's bytes: the `MEMORY USAGE` of up to 100,000 of its keys,
+    // scaled to all of them.
+    let measure = |list: &[String]| -> u64 {
         let sample: Vec<&String> = list.iter().take(100_000).collect();
         let script: String = sample
             .iter()
@@ -122,16 +129,35 @@ fn main() {
             .lines()
             .filter_map(|l| l.trim().parse::<u64>().ok())
             .sum();
-        let total = measured * list.len() as u64 / sample.len().max(1) as u64;
-        by_kind.insert(kind, (list.len() as u64, total));
+        measured * list.len() as u64 / sample.len().max(1) as u64
+    };
+    let mut by_kind: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for (kind, list) in &keys {
+        by_kind.insert(kind, (list.len() as u64, measure(list)));
+    }
+    // Leaderboards by period: the bucket follows the board id in the key
+    // (`all`, `y2026`, `q2026-3`, `m2026-08`, `w2026-W33`, `d2026-08-14`).
+    let mut boards: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for key in keys.get("leaderboards").into_iter().flatten() {
+        let period = match key.split(':').nth(4).and_then(|b| b.chars().next()) {
+            Some('a') => "all time",
+            Some('y') => "year",
+            Some('q') => "quarter",
+            Some('m') => "month",
+            Some('w') => "week",
+            Some('d') => "day",
+            _ => "other",
+        };
+        boards.entry(period).or_default().push(key.clone());
     }
     println!();
     println!(
-        "{} events for {} members ({} with state) ingested in {:.1} s",
+        "{} events for {} members ({} with state) ingested in {:.1} s, day and week buckets kept {} days",
         events.len(),
         members,
         members_with_state,
-        took.as_secs_f64()
+        took.as_secs_f64(),
+        retention_days
     );
     println!(
         "redis used_memory: {:.1} MiB, {:.0} bytes per member with state",
@@ -155,6 +181,16 @@ fn main() {
         } else {
             derived += bytes;
         }
+    }
+    for (period, list) in &boards {
+        let bytes = measure(list);
+        println!(
+            "  {:<20} {:>10} {:>12.1} {:>16.0}",
+            format!("{period} boards"),
+            list.len(),
+            bytes as f64 / 1048576.0,
+            bytes as f64 / members_with_state.max(1) as f64
+        );
     }
     // The targets of SPEC §7: what is kept per event (records and log) and
     // what is derived per member who acted (everything else).
