@@ -80,3 +80,85 @@ proptest! {
         }
     }
 }
+
+/// What a board must hold after `changes`, worked out the plain way: each
+/// member's score and the increment that last changed it, members leaving
+/// at zero or below.
+fn expected(changes: &[(usize, i64)], members: &[MemberId]) -> Vec<(MemberId, i64)> {
+    let mut held: std::collections::HashMap<usize, (i64, usize)> = Default::default();
+    for (seq, (m, delta)) in changes.iter().enumerate() {
+        let score = held.get(m).map_or(0, |(s, _)| *s) + delta;
+        if score > 0 {
+            held.insert(*m, (score, seq));
+        } else {
+            held.remove(m);
+        }
+    }
+    let mut order: Vec<(i64, usize, usize)> = held.iter().map(|(m, (s, q))| (*s, *q, *m)).collect();
+    order.sort_by_key(|(s, q, _)| (std::cmp::Reverse(*s), *q));
+    order
+        .into_iter()
+        .map(|(s, _, m)| (members[m].clone(), s))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(60))]
+
+    /// Boards of hundreds of members, kept in order or sorted at the end,
+    /// read by walking or by position, rank every member as the plain
+    /// computation does.
+    #[test]
+    fn large_boards_rank_every_member_as_a_plain_computation_does(
+        members in 64usize..240,
+        changes in prop::collection::vec((0usize..240, -8i64..14), 300..2500),
+        indexed_after in prop::option::of(0usize..2500),
+        offset in 0u64..200,
+    ) {
+        let changes: Vec<(usize, i64)> = changes.into_iter().map(|(m, d)| (m % members, d)).collect();
+        let ids: Vec<MemberId> = (0..members).map(member).collect();
+        let board: Arc<str> = Arc::from("contributors");
+        let mut live = Boards::default();
+        let mut deferred = Boards::deferred();
+        for (i, (m, delta)) in changes.iter().enumerate() {
+            if indexed_after == Some(i) {
+                live.index(&key());
+            }
+            let inc = Increment {
+                board: &board,
+                community: None,
+                bucket: Bucket::ALL_TIME,
+                member: &ids[*m],
+                delta: *delta,
+            };
+            live.apply([inc]);
+            deferred.apply([inc]);
+        }
+        let expected = expected(&changes, &ids);
+        for boards in [&live, &deferred] {
+            let ranked: Vec<(MemberId, i64)> = boards
+                .ranked(&key(), |_| true)
+                .map(|r| (r.member, r.score))
+                .collect();
+            prop_assert_eq!(&ranked, &expected);
+            for (i, m) in ids.iter().enumerate() {
+                let score = expected.iter().find(|(e, _)| e == m).map_or(0, |(_, s)| *s);
+                prop_assert_eq!(boards.score(&key(), m), score, "member {}", i);
+            }
+            let mut scores: Vec<i64> = boards.scores(&key()).collect();
+            scores.sort_unstable_by(|a, b| b.cmp(a));
+            let want: Vec<i64> = expected.iter().map(|(_, s)| *s).collect();
+            prop_assert_eq!(scores, want);
+        }
+        let page = live.page(&key(), &[], offset, 10);
+        prop_assert_eq!(page.total, expected.len() as u64);
+        let listed: Vec<(MemberId, i64)> = page.entries.into_iter().map(|r| (r.member, r.score)).collect();
+        let want: Vec<(MemberId, i64)> = expected.iter().skip(offset as usize).take(10).cloned().collect();
+        prop_assert_eq!(listed, want);
+        // Settled, the deferred boards read in order as the live ones do.
+        deferred.settle();
+        deferred.index(&key());
+        let page = deferred.page(&key(), &[], offset, 10);
+        prop_assert_eq!(page.total, expected.len() as u64);
+    }
+}
