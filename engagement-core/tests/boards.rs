@@ -23,6 +23,30 @@ fn key() -> BoardKey {
     }
 }
 
+/// Applies each `(member, delta)` change to the all-time board, reading it
+/// by position (which indexes a board kept in order) before the change
+/// numbered `indexed_after`.
+fn apply(
+    boards: &mut Boards,
+    changes: &[(usize, i64)],
+    members: &[MemberId],
+    indexed_after: Option<usize>,
+) {
+    let board: Arc<str> = Arc::from("contributors");
+    for (i, (m, delta)) in changes.iter().enumerate() {
+        if indexed_after == Some(i) {
+            boards.index(&key());
+        }
+        boards.apply([Increment {
+            board: &board,
+            community: None,
+            bucket: Bucket::ALL_TIME,
+            member: &members[*m],
+            delta: *delta,
+        }]);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
@@ -39,20 +63,7 @@ proptest! {
     ) {
         let members: Vec<MemberId> = (0..MEMBERS).map(member).collect();
         let mut live = Boards::default();
-        let board: Arc<str> = Arc::from("contributors");
-        for (i, (m, delta)) in changes.iter().enumerate() {
-            if indexed_after == Some(i) {
-                live.index(&key());
-            }
-            let inc = Increment {
-                board: &board,
-                community: None,
-                bucket: Bucket::ALL_TIME,
-                member: &members[*m],
-                delta: *delta,
-            };
-            live.apply([inc]);
-        }
+        apply(&mut live, &changes, &members, indexed_after);
         let unlisted: Vec<&MemberId> = unlisted.iter().map(|i| &members[*i]).collect();
         let listed = |m: &MemberId| !unlisted.contains(&m);
         let walk: Vec<_> = live.ranked(&key(), listed).collect();
@@ -117,23 +128,10 @@ proptest! {
     ) {
         let changes: Vec<(usize, i64)> = changes.into_iter().map(|(m, d)| (m % members, d)).collect();
         let ids: Vec<MemberId> = (0..members).map(member).collect();
-        let board: Arc<str> = Arc::from("contributors");
         let mut live = Boards::default();
+        apply(&mut live, &changes, &ids, indexed_after);
         let mut deferred = Boards::deferred();
-        for (i, (m, delta)) in changes.iter().enumerate() {
-            if indexed_after == Some(i) {
-                live.index(&key());
-            }
-            let inc = Increment {
-                board: &board,
-                community: None,
-                bucket: Bucket::ALL_TIME,
-                member: &ids[*m],
-                delta: *delta,
-            };
-            live.apply([inc]);
-            deferred.apply([inc]);
-        }
+        apply(&mut deferred, &changes, &ids, indexed_after);
         let expected = expected(&changes, &ids);
         for boards in [&live, &deferred] {
             let ranked: Vec<(MemberId, i64)> = boards

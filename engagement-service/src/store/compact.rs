@@ -311,7 +311,8 @@ impl TryFrom<StateV1> for MemberState {
             return Err(format!("{} bytes of slots", s.slots.len()));
         }
         for slot in slots {
-            let bytes: [u8; 8] = slot.try_into().map_err(|_| "a slot of eight bytes")?;
+            let mut bytes = [0; 8];
+            bytes.copy_from_slice(slot);
             state.slots.insert(u64::from_le_bytes(bytes));
         }
         Ok(state)
