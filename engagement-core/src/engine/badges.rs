@@ -54,10 +54,11 @@ impl RuleSet {
             let before = self.level_index(state.points - gained);
             let after = self.level_index(state.points);
             if after > before {
-                outcome.level_ups.push(LevelUp {
+                let level = LevelUp {
                     member: member.clone(),
                     level: self.levels[after].name.clone(),
-                });
+                };
+                super::push(&mut outcome.level_ups, level);
             }
         }
         if outcome.sign > 0 {
@@ -76,7 +77,7 @@ impl RuleSet {
         member: &MemberId,
         state: &mut MemberState,
         at: Timestamp,
-        out: &mut Vec<BadgeGranted>,
+        out: &mut Box<[BadgeGranted]>,
         touch: Touch,
         points_moved: bool,
     ) {
@@ -107,11 +108,12 @@ impl RuleSet {
                     awarded_at: at,
                     reason: None,
                 });
-                out.push(BadgeGranted {
+                let granted = BadgeGranted {
                     member: member.clone(),
                     badge: badge.id.clone(),
                     tier: tier.name.clone(),
-                });
+                };
+                super::push(out, granted);
             }
         }
     }

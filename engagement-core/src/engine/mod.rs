@@ -216,10 +216,7 @@ impl RuleSet {
         for &rule_idx in &self.rules_by_action[action] {
             self.fire(members, event, rule_idx, &mut effects, today);
         }
-        let mut outcome = Outcome {
-            engine_day: Some((self.fingerprint, today)),
-            ..Outcome::unchanged(Status::Applied)
-        };
+        let mut outcome = Outcome::applied(self.fingerprint, today);
 
         // Each member's state is looked up once for counting and settling:
         // with every award made, settling one member reads only their state.
@@ -452,10 +449,7 @@ impl RuleSet {
             };
             push(&mut effects.notes, note);
         }
-        let mut outcome = Outcome {
-            engine_day: Some((self.fingerprint, today)),
-            ..Outcome::unchanged(Status::Applied)
-        };
+        let mut outcome = Outcome::applied(self.fingerprint, today);
         self.settle_member(member, state, &effects, &mut outcome, Touch::Awarded);
         outcome.effects = Some(effects);
         outcome

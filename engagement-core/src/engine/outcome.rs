@@ -2,6 +2,7 @@
 //! answers, and the leaderboard [`Increment`]s it makes.
 
 use std::cell::Cell;
+use std::num::NonZeroU64;
 
 use serde::{Deserialize, Serialize};
 
@@ -20,12 +21,24 @@ pub struct Outcome {
     /// Boxed: a store keeps it, often for a long time, and moves it into
     /// its map of revocable events without copying it.
     pub effects: Option<Box<Effects>>,
-    pub badges: Vec<BadgeGranted>,
-    pub level_ups: Vec<LevelUp>,
-    /// The event's day in the engine calendar, with the fingerprint of the
-    /// rule set that reckoned it: leaderboard buckets need it again.
+    /// Boxed slices, not `Vec`s, like the lists of effects: few events
+    /// grant a badge or a level, and stores keep an outcome per event.
+    pub badges: Box<[BadgeGranted]>,
+    pub level_ups: Box<[LevelUp]>,
+    /// The fingerprint of the rule set that reckoned [`Outcome::engine_day`],
+    /// `None` when none did (or its fingerprint was 0). Kept apart from the
+    /// day, not as one optional pair, so that an outcome takes 64 bytes.
     #[serde(skip)]
-    pub(super) engine_day: Option<(u64, Day)>,
+    pub(super) engine_rules: Option<NonZeroU64>,
+    /// The event's day in the engine calendar, as the rule set of
+    /// `engine_rules` reckoned it: leaderboard buckets need it again.
+    #[serde(skip, default = "unreckoned")]
+    pub(super) engine_day: Day,
+}
+
+/// The day of an outcome no rule set reckoned, never read.
+fn unreckoned() -> Day {
+    Day(0)
 }
 
 /// A leaderboard change for a store to apply.
@@ -58,9 +71,10 @@ impl Outcome {
             status,
             sign: 1,
             effects: None,
-            badges: Vec::new(),
-            level_ups: Vec::new(),
-            engine_day: None,
+            badges: Box::default(),
+            level_ups: Box::default(),
+            engine_rules: None,
+            engine_day: unreckoned(),
         }
     }
 
@@ -69,6 +83,16 @@ impl Outcome {
         Outcome {
             sign,
             effects: effects.map(Box::new),
+            ..Outcome::unchanged(Status::Applied)
+        }
+    }
+
+    /// An applied event's outcome, its day in the engine calendar reckoned
+    /// by `rules` (of fingerprint `fingerprint`).
+    pub(super) fn applied(fingerprint: u64, day: Day) -> Outcome {
+        Outcome {
+            engine_rules: NonZeroU64::new(fingerprint),
+            engine_day: day,
             ..Outcome::unchanged(Status::Applied)
         }
     }
@@ -98,8 +122,8 @@ impl Outcome {
     }
 
     fn day_in_engine(&self, rules: &RuleSet, occurred_at: jiff::Timestamp) -> Day {
-        match self.engine_day {
-            Some((fingerprint, day)) if fingerprint == rules.fingerprint => day,
+        match self.engine_rules {
+            Some(fingerprint) if fingerprint.get() == rules.fingerprint => self.engine_day,
             _ => rules.engine_day(occurred_at),
         }
     }

@@ -368,8 +368,8 @@ impl TryFrom<RecordV1> for Outcome {
         let effects = r.effects.map(Effects::try_from).transpose()?;
         let mut outcome = Outcome::recorded(r.sign, effects);
         outcome.status = r.status;
-        outcome.badges = r.badges;
-        outcome.level_ups = r.level_ups;
+        outcome.badges = r.badges.into();
+        outcome.level_ups = r.level_ups.into();
         Ok(outcome)
     }
 }
