@@ -79,7 +79,7 @@ pub async fn ledger(
             at: l.at.to_string(),
             rules_version: l.rules_version.to_string(),
             revokes: l.revokes.map(|r| r.to_string()),
-            reason: l.reason,
+            reason: l.reason.map(String::from),
             explain: l.why.unwrap_or(Reason::Awarded).as_str().to_owned(),
         })
         .collect();

@@ -15,6 +15,7 @@ mod redis;
 pub mod retention;
 pub mod rule_versions;
 
+use arcstr::ArcStr;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -95,18 +96,20 @@ pub struct ManualGrant {
 pub struct LedgerEntry {
     pub event: EventId,
     /// Shared with the rule set, as the version: a member's last thousand
-    /// lines are kept, and copying them was a third of keeping them.
-    pub rule: Name,
+    /// lines are kept, and copying them was a third of keeping them. The
+    /// text alone, without the hash of a [`Name`], which no line looks up:
+    /// the in-memory stores keep every line, at 96 bytes each.
+    pub rule: ArcStr,
     pub points: i64,
     pub at: jiff::Timestamp,
     /// Rule-file version that produced the award.
-    pub rules_version: Name,
+    pub rules_version: ArcStr,
     /// Set on the entry that takes back a revoked award.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revokes: Option<EventId>,
     /// Why an admin adjusted the points, on an adjustment's entry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<Box<str>>,
     /// How the award came about, when not in full (`partial`, or
     /// `revoked_event` on a take-back); `None` reads `awarded`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -379,12 +382,12 @@ pub(crate) fn ledger_lines<'a>(
             let (member, rule) = (&award.member, &award.rule);
             let entry = LedgerEntry {
                 event: event.id.clone(),
-                rule: rule.clone(),
+                rule: rule.shared(),
                 points: award.points * outcome.sign,
                 at: event.occurred_at,
-                rules_version: version.clone(),
+                rules_version: version.shared(),
                 revokes: (outcome.sign < 0).then(|| event.revokes.clone()).flatten(),
-                reason: event.adjustment.as_ref().map(|a| a.reason.clone()),
+                reason: event.adjustment.as_ref().map(|a| a.reason.as_str().into()),
                 why: if outcome.sign < 0 {
                     Some(Reason::RevokedEvent)
                 } else {
