@@ -803,9 +803,6 @@ fn effects_fit_in_192_bytes() {
 /// `Vec`s and its engine day one optional pair).
 #[test]
 fn outcomes_fit_in_64_bytes() {
-    assert!(
-        std::mem::size_of::<Outcome>() <= 64,
-        "{}",
-        std::mem::size_of::<Outcome>()
-    );
+    let size = std::mem::size_of::<Outcome>();
+    assert!(size <= 64, "{size}");
 }

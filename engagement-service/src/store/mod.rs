@@ -98,7 +98,7 @@ pub struct LedgerEntry {
     /// Shared with the rule set, as the version: a member's last thousand
     /// lines are kept, and copying them was a third of keeping them. The
     /// text alone, without the hash of a [`Name`], which no line looks up:
-    /// the in-memory stores keep every line, at 96 bytes each.
+    /// the in-memory stores keep those lines, at 96 bytes each.
     pub rule: ArcStr,
     pub points: i64,
     pub at: jiff::Timestamp,
