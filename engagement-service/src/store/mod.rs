@@ -15,10 +15,10 @@ mod redis;
 pub mod retention;
 pub mod rule_versions;
 
-use arcstr::ArcStr;
 use std::future::Future;
 use std::sync::Arc;
 
+use arcstr::ArcStr;
 use engagement_core::{
     BoardKey, Bucket, CommunityId, Event, EventId, Interner, MemberId, MemberState, Name, Outcome,
     Profile, Reason, Report, RuleSet, Status,

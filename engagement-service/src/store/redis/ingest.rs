@@ -255,7 +255,7 @@ impl RedisStore {
             let raw = self.states.write(key.clone(), state);
             pipe.set(key, raw).ignore();
         }
-        questions.write(&keys, &mut pipe)?;
+        questions.write(&keys, &mut pipe);
         let added = insight_writes.write(&mut pipe);
         fair_writes.write(&mut pipe);
         if let Some(ranks) = &ranks {

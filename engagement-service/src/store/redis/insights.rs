@@ -407,9 +407,9 @@ impl ReadQuestions {
 
     /// Writes back the questions that changed; a question left with nothing
     /// is deleted.
-    pub(super) fn write(&self, keys: &Keys, pipe: &mut Pipeline) -> Result<(), StoreError> {
+    pub(super) fn write(&self, keys: &Keys, pipe: &mut Pipeline) {
         for (id, question) in &self.questions {
-            let before = self.read.get(id).cloned().flatten();
+            let before = self.read.get(id).and_then(Option::as_deref);
             if question.is_empty() {
                 if before.is_some() {
                     pipe.del(keys.question(id)).ignore();
@@ -417,11 +417,10 @@ impl ReadQuestions {
                 continue;
             }
             let raw = compact::question(question);
-            if before.as_deref() != Some(raw.as_slice()) {
+            if before != Some(raw.as_slice()) {
                 pipe.set(keys.question(id), raw).ignore();
             }
         }
-        Ok(())
     }
 }
 
