@@ -3,7 +3,10 @@
 //! same year as the README's `rules simulate` figures) written to the log,
 //! then `replay` with insights and fair play on, timed end to end (log read,
 //! applied, the new generation written and switched to), while a reader
-//! asks for profiles from the served generation the whole time.
+//! asks for a profile from the served generation every 2 ms
+//! (`REPLAY_READERS=4` for four such readers). `REPLAY_SERVICE=1` asks the
+//! service for the replay over HTTP (`POST /v1/admin/replay`, two workers)
+//! and reads the profiles from it.
 //!
 //! `cargo bench --bench replay` (`REPLAY_EVENTS=200000` for a quicker run;
 //! `REPLAY_EVENTS=10000000 REPLAY_MEMBERS=100000 REPLAY_ROUNDS=1` for ten
@@ -13,6 +16,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -20,10 +24,14 @@ use std::time::{Duration, Instant};
 use engagement_core::{MemberId, RuleSet};
 use engagement_service::generate::{GenerateParams, generate};
 use engagement_service::store::{RedisSettings, RedisStore, Store};
+use engagement_service::{Application, Settings};
 
+#[path = "support/drive.rs"]
+mod drive;
 #[path = "support/redis.rs"]
 mod redis;
 
+use drive::percentile;
 use redis::Redis;
 
 // The allocator the `engagement` binary uses.
@@ -78,49 +86,111 @@ fn main() {
         })
         .unwrap(),
     );
-    let readers: Vec<MemberId> = events.iter().take(1_000).map(|e| e.actor.clone()).collect();
+    let asked: Vec<MemberId> = events.iter().take(1_000).map(|e| e.actor.clone()).collect();
     // The log is in Redis: the events need not stay in memory, and what
     // generating them took is not the replay's.
     drop(events);
     let generating = redis::peak_rss_mib();
     redis::reset_peak_rss();
+    // `REPLAY_SERVICE=1`: the replay is asked of the service over HTTP
+    // (`POST /v1/admin/replay`), and profiles are read from it meanwhile.
+    let service = std::env::var_os("REPLAY_SERVICE").is_some();
+    let readers: usize = std::env::var("REPLAY_READERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
     rt.block_on(async {
+        let base = match service {
+            true => {
+                let mut settings = Settings::for_tests(PathBuf::from("unused"));
+                settings.redis_url = Some(format!("redis://127.0.0.1:{}", redis.port));
+                settings.key_prefix = "replay".into();
+                settings.rules = PathBuf::from(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/rules/knowledge-sharing.toml"
+                ));
+                settings.workers = Some(2);
+                let app = Application::build(settings).await.unwrap();
+                let base = format!("http://127.0.0.1:{}", app.port());
+                tokio::spawn(app.run_until_stopped());
+                Some(base)
+            }
+            false => None,
+        };
+        let client = engagement_service::http_client().build().unwrap();
         for round in 1..=rounds {
             // Profiles read from the served generation meanwhile (the first
-            // round serves an empty one, the second the first's result).
+            // round serves an empty one, the second the first's result): a
+            // steady trickle of members looking at profiles.
             let done = Arc::new(AtomicBool::new(false));
-            let reader = {
-                let (store, done, members) = (store.clone(), done.clone(), readers.clone());
-                tokio::spawn(async move {
-                    let (mut reads, mut slowest) = (0u64, Duration::ZERO);
-                    while !done.load(Ordering::Relaxed) {
-                        let t = Instant::now();
-                        store
-                            .member(&members[reads as usize % members.len()])
-                            .await
-                            .unwrap();
-                        slowest = slowest.max(t.elapsed());
-                        reads += 1;
-                        // A steady trickle of members looking at profiles.
-                        tokio::time::sleep(Duration::from_millis(2)).await;
-                    }
-                    (reads, slowest)
+            let reading: Vec<_> = (0..readers)
+                .map(|r| {
+                    let (store, done, members) = (store.clone(), done.clone(), asked.clone());
+                    let (base, client) = (base.clone(), client.clone());
+                    tokio::spawn(async move {
+                        let mut took = Vec::new();
+                        while !done.load(Ordering::Relaxed) {
+                            let member = &members[(took.len() * readers + r) % members.len()];
+                            let t = Instant::now();
+                            match &base {
+                                Some(base) => {
+                                    let url = format!("{base}/v1/members/{member}");
+                                    let res = client.get(url).send().await.unwrap();
+                                    // Not found in the first round's empty generation.
+                                    let status = res.status();
+                                    assert!(status.is_success() || status == 404, "{status}");
+                                    res.bytes().await.unwrap();
+                                }
+                                None => {
+                                    store.member(member).await.unwrap();
+                                }
+                            }
+                            took.push(t.elapsed());
+                            tokio::time::sleep(Duration::from_millis(2)).await;
+                        }
+                        took
+                    })
                 })
-            };
+                .collect();
             let started = Instant::now();
-            let summary = store.replay(&rules).await.unwrap();
+            let (events, members) = match &base {
+                Some(base) => {
+                    let res = (client.post(format!("{base}/v1/admin/replay")))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert!(res.status().is_success(), "{}", res.status());
+                    let view: serde_json::Value = res.json().await.unwrap();
+                    (
+                        view["events"].as_u64().unwrap(),
+                        view["members"].as_u64().unwrap(),
+                    )
+                }
+                None => {
+                    let summary = store.replay(&rules).await.unwrap();
+                    (summary.events as u64, summary.members as u64)
+                }
+            };
             let took = started.elapsed();
             done.store(true, Ordering::Relaxed);
-            let (reads, slowest) = reader.await.unwrap();
+            let mut reads = Vec::new();
+            for reader in reading {
+                reads.extend(reader.await.unwrap());
+            }
+            reads.sort();
+            let ms = |p: f64| percentile(&reads, p);
             println!(
-                "replay {round}: {} events, {} members on Redis in {:.2} s ({:.0} events/s); \
-                 {reads} profile reads meanwhile ({:.0}/s, slowest {:.1} ms)",
-                summary.events,
-                summary.members,
+                "replay {round}: {events} events, {members} members on Redis{} in {:.2} s \
+                 ({:.0} events/s); {} profile reads meanwhile ({:.0}/s; p50 {:.1} ms, \
+                 p99 {:.1} ms, slowest {:.1} ms)",
+                if service { ", through the service" } else { "" },
                 took.as_secs_f64(),
-                summary.events as f64 / took.as_secs_f64(),
-                reads as f64 / took.as_secs_f64(),
-                slowest.as_secs_f64() * 1e3,
+                events as f64 / took.as_secs_f64(),
+                reads.len(),
+                reads.len() as f64 / took.as_secs_f64(),
+                ms(0.5),
+                ms(0.99),
+                ms(1.0),
             );
         }
     });
