@@ -92,30 +92,27 @@ fn main() {
     drop(events);
     let generating = redis::peak_rss_mib();
     redis::reset_peak_rss();
-    // `REPLAY_SERVICE=1`: the replay is asked of the service over HTTP
-    // (`POST /v1/admin/replay`), and profiles are read from it meanwhile.
     let service = std::env::var_os("REPLAY_SERVICE").is_some();
     let readers: usize = std::env::var("REPLAY_READERS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
     rt.block_on(async {
-        let base = match service {
-            true => {
-                let mut settings = Settings::for_tests(PathBuf::from("unused"));
-                settings.redis_url = Some(format!("redis://127.0.0.1:{}", redis.port));
-                settings.key_prefix = "replay".into();
-                settings.rules = PathBuf::from(concat!(
-                    env!("CARGO_MANIFEST_DIR"),
-                    "/rules/knowledge-sharing.toml"
-                ));
-                settings.workers = Some(2);
-                let app = Application::build(settings).await.unwrap();
-                let base = format!("http://127.0.0.1:{}", app.port());
-                tokio::spawn(app.run_until_stopped());
-                Some(base)
-            }
-            false => None,
+        let base = if service {
+            let mut settings = Settings::for_tests(PathBuf::from("unused"));
+            settings.redis_url = Some(format!("redis://127.0.0.1:{}", redis.port));
+            settings.key_prefix = "replay".into();
+            settings.rules = PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/rules/knowledge-sharing.toml"
+            ));
+            settings.workers = Some(2);
+            let app = Application::build(settings).await.unwrap();
+            let base = format!("http://127.0.0.1:{}", app.port());
+            tokio::spawn(app.run_until_stopped());
+            Some(base)
+        } else {
+            None
         };
         let client = engagement_service::http_client().build().unwrap();
         for round in 1..=rounds {
