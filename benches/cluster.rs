@@ -8,12 +8,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use engagement_service::generate::{GenerateParams, generate};
-use engagement_service::{Application, Settings};
 
 #[path = "support/drive.rs"]
 mod drive;
@@ -35,19 +33,9 @@ const CLIENTS: usize = 16;
 
 /// A service for deployment `prefix` at `url`; its base URL.
 async fn service(url: &str, prefix: &str, min_replicas: u32) -> String {
-    let mut settings = Settings::for_tests(PathBuf::from("unused"));
-    settings.redis_url = Some(url.to_owned());
+    let mut settings = drive::on_redis(url, prefix);
     settings.redis_min_replicas = min_replicas;
-    settings.key_prefix = prefix.to_owned();
-    settings.rules = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/rules/knowledge-sharing.toml"
-    ));
-    settings.workers = Some(2);
-    let app = Application::build(settings).await.unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
-    base
+    drive::serve(settings).await
 }
 
 /// Request bodies of `batches` batches of 100 generated events.

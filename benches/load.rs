@@ -7,12 +7,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 
 use engagement_service::generate::{GenerateParams, generate};
-use engagement_service::{Application, Settings};
 
 #[path = "support/drive.rs"]
 mod drive;
@@ -66,17 +64,8 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let mut settings = Settings::for_tests(PathBuf::from("unused"));
-        settings.redis_url = Some(format!("redis://127.0.0.1:{}", redis.port));
-        settings.key_prefix = "load".into();
-        settings.rules = PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/rules/knowledge-sharing.toml"
-        ));
-        settings.workers = Some(2);
-        let app = Application::build(settings).await.unwrap();
-        let base = format!("http://127.0.0.1:{}", app.port());
-        tokio::spawn(app.run_until_stopped());
+        let url = format!("redis://127.0.0.1:{}", redis.port);
+        let base = drive::serve(drive::on_redis(&url, "load")).await;
 
         let events = Arc::new(generate(&GenerateParams {
             members: 5_000,

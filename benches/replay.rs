@@ -16,7 +16,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -24,7 +23,6 @@ use std::time::{Duration, Instant};
 use engagement_core::{MemberId, RuleSet};
 use engagement_service::generate::{GenerateParams, generate};
 use engagement_service::store::{RedisSettings, RedisStore, Store};
-use engagement_service::{Application, Settings};
 
 #[path = "support/drive.rs"]
 mod drive;
@@ -99,18 +97,8 @@ fn main() {
         .unwrap_or(1);
     rt.block_on(async {
         let base = if service {
-            let mut settings = Settings::for_tests(PathBuf::from("unused"));
-            settings.redis_url = Some(format!("redis://127.0.0.1:{}", redis.port));
-            settings.key_prefix = "replay".into();
-            settings.rules = PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/rules/knowledge-sharing.toml"
-            ));
-            settings.workers = Some(2);
-            let app = Application::build(settings).await.unwrap();
-            let base = format!("http://127.0.0.1:{}", app.port());
-            tokio::spawn(app.run_until_stopped());
-            Some(base)
+            let url = format!("redis://127.0.0.1:{}", redis.port);
+            Some(drive::serve(drive::on_redis(&url, "replay")).await)
         } else {
             None
         };

@@ -1,9 +1,12 @@
 //! The load driver the service benchmarks share: requests sent by
 //! concurrent clients, timed one by one.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+use engagement_service::{Application, Settings};
 
 /// Concurrent clients of every measure.
 pub const CONCURRENT: usize = 32;
@@ -145,4 +148,28 @@ pub async fn alternate(
         ));
     }
     out
+}
+
+/// Settings of a service for deployment `prefix` on the Redis at `url`,
+/// with the bundled rules and two workers.
+#[allow(dead_code)]
+pub fn on_redis(url: &str, prefix: &str) -> Settings {
+    let mut settings = Settings::for_tests(PathBuf::from("unused"));
+    settings.redis_url = Some(url.to_owned());
+    settings.key_prefix = prefix.to_owned();
+    settings.rules = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/rules/knowledge-sharing.toml"
+    ));
+    settings.workers = Some(2);
+    settings
+}
+
+/// Starts a service with `settings`; its base URL.
+#[allow(dead_code)]
+pub async fn serve(settings: Settings) -> String {
+    let app = Application::build(settings).await.unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    base
 }
