@@ -6,7 +6,8 @@
 //! asks for a profile from the served generation every 2 ms
 //! (`REPLAY_READERS=4` for four such readers). `REPLAY_SERVICE=1` asks the
 //! service for the replay over HTTP (`POST /v1/admin/replay`, two workers)
-//! and reads the profiles from it.
+//! and reads the profiles from it. `REPLAY_ARCHIVE=1` times archiving the
+//! whole log (`engagement events archive`) instead.
 //!
 //! `cargo bench --bench replay` (`REPLAY_EVENTS=200000` for a quicker run;
 //! `REPLAY_EVENTS=10000000 REPLAY_MEMBERS=100000 REPLAY_ROUNDS=1` for ten
@@ -95,6 +96,19 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
+    // `REPLAY_ARCHIVE=1`: the whole log is archived instead, and timed.
+    if std::env::var_os("REPLAY_ARCHIVE").is_some() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("log.jsonl.zst");
+        let started = Instant::now();
+        let archive = rt.block_on(store.archive_log(jiff::Timestamp::now(), &file));
+        println!(
+            "archived {} entries in {:.2} s",
+            archive.unwrap().map_or(0, |a| a.entries),
+            started.elapsed().as_secs_f64()
+        );
+        return;
+    }
     rt.block_on(async {
         let base = if service {
             let url = format!("redis://127.0.0.1:{}", redis.port);
