@@ -1,5 +1,5 @@
-//! The load driver the service benchmarks share: requests sent by
-//! concurrent clients, timed one by one.
+//! The load driver the service benchmarks share: services started on
+//! Redis, and requests sent by concurrent clients, timed one by one.
 
 use std::path::PathBuf;
 use std::sync::Arc;
