@@ -45,18 +45,9 @@ fn main() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    let count: usize = std::env::var("REPLAY_EVENTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
-    let members: usize = std::env::var("REPLAY_MEMBERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000);
-    let rounds: usize = std::env::var("REPLAY_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2);
+    let count = number("REPLAY_EVENTS", 1_000_000);
+    let members = number("REPLAY_MEMBERS", 20_000);
+    let rounds = number("REPLAY_ROUNDS", 2);
     let rules = RuleSet::from_toml(include_str!("../rules/knowledge-sharing.toml")).unwrap();
     let events = generate(&GenerateParams {
         members,
@@ -92,10 +83,7 @@ fn main() {
     let generating = redis::peak_rss_mib();
     redis::reset_peak_rss();
     let service = std::env::var_os("REPLAY_SERVICE").is_some();
-    let readers: usize = std::env::var("REPLAY_READERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
+    let readers = number("REPLAY_READERS", 1);
     // `REPLAY_ARCHIVE=1`: the whole log is archived instead, and timed.
     if std::env::var_os("REPLAY_ARCHIVE").is_some() {
         let dir = tempfile::tempdir().unwrap();
@@ -222,4 +210,12 @@ fn main() {
         redis.memory("used_memory_peak") as f64 / 1048576.0,
         redis::peak_rss_mib()
     );
+}
+
+/// The number in environment variable `name`, or `default`.
+fn number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
