@@ -88,7 +88,8 @@ fn main() {
     for key in redis.cli(&["--scan", "--pattern", "{memory}*"]).lines() {
         let kind = match key.split(':').nth(2) {
             Some("m") => "member states",
-            Some("e") => "idempotency records",
+            // Records in their buckets (`r`), or one key each (`e`) as before.
+            Some("r") | Some("e") => "idempotency records",
             Some("l") => "ledgers",
             Some("b") => "leaderboards",
             Some("i") => "insights tallies",

@@ -44,6 +44,7 @@ mod insights;
 mod insights_page;
 mod notify;
 mod pages;
+mod records;
 mod retention;
 mod rule_versions;
 mod support;

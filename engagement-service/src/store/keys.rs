@@ -30,6 +30,17 @@ fn scope(community: Option<&CommunityId>) -> String {
     }
 }
 
+/// How many hashes a generation's idempotency records are spread over (see
+/// [`Keys::record`]). Fixed: a record's hash must not move. Two writes
+/// whose events fall in the same hash retry one of them, as writes to the
+/// same member do; at one event a request, one pair in 16,384.
+pub const RECORD_BUCKETS: u64 = 16_384;
+
+/// Which of the [`RECORD_BUCKETS`] hashes holds the record of event `id`.
+pub fn record_bucket(id: &EventId) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(id.as_str().as_bytes()) % RECORD_BUCKETS
+}
+
 /// Builds the keys of one deployment, in one generation of derived state.
 #[derive(Debug, Clone)]
 pub struct Keys {
@@ -97,8 +108,23 @@ impl Keys {
         format!("{}:m:{}", self.scope, enc(m.as_str()))
     }
 
-    /// First outcome of one event (JSON): the idempotency record.
-    pub fn event(&self, id: &EventId) -> String {
+    /// Where the first outcome of one event, its idempotency record, is
+    /// kept: a field (the event id) of one of [`RECORD_BUCKETS`] hashes,
+    /// picked by a hash of the id. A million records then add thousands of
+    /// keys to Redis's keyspace rather than a million, which a replay
+    /// writes in well under half the time, in less memory.
+    pub fn record<'a>(&self, id: &'a EventId) -> (String, &'a str) {
+        (self.record_bucket(record_bucket(id)), id.as_str())
+    }
+
+    /// One of the hashes of records (see [`Keys::record`]).
+    pub fn record_bucket(&self, bucket: u64) -> String {
+        format!("{}:r:{bucket}", self.scope)
+    }
+
+    /// Where versions before the record buckets kept an event's record, a
+    /// key of its own: still read, for a generation built before them.
+    pub fn former_record(&self, id: &EventId) -> String {
         format!("{}:e:{}", self.scope, enc(id.as_str()))
     }
 

@@ -8,13 +8,13 @@ use std::time::Duration;
 use deadpool_redis::redis::{self, AsyncCommands, Value};
 use engagement_core::fair_play::Pairs;
 use engagement_core::insights::Insights;
-use engagement_core::{Interner, MemberState, Period, RuleSet};
+use engagement_core::{EventId, Interner, MemberState, Outcome, Period, RuleSet};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::super::compact;
 use super::super::derived::Derived;
-use super::super::keys::Keys;
+use super::super::keys::{Keys, record_bucket};
 use super::super::retention::Retention;
 use super::super::{LogEntry, ReplaySummary};
 use super::archive::{Archive, read_archives};
@@ -438,18 +438,19 @@ impl RedisStore {
             }
             pipe.flush_if_full().await?;
         }
-        // Records a hundred to a command.
-        let mut records: Vec<(String, Vec<u8>)> = Vec::with_capacity(100);
-        for (id, outcome) in derived.memory.outcomes() {
-            records.push((keys.event(id), compact::record(outcome)));
-            if records.len() == 100 {
-                pipe.add_entries(records.len()).mset(&records).ignore();
-                records.clear();
-                pipe.flush_if_full().await?;
-            }
-        }
-        if !records.is_empty() {
-            pipe.add_entries(records.len()).mset(&records).ignore();
+        // Records bucket by bucket, a command for each.
+        let mut records: Vec<(u64, &EventId, &Outcome)> = (derived.memory.outcomes())
+            .map(|(id, outcome)| (record_bucket(id), id, outcome))
+            .collect();
+        records.sort_unstable_by_key(|(bucket, ..)| *bucket);
+        for bucket in records.chunk_by(|a, b| a.0 == b.0) {
+            let fields: Vec<(&str, Vec<u8>)> = (bucket.iter())
+                .map(|(_, id, outcome)| (id.as_str(), compact::record(outcome)))
+                .collect();
+            pipe.add_entries(fields.len())
+                .hset_multiple(keys.record_bucket(bucket[0].0), &fields)
+                .ignore();
+            pipe.flush_if_full().await?;
         }
         for (member, lines) in &derived.ledger {
             let lines: Vec<Vec<u8>> = lines.iter().map(compact::ledger_line).collect();

@@ -22,6 +22,7 @@ use super::fair_play::FairWrites;
 use super::insights::{ReadQuestions, Writes, keeps_points, stored_expiry};
 use super::pool::Connection;
 use super::rank::RankWatch;
+use super::transaction::Reads;
 use super::{
     BOARD_SCRIPT, MAX_ATTEMPTS, RedisStore, STRIPES, StoreError, Target, WIDE, corrupt, unavailable,
 };
@@ -95,19 +96,30 @@ impl RedisStore {
             });
         let Some((keys, mut raw)) = self
             .watch_target::<Vec<u8>>(conn, target, Some(&rules.version), |keys| {
-                let records = ids.iter().map(|id| keys.event(id));
+                // Each record in its bucket, and where earlier versions kept it.
+                let former = ids.iter().map(|id| keys.former_record(id));
                 let members = known.iter().flat_map(|k| &k.0).map(|m| keys.member(m));
                 let questions = known.iter().flat_map(|k| &k.1).map(|q| keys.question(q));
-                records.chain(members).chain(questions).collect()
+                Reads {
+                    fields: ids.iter().map(|id| keys.record(id)).collect(),
+                    keys: former.chain(members).chain(questions).collect(),
+                }
             })
             .await?
         else {
             return Ok(None);
         };
-        let mut raw_states = raw.split_off(ids.len());
+        let mut raw_states = raw.split_off(2 * ids.len());
+        let former = raw.split_off(ids.len());
         let mut records: HashMap<EventId, Outcome> = HashMap::new();
-        for (id, raw) in ids.iter().zip(raw) {
-            if let Some(raw) = raw {
+        // Records read where earlier versions kept them: moved to their
+        // bucket when they change.
+        let mut moved: HashSet<&EventId> = HashSet::new();
+        for ((id, raw), former) in ids.iter().zip(raw).zip(former) {
+            if raw.is_none() && former.is_some() {
+                moved.insert(id);
+            }
+            if let Some(raw) = raw.or(former) {
                 records.insert((*id).clone(), compact::read_record(&raw).map_err(corrupt)?);
             }
         }
@@ -121,9 +133,11 @@ impl RedisStore {
                 let revoked = |id: &EventId| records.get(id).and_then(Outcome::revocable);
                 let touched = touched(events, revoked);
                 let questions = self.questions(rules, events, revoked);
-                let wanted: Vec<String> = (touched.iter().map(|m| keys.member(m)))
-                    .chain(questions.iter().map(|q| keys.question(q)))
-                    .collect();
+                let wanted = Reads::keys(
+                    (touched.iter().map(|m| keys.member(m)))
+                        .chain(questions.iter().map(|q| keys.question(q)))
+                        .collect(),
+                );
                 let mut raw_states: Vec<Option<Vec<u8>>> =
                     self.watch_and_get(conn, &wanted).await?;
                 let raw_questions = raw_states.split_off(touched.len());
@@ -236,7 +250,11 @@ impl RedisStore {
         }
         for id in changed.iter().collect::<HashSet<_>>() {
             if let Some(record) = records.get(id) {
-                pipe.set(keys.event(id), compact::record(record)).ignore();
+                let (bucket, field) = keys.record(id);
+                pipe.hset(bucket, field, compact::record(record)).ignore();
+                if moved.contains(id) {
+                    pipe.del(keys.former_record(id)).ignore();
+                }
             }
         }
         let ranks = match (&target, &listing) {

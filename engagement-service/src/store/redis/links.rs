@@ -74,15 +74,28 @@ impl RedisStore {
         self.timed(async {
             let mut conn = self.reader().await?;
             let keys = self.live_keys(&mut conn).await?;
-            let records: Vec<String> = ids.iter().map(|id| keys.event(id)).collect();
-            let raw: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
-                .arg(&records)
-                .query_async(&mut conn)
-                .await
-                .map_err(unavailable)?;
+            // Each record in its bucket, else where earlier versions kept it.
+            let mut pipe = redis::pipe();
+            for id in ids {
+                let (bucket, field) = keys.record(id);
+                pipe.hget(bucket, field);
+            }
+            let former: Vec<String> = ids.iter().map(|id| keys.former_record(id)).collect();
+            pipe.cmd("MGET").arg(&former);
+            let mut raw: Vec<Value> = pipe.query_async(&mut conn).await.map_err(unavailable)?;
+            let former = raw.pop().unwrap_or(Value::Nil);
+            let former: Vec<Option<Vec<u8>>> =
+                redis::from_redis_value(former).map_err(unavailable)?;
+            let raw: Vec<Option<Vec<u8>>> =
+                redis::from_redis_value(Value::Array(raw)).map_err(unavailable)?;
+            if raw.len() != ids.len() || former.len() != ids.len() {
+                return Err(unavailable("redis answered the records' reads short"));
+            }
             raw.into_iter()
-                .map(|r| {
-                    r.map(|r| compact::read_record(&r))
+                .zip(former)
+                .map(|(r, former)| {
+                    r.or(former)
+                        .map(|r| compact::read_record(&r))
                         .transpose()
                         .map_err(corrupt)
                 })

@@ -10,6 +10,7 @@ use engagement_core::{MemberId, MemberState};
 use super::super::listing::{Listing, Special};
 use super::super::{LedgerEntry, LogEntry, compact};
 use super::pool::Connection;
+use super::transaction::Reads;
 use super::{GENERATION_CACHE, MAX_ATTEMPTS, RedisStore, StoreError, Target, corrupt, unavailable};
 use crate::notify::Delivery;
 
@@ -48,7 +49,9 @@ impl RedisStore {
         target: Target,
     ) -> Result<Option<bool>, StoreError> {
         let Some((keys, raw)) = self
-            .watch_target::<Vec<u8>>(conn, target, rules, |keys| vec![keys.member(member)])
+            .watch_target::<Vec<u8>>(conn, target, rules, |keys| {
+                Reads::keys(vec![keys.member(member)])
+            })
             .await?
         else {
             return Ok(None);

@@ -110,25 +110,20 @@ impl RedisStore {
             .unwrap_or_else(|_| Err(unavailable("redis did not answer in time")))
     }
 
-    /// In one round trip: WATCH `keys` and read them.
+    /// In one round trip: WATCH what `reads` names and read it.
     pub(super) async fn watch_and_get<V: redis::FromRedisValue>(
         &self,
         conn: &mut Connection,
-        keys: &[String],
+        reads: &Reads<'_>,
     ) -> Result<Vec<Option<V>>, StoreError> {
-        if keys.is_empty() {
+        if reads.is_empty() {
             return Ok(Vec::new());
         }
-        let (values,): (Vec<Option<V>>,) = redis::pipe()
-            .cmd("WATCH")
-            .arg(keys)
-            .ignore()
-            .cmd("MGET")
-            .arg(keys)
-            .query_async(conn)
-            .await
-            .map_err(unavailable)?;
-        Ok(values)
+        let mut pipe = redis::pipe();
+        pipe.cmd("WATCH").arg(reads.watched()).ignore();
+        reads.ask(&mut pipe);
+        let values: Vec<redis::Value> = pipe.query_async(conn).await.map_err(unavailable)?;
+        reads.answers(values)
     }
 
     /// For a write: the keys of the target generation with `keys(generation)`
@@ -138,38 +133,43 @@ impl RedisStore {
     /// deployment's active rule version is watched as well, and a write
     /// computed under another version is refused: no event is applied
     /// under rules older than the ones put in force.
-    pub(super) async fn watch_target<V: redis::FromRedisValue>(
+    pub(super) async fn watch_target<'a, V: redis::FromRedisValue>(
         &self,
         conn: &mut Connection,
         target: Target,
         rules: Option<&str>,
-        keys_of: impl Fn(&Keys) -> Vec<String>,
+        reads_of: impl Fn(&Keys) -> Reads<'a>,
     ) -> Result<Option<(Keys, Vec<Option<V>>)>, StoreError> {
         let generation = match target {
             Target::Rebuild(generation) => {
                 let keys = self.keys.at(generation);
-                let values = self.watch_and_get(conn, &keys_of(&keys)).await?;
+                let values = self.watch_and_get(conn, &reads_of(&keys)).await?;
                 return Ok(Some((keys, values)));
             }
             Target::Live => self.live_generation(conn).await?,
         };
         let keys = self.keys.at(generation);
-        let wanted = keys_of(&keys);
+        let reads = reads_of(&keys);
         let pointer = self.keys.generation();
         let active = self.keys.rules_active();
-        let (live, in_force, values): (Option<u64>, Option<String>, Vec<Option<V>>) = redis::pipe()
-            .cmd("WATCH")
+        let mut pipe = redis::pipe();
+        pipe.cmd("WATCH")
             .arg(&pointer)
             .arg(&active)
-            .arg(&wanted)
+            .arg(reads.watched())
             .ignore()
             .get(&pointer)
-            .get(&active)
-            .cmd("MGET")
-            .arg(&wanted)
-            .query_async(conn)
-            .await
-            .map_err(unavailable)?;
+            .get(&active);
+        reads.ask(&mut pipe);
+        let mut answers: Vec<redis::Value> = pipe.query_async(conn).await.map_err(unavailable)?;
+        if answers.len() < 2 {
+            return Err(unavailable("redis answered a transaction's reads short"));
+        }
+        let values = answers.split_off(2);
+        let mut answers = answers.into_iter();
+        let (live, in_force): (Option<u64>, Option<String>) =
+            (parse(answers.next())?, parse(answers.next())?);
+        let values = reads.answers(values)?;
         if let (Some(expected), Some(in_force)) = (rules, &in_force)
             && expected != in_force
         {
@@ -192,4 +192,71 @@ impl RedisStore {
         }
         Ok(Some((keys, values)))
     }
+}
+
+/// What a transaction reads, and so watches: fields of hashes (events'
+/// records in their buckets, see `Keys::record`) and whole keys. Their
+/// values come back in that order.
+#[derive(Default)]
+pub(super) struct Reads<'a> {
+    pub fields: Vec<(String, &'a str)>,
+    pub keys: Vec<String>,
+}
+
+impl<'a> Reads<'a> {
+    /// Whole keys only.
+    pub fn keys(keys: Vec<String>) -> Reads<'a> {
+        Reads {
+            fields: Vec::new(),
+            keys,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.fields.is_empty() && self.keys.is_empty()
+    }
+
+    /// Every key read, each once.
+    fn watched(&self) -> Vec<&str> {
+        let mut seen = std::collections::HashSet::new();
+        (self.fields.iter().map(|(hash, _)| hash.as_str()))
+            .chain(self.keys.iter().map(String::as_str))
+            .filter(|k| seen.insert(*k))
+            .collect()
+    }
+
+    /// Adds the reads to `pipe`: a HGET a field, then one MGET.
+    fn ask(&self, pipe: &mut redis::Pipeline) {
+        for (hash, field) in &self.fields {
+            pipe.hget(hash, *field);
+        }
+        if !self.keys.is_empty() {
+            pipe.cmd("MGET").arg(&self.keys);
+        }
+    }
+
+    /// The values read, from what Redis answered to [`Reads::ask`].
+    fn answers<V: redis::FromRedisValue>(
+        &self,
+        answers: Vec<redis::Value>,
+    ) -> Result<Vec<Option<V>>, StoreError> {
+        let expected = self.fields.len() + usize::from(!self.keys.is_empty());
+        if answers.len() != expected {
+            return Err(unavailable("redis answered a transaction's reads short"));
+        }
+        let mut answers = answers.into_iter();
+        let mut values = Vec::with_capacity(self.fields.len() + self.keys.len());
+        for _ in &self.fields {
+            values.push(parse(answers.next())?);
+        }
+        if let Some(keys) = answers.next() {
+            values.extend(parse::<Vec<Option<V>>>(Some(keys))?);
+        }
+        Ok(values)
+    }
+}
+
+/// One value of a pipeline's answer.
+fn parse<T: redis::FromRedisValue>(value: Option<redis::Value>) -> Result<T, StoreError> {
+    redis::from_redis_value(value.unwrap_or(redis::Value::Nil)).map_err(unavailable)
 }
