@@ -128,6 +128,13 @@ impl Keys {
         format!("{}:e:{}", self.scope, enc(id.as_str()))
     }
 
+    /// Set on a generation whose records are all in buckets (every one a
+    /// replay writes, and a new deployment's first): the former keys are
+    /// not looked at there.
+    pub fn records_in_buckets(&self) -> String {
+        format!("{}:records", self.scope)
+    }
+
     /// A member's points history (list, newest first).
     pub fn ledger(&self, m: &MemberId) -> String {
         format!("{}:l:{}", self.scope, enc(m.as_str()))

@@ -83,6 +83,9 @@ pub struct RedisStore {
     wide: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// The live generation and when it was read.
     generation: std::sync::Arc<std::sync::Mutex<(u64, Option<Instant>)>>,
+    /// Generations known to hold their records in buckets only
+    /// (`Keys::records_in_buckets`).
+    in_buckets: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<u64>>>,
     /// The listing, read at most once a second per generation: a visibility
     /// change shows on other instances within that second.
     listing: std::sync::Arc<std::sync::Mutex<Option<(u64, Instant, Listing)>>>,
@@ -209,6 +212,7 @@ impl RedisStore {
                 (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
             ),
             generation: std::sync::Arc::new(std::sync::Mutex::new((0, None))),
+            in_buckets: std::sync::Arc::default(),
             listing: std::sync::Arc::new(std::sync::Mutex::new(None)),
             wide: std::sync::Arc::new(tokio::sync::Mutex::new(())),
             states: std::sync::Arc::default(),
@@ -232,6 +236,20 @@ impl RedisStore {
             .generation
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = (generation, Some(Instant::now()));
+    }
+
+    /// Whether generation `generation` is known to hold its records in
+    /// buckets only.
+    fn in_buckets(&self, generation: u64) -> bool {
+        (self.in_buckets.lock())
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .contains(&generation)
+    }
+
+    fn remember_in_buckets(&self, generation: u64) {
+        (self.in_buckets.lock())
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(generation);
     }
 
     /// The live generation of derived state. Readers may use a value up to

@@ -179,6 +179,7 @@ impl RedisStore {
             }
             return Err(e);
         }
+        self.remember_in_buckets(live + 1);
         let mut summary = ReplaySummary {
             events: derived.memory.events_seen(),
             members: derived.memory.members.len(),
@@ -508,6 +509,7 @@ impl RedisStore {
             }
         }
         pipe.add().set(keys.seq(), seq).ignore();
+        pipe.add().set(keys.records_in_buckets(), 1).ignore();
         if let Some(insights) = &derived.memory.insights {
             self.write_insights(&mut pipe, keys, rules, insights, now)
                 .await?;

@@ -100,10 +100,11 @@ impl RedisStore {
                 let former = ids.iter().map(|id| keys.former_record(id));
                 let members = known.iter().flat_map(|k| &k.0).map(|m| keys.member(m));
                 let questions = known.iter().flat_map(|k| &k.1).map(|q| keys.question(q));
-                Reads {
-                    fields: ids.iter().map(|id| keys.record(id)).collect(),
-                    keys: former.chain(members).chain(questions).collect(),
-                }
+                Reads::new(
+                    ids.iter().map(|id| keys.record(id)).collect(),
+                    former.collect(),
+                    members.chain(questions).collect(),
+                )
             })
             .await?
         else {

@@ -13,6 +13,7 @@ use engagement_core::{EventId, MemberId, Outcome};
 use super::super::aliases::{self, AliasRefused};
 use super::super::{LogEntry, compact};
 use super::pool::Connection;
+use super::transaction::Reads;
 use super::{MAX_ATTEMPTS, RedisStore, StoreError, corrupt, unavailable};
 
 impl RedisStore {
@@ -73,24 +74,20 @@ impl RedisStore {
         }
         self.timed(async {
             let mut conn = self.reader().await?;
-            let keys = self.live_keys(&mut conn).await?;
+            let generation = self.live_generation(&mut conn).await?;
+            let keys = self.keys.at(generation);
             // Each record in its bucket, else where earlier versions kept it.
+            let reads = Reads::new(
+                ids.iter().map(|id| keys.record(id)).collect(),
+                ids.iter().map(|id| keys.former_record(id)).collect(),
+                Vec::new(),
+            )
+            .looking_former(!self.in_buckets(generation));
             let mut pipe = redis::pipe();
-            for id in ids {
-                let (bucket, field) = keys.record(id);
-                pipe.hget(bucket, field);
-            }
-            let former: Vec<String> = ids.iter().map(|id| keys.former_record(id)).collect();
-            pipe.cmd("MGET").arg(&former);
-            let mut raw: Vec<Value> = pipe.query_async(&mut conn).await.map_err(unavailable)?;
-            let former = raw.pop().unwrap_or(Value::Nil);
-            let former: Vec<Option<Vec<u8>>> =
-                redis::from_redis_value(former).map_err(unavailable)?;
-            let raw: Vec<Option<Vec<u8>>> =
-                redis::from_redis_value(Value::Array(raw)).map_err(unavailable)?;
-            if raw.len() != ids.len() || former.len() != ids.len() {
-                return Err(unavailable("redis answered the records' reads short"));
-            }
+            reads.ask(&mut pipe);
+            let answers: Vec<Value> = pipe.query_async(&mut conn).await.map_err(unavailable)?;
+            let mut raw: Vec<Option<Vec<u8>>> = reads.answers(answers)?;
+            let former = raw.split_off(ids.len());
             raw.into_iter()
                 .zip(former)
                 .map(|(r, former)| {

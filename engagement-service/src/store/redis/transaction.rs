@@ -143,13 +143,17 @@ impl RedisStore {
         let generation = match target {
             Target::Rebuild(generation) => {
                 let keys = self.keys.at(generation);
-                let values = self.watch_and_get(conn, &reads_of(&keys)).await?;
+                let reads = reads_of(&keys).looking_former(!self.in_buckets(generation));
+                let values = self.watch_and_get(conn, &reads).await?;
                 return Ok(Some((keys, values)));
             }
             Target::Live => self.live_generation(conn).await?,
         };
         let keys = self.keys.at(generation);
-        let reads = reads_of(&keys);
+        let reads = reads_of(&keys).looking_former(!self.in_buckets(generation));
+        // Until the generation is known to keep its records in buckets
+        // only: whether it says so, and whether the deployment is new.
+        let checking = reads.look_former && !reads.former.is_empty();
         let pointer = self.keys.generation();
         let active = self.keys.rules_active();
         let mut pipe = redis::pipe();
@@ -160,15 +164,38 @@ impl RedisStore {
             .ignore()
             .get(&pointer)
             .get(&active);
+        let asked = if checking {
+            pipe.get(keys.records_in_buckets())
+                .exists(&[self.keys.log(), self.keys.archives()]);
+            4
+        } else {
+            2
+        };
         reads.ask(&mut pipe);
         let mut answers: Vec<redis::Value> = pipe.query_async(conn).await.map_err(unavailable)?;
-        if answers.len() < 2 {
+        if answers.len() < asked {
             return Err(unavailable("redis answered a transaction's reads short"));
         }
-        let values = answers.split_off(2);
+        let values = answers.split_off(asked);
         let mut answers = answers.into_iter();
         let (live, in_force): (Option<u64>, Option<String>) =
             (parse(answers.next())?, parse(answers.next())?);
+        if checking {
+            let (marked, logged): (Option<u8>, u8) =
+                (parse(answers.next())?, parse(answers.next())?);
+            if marked.is_some() {
+                self.remember_in_buckets(generation);
+            } else if live.is_none() && logged == 0 {
+                // Nothing was ever written: every record will be in buckets.
+                redis::cmd("SET")
+                    .arg(keys.records_in_buckets())
+                    .arg(1)
+                    .query_async::<()>(conn)
+                    .await
+                    .map_err(unavailable)?;
+                self.remember_in_buckets(generation);
+            }
+        }
         let values = reads.answers(values)?;
         if let (Some(expected), Some(in_force)) = (rules, &in_force)
             && expected != in_force
@@ -195,62 +222,94 @@ impl RedisStore {
 }
 
 /// What a transaction reads, and so watches: fields of hashes (events'
-/// records in their buckets, see `Keys::record`) and whole keys. Their
-/// values come back in that order.
-#[derive(Default)]
+/// records in their buckets, see `Keys::record`), the keys where earlier
+/// versions kept records, and other whole keys. Their values come back in
+/// that order; the former keys' as none when the generation keeps its
+/// records in buckets only, where they are neither watched nor read.
 pub(super) struct Reads<'a> {
     pub fields: Vec<(String, &'a str)>,
+    pub former: Vec<String>,
     pub keys: Vec<String>,
+    look_former: bool,
 }
 
 impl<'a> Reads<'a> {
-    /// Whole keys only.
-    pub fn keys(keys: Vec<String>) -> Reads<'a> {
+    pub fn new(fields: Vec<(String, &'a str)>, former: Vec<String>, keys: Vec<String>) -> Self {
         Reads {
-            fields: Vec::new(),
+            fields,
+            former,
             keys,
+            look_former: true,
         }
     }
 
+    /// Whether the former keys are watched and read: not in a generation
+    /// known to keep its records in buckets only.
+    pub fn looking_former(mut self, look: bool) -> Self {
+        self.look_former = look;
+        self
+    }
+
+    /// Whole keys only.
+    pub fn keys(keys: Vec<String>) -> Reads<'a> {
+        Reads::new(Vec::new(), Vec::new(), keys)
+    }
+
     fn is_empty(&self) -> bool {
-        self.fields.is_empty() && self.keys.is_empty()
+        self.fields.is_empty() && self.whole().is_empty()
+    }
+
+    /// The whole keys read.
+    fn whole(&self) -> Vec<&String> {
+        let former = self.former.iter().filter(|_| self.look_former);
+        former.chain(&self.keys).collect()
     }
 
     /// Every key read, each once.
     fn watched(&self) -> Vec<&str> {
         let mut seen = std::collections::HashSet::new();
         (self.fields.iter().map(|(hash, _)| hash.as_str()))
-            .chain(self.keys.iter().map(String::as_str))
+            .chain(self.whole().into_iter().map(String::as_str))
             .filter(|k| seen.insert(*k))
             .collect()
     }
 
     /// Adds the reads to `pipe`: a HGET a field, then one MGET.
-    fn ask(&self, pipe: &mut redis::Pipeline) {
+    pub fn ask(&self, pipe: &mut redis::Pipeline) {
         for (hash, field) in &self.fields {
             pipe.hget(hash, *field);
         }
-        if !self.keys.is_empty() {
-            pipe.cmd("MGET").arg(&self.keys);
+        let whole = self.whole();
+        if !whole.is_empty() {
+            pipe.cmd("MGET").arg(whole);
         }
     }
 
     /// The values read, from what Redis answered to [`Reads::ask`].
-    fn answers<V: redis::FromRedisValue>(
+    pub fn answers<V: redis::FromRedisValue>(
         &self,
         answers: Vec<redis::Value>,
     ) -> Result<Vec<Option<V>>, StoreError> {
-        let expected = self.fields.len() + usize::from(!self.keys.is_empty());
+        let whole = self.whole().len();
+        let expected = self.fields.len() + usize::from(whole > 0);
         if answers.len() != expected {
             return Err(unavailable("redis answered a transaction's reads short"));
         }
         let mut answers = answers.into_iter();
-        let mut values = Vec::with_capacity(self.fields.len() + self.keys.len());
+        let mut values =
+            Vec::with_capacity(self.fields.len() + self.former.len() + self.keys.len());
         for _ in &self.fields {
             values.push(parse(answers.next())?);
         }
-        if let Some(keys) = answers.next() {
-            values.extend(parse::<Vec<Option<V>>>(Some(keys))?);
+        if !self.look_former {
+            values.extend(self.former.iter().map(|_| None));
+        }
+        if let Some(read) = answers.next() {
+            let read: Vec<Option<V>> = parse(Some(read))?;
+            if read.len() != whole {
+                return Err(unavailable("redis answered a transaction's reads short"));
+            }
+            values.extend(read);
         }
         Ok(values)
     }
