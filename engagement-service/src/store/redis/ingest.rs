@@ -96,15 +96,10 @@ impl RedisStore {
             });
         let Some((keys, mut raw)) = self
             .watch_target::<Vec<u8>>(conn, target, Some(&rules.version), |keys| {
-                // Each record in its bucket, and where earlier versions kept it.
-                let former = ids.iter().map(|id| keys.former_record(id));
                 let members = known.iter().flat_map(|k| &k.0).map(|m| keys.member(m));
                 let questions = known.iter().flat_map(|k| &k.1).map(|q| keys.question(q));
-                Reads::new(
-                    ids.iter().map(|id| keys.record(id)).collect(),
-                    former.collect(),
-                    members.chain(questions).collect(),
-                )
+                let others = members.chain(questions).collect();
+                Reads::records(keys, ids.iter().copied(), others)
             })
             .await?
         else {

@@ -77,12 +77,8 @@ impl RedisStore {
             let generation = self.live_generation(&mut conn).await?;
             let keys = self.keys.at(generation);
             // Each record in its bucket, else where earlier versions kept it.
-            let reads = Reads::new(
-                ids.iter().map(|id| keys.record(id)).collect(),
-                ids.iter().map(|id| keys.former_record(id)).collect(),
-                Vec::new(),
-            )
-            .looking_former(!self.in_buckets(generation));
+            let reads = Reads::records(&keys, ids.iter(), Vec::new())
+                .looking_former(!self.in_buckets(generation));
             let mut pipe = redis::pipe();
             reads.ask(&mut pipe);
             let answers: Vec<Value> = pipe.query_async(&mut conn).await.map_err(unavailable)?;

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use deadpool_redis::redis;
+use engagement_core::EventId;
 
 use super::super::keys::Keys;
 use super::pool::{Connection, Link};
@@ -227,17 +228,33 @@ impl RedisStore {
 /// that order; the former keys' as none when the generation keeps its
 /// records in buckets only, where they are neither watched nor read.
 pub(super) struct Reads<'a> {
-    pub fields: Vec<(String, &'a str)>,
-    pub former: Vec<String>,
-    pub keys: Vec<String>,
+    fields: Vec<(String, &'a str)>,
+    former: Vec<String>,
+    keys: Vec<String>,
     look_former: bool,
 }
 
 impl<'a> Reads<'a> {
-    pub fn new(fields: Vec<(String, &'a str)>, former: Vec<String>, keys: Vec<String>) -> Self {
+    /// The records of events `ids` in generation `at` (each in its bucket,
+    /// and where earlier versions kept it), then whole keys `keys`.
+    pub fn records(
+        at: &Keys,
+        ids: impl Iterator<Item = &'a EventId> + Clone,
+        keys: Vec<String>,
+    ) -> Self {
         Reads {
-            fields,
-            former,
+            fields: ids.clone().map(|id| at.record(id)).collect(),
+            former: ids.map(|id| at.former_record(id)).collect(),
+            keys,
+            look_former: true,
+        }
+    }
+
+    /// Whole keys only.
+    pub fn keys(keys: Vec<String>) -> Reads<'a> {
+        Reads {
+            fields: Vec::new(),
+            former: Vec::new(),
             keys,
             look_former: true,
         }
@@ -250,26 +267,21 @@ impl<'a> Reads<'a> {
         self
     }
 
-    /// Whole keys only.
-    pub fn keys(keys: Vec<String>) -> Reads<'a> {
-        Reads::new(Vec::new(), Vec::new(), keys)
-    }
-
     fn is_empty(&self) -> bool {
-        self.fields.is_empty() && self.whole().is_empty()
+        self.fields.is_empty() && self.whole().next().is_none()
     }
 
     /// The whole keys read.
-    fn whole(&self) -> Vec<&String> {
+    fn whole(&self) -> impl Iterator<Item = &String> {
         let former = self.former.iter().filter(|_| self.look_former);
-        former.chain(&self.keys).collect()
+        former.chain(&self.keys)
     }
 
     /// Every key read, each once.
     fn watched(&self) -> Vec<&str> {
         let mut seen = std::collections::HashSet::new();
         (self.fields.iter().map(|(hash, _)| hash.as_str()))
-            .chain(self.whole().into_iter().map(String::as_str))
+            .chain(self.whole().map(String::as_str))
             .filter(|k| seen.insert(*k))
             .collect()
     }
@@ -279,7 +291,7 @@ impl<'a> Reads<'a> {
         for (hash, field) in &self.fields {
             pipe.hget(hash, *field);
         }
-        let whole = self.whole();
+        let whole: Vec<&String> = self.whole().collect();
         if !whole.is_empty() {
             pipe.cmd("MGET").arg(whole);
         }
@@ -290,7 +302,7 @@ impl<'a> Reads<'a> {
         &self,
         answers: Vec<redis::Value>,
     ) -> Result<Vec<Option<V>>, StoreError> {
-        let whole = self.whole().len();
+        let whole = self.whole().count();
         let expected = self.fields.len() + usize::from(whole > 0);
         if answers.len() != expected {
             return Err(unavailable("redis answered a transaction's reads short"));
